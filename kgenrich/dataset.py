@@ -1,0 +1,249 @@
+"""Stage 4: one record per artifact, extracted through SPARQL in pages.
+
+Artifacts are read graph by graph (one museum graph at a time), keyset-paged
+by IRI; for each page the texts, images, statement subjects and task values
+are fetched with the page's IRIs bound in a ``VALUES`` block.  Memory stays
+bounded by the page size on the store side, and a remote endpoint that cuts a
+page short is detected (queries/artifacts_after.rq) and reported as an error
+rather than silently losing artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+from rdflib import Literal, URIRef
+from tqdm import tqdm
+
+from . import sparql
+from .errors import EmptyGraphError, KgenrichError, TruncatedResult
+from .records import ArtifactRecord, Task, TaskLabels
+from .store import Store
+
+DEFAULT_PAGE_SIZE = 1000
+
+
+def _museum_name(graph: str) -> str:
+    return graph.rstrip("/#").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or graph
+
+
+def artifact_classes(store: Store, tasks: list[Task]) -> list[URIRef]:
+    """Every class whose instances are artifacts of some task (with subclasses)."""
+    classes: set[URIRef] = set()
+    for cls in {t.artifact_class for t in tasks}:
+        classes.add(URIRef(cls))
+        for row in store.select(sparql.prepare("artifact_classes", artifactClass=URIRef(cls))):
+            classes.add(row["cls"])
+    return sorted(classes)
+
+
+def museum_graphs(store: Store, classes: list[URIRef], exclude: Iterable[str] = ()) -> list[tuple[URIRef, int]]:
+    """The named graphs holding artifacts, with their artifact counts (kgenrich's own graphs left out)."""
+    excluded = [e for e in exclude if e]
+    graphs = []
+    for row in store.select(sparql.prepare("artifact_graphs", classes=classes)):
+        g = str(row["g"])
+        if any(g == e or g.startswith(e + "/") or g.startswith(e + "#") for e in excluded):
+            continue
+        graphs.append((row["g"], int(row["artifacts"].toPython())))
+    return graphs
+
+
+def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_size: int) -> Iterator[list[URIRef]]:
+    after = Literal("")
+    while True:
+        rows = store.select(sparql.prepare("artifacts_page", classes=classes, graph=graph, after=after, limit=page_size))
+        page = [row["obj"] for row in rows]
+        if page:
+            yield page
+            after = Literal(str(page[-1]))
+        if len(page) < page_size:
+            # A short page should be the last one; make sure the server did not cut it.
+            if page and store.ask(sparql.prepare("artifacts_after", classes=classes, graph=graph, after=after)):
+                raise TruncatedResult(
+                    f"the store returned {len(page)} of {page_size} requested artifacts of <{graph}> but has more: "
+                    "its result limit is below page_size; lower page_size")
+            return
+
+
+def _values_query(task: Task) -> str:
+    linked = "linked" if task.subject_link else "direct"
+    step = "_step" if task.value_step else ""
+    return f"task_values_{linked}{step}"
+
+
+def _task_bindings(task: Task) -> dict:
+    bindings = {"property": URIRef(task.property)}
+    if task.subject_link:
+        bindings["link"] = URIRef(task.subject_link)
+    if task.value_step:
+        bindings["step"] = URIRef(task.value_step)
+    return bindings
+
+
+def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task],
+                with_inputs: bool) -> list[ArtifactRecord]:
+    graph_str = str(graph)
+    museum = _museum_name(graph_str)
+    records = {str(o): ArtifactRecord(iri=str(o), graph=graph_str, museum=museum) for o in objects}
+    for record in records.values():
+        for task in tasks:
+            record.values[task.name] = []
+            record.labels[task.name] = None
+            record.subjects[task.name] = None if task.subject_link else record.iri
+
+    if with_inputs:
+        for row in store.select(sparql.prepare("artifact_texts", objects=objects, graph=graph)):
+            text = row["text"]
+            if str(text).strip():
+                records[str(row["obj"])].texts.append((str(text), text.language or ""))
+        seen_images: dict[str, set] = {}
+        for row in store.select(sparql.prepare("artifact_images", objects=objects, graph=graph)):
+            record = records[str(row["obj"])]
+            image = str(row["image"])
+            location = str(row["url"]) if row.get("url") is not None else image
+            if location in seen_images.setdefault(record.iri, set()):
+                continue
+            seen_images[record.iri].add(location)
+            record.images.append(location)
+            if image not in record.image_nodes:
+                record.image_nodes.append(image)
+
+    for link in sorted({t.subject_link for t in tasks if t.subject_link}):
+        subjects: dict[str, str] = {}
+        for row in store.select(sparql.prepare("task_subjects", objects=objects, graph=graph, link=URIRef(link))):
+            # Several productions for one artifact: take the smallest IRI, deterministically.
+            obj, subject = str(row["obj"]), str(row["subject"])
+            if obj not in subjects or subject < subjects[obj]:
+                subjects[obj] = subject
+        for task in tasks:
+            if task.subject_link == link:
+                for obj, subject in subjects.items():
+                    records[obj].subjects[task.name] = subject
+
+    for task in tasks:
+        query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
+        for row in store.select(query):
+            values = records[str(row["obj"])].values[task.name]
+            value = str(row["value"])
+            if value not in values:
+                values.append(value)
+
+    for record in records.values():
+        record.texts.sort()
+        for values in record.values.values():
+            values.sort()
+    return [records[str(o)] for o in objects]
+
+
+def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
+                 exclude_graphs: Iterable[str] = (), progress: bool = True) -> Iterator[ArtifactRecord]:
+    """Yield raw records (values but no labels yet), one museum graph page at a time."""
+    classes = artifact_classes(store, tasks)
+    graphs = museum_graphs(store, classes, exclude_graphs)
+    if not graphs:
+        raise EmptyGraphError(
+            f"{store.description} holds no artifacts of class "
+            + ", ".join(f"<{c}>" for c in sorted({t.artifact_class for t in tasks}))
+            + " in any named graph (load a collection first: kgenrich load FILE)")
+    total = sum(n for _, n in graphs)
+    with tqdm(total=total, desc="artifacts", unit="art", disable=not progress, leave=False) as bar:
+        for graph, _ in graphs:
+            for page in _artifact_pages(store, graph, classes, page_size):
+                yield from _fetch_page(store, graph, page, tasks, with_inputs)
+                bar.update(len(page))
+
+
+def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],
+                  value_groups: dict[str, dict[str, list[str]]]) -> None:
+    """Set each record's label per task: the kept group of its values with the largest support."""
+    for task_name, task_labels in labels.items():
+        kept = {g.id: g.support for g in task_labels.groups}
+        mapping = value_groups.get(task_name, {})
+        for record in records:
+            candidates = {gid for v in record.values.get(task_name, []) for gid in mapping.get(v, [])}
+            best = sorted((gid for gid in candidates if gid in kept), key=lambda gid: (-kept[gid], gid))
+            record.labels[task_name] = best[0] if best else None
+
+
+def extract(store: Store, tasks: list[Task], labels: Optional[dict[str, TaskLabels]] = None,
+            page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, exclude_graphs: Iterable[str] = (),
+            with_inputs: bool = True) -> list[ArtifactRecord]:
+    """All artifact records with texts, images, asserted values and label groups."""
+    from .labels import compute_label_groups  # labels builds on this module's raw records
+
+    records = list(iter_records(store, tasks, page_size=page_size, with_inputs=with_inputs,
+                                exclude_graphs=exclude_graphs, progress=progress))
+    computed, value_groups = compute_label_groups(store, tasks, records)
+    if labels is None:
+        labels = computed
+    assign_labels(records, labels, value_groups)
+    return records
+
+
+def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -> str:
+    """Write records as JSONL or Parquet (by suffix); returns the format written."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        with tmp.open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        fmt = "jsonl"
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {
+            "iri": [r.iri for r in records],
+            "graph": [r.graph for r in records],
+            "museum": [r.museum for r in records],
+            "texts": [[{"text": t, "lang": lang} for t, lang in r.texts] for r in records],
+            "images": [r.images for r in records],
+            "image_nodes": [r.image_nodes for r in records],
+        }
+        for task in tasks:
+            columns[f"{task.name}"] = [r.labels.get(task.name) for r in records]
+            columns[f"{task.name}_values"] = [r.values.get(task.name, []) for r in records]
+            columns[f"{task.name}_subject"] = [r.subjects.get(task.name) for r in records]
+        schema_fields = [
+            ("iri", pa.string()), ("graph", pa.string()), ("museum", pa.string()),
+            ("texts", pa.list_(pa.struct([("text", pa.string()), ("lang", pa.string())]))),
+            ("images", pa.list_(pa.string())), ("image_nodes", pa.list_(pa.string())),
+        ]
+        for task in tasks:
+            schema_fields += [(task.name, pa.string()), (f"{task.name}_values", pa.list_(pa.string())),
+                              (f"{task.name}_subject", pa.string())]
+        table = pa.table(columns, schema=pa.schema(schema_fields))
+        pq.write_table(table, tmp)
+        fmt = "parquet"
+    else:
+        raise KgenrichError(f"{out}: unknown dataset format '{suffix}' (use .jsonl or .parquet)")
+    # Written to a temporary name first, so an interrupted run never leaves half a file under the real name.
+    tmp.replace(out)
+    return fmt
+
+
+def summary(records: list[ArtifactRecord], tasks: list[Task]) -> dict:
+    """Counts for `kgenrich dataset`: artifacts, texts by language, images, labelled/gaps per task."""
+    languages = Counter(lang or "none" for r in records for _, lang in r.texts)
+    return {
+        "artifacts": len(records),
+        "graphs": dict(Counter(r.graph for r in records)),
+        "with_text": sum(1 for r in records if r.texts),
+        "with_image": sum(1 for r in records if r.images),
+        "text_languages": dict(sorted(languages.items())),
+        "tasks": {
+            t.name: {
+                "labelled": sum(1 for r in records if r.labels.get(t.name)),
+                "asserted": sum(1 for r in records if not r.is_gap(t.name)),
+                "gaps": sum(1 for r in records if r.is_gap(t.name)),
+            }
+            for t in tasks
+        },
+    }

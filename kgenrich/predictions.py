@@ -1,0 +1,281 @@
+"""Probabilities -> RDF: reified statements with confidence and PROV-O provenance.
+
+The shape is the one SILKNOW's explorer ADASilk reads from
+``<http://data.silknow.org/predictions>`` (see DESIGN.md, "Predictions")::
+
+    <stmt> a rdf:Statement ; rdf:subject ?prod ; rdf:predicate ecrm:P126_employed ;
+           rdf:object <concept> ; silk:L18 "0.87"^^xsd:float ; prov:wasGeneratedBy <activity> .
+    <activity> a prov:Activity ; prov:atTime ... ; prov:used <artifact>, <image> ... ;
+           prov:wasAssociatedWith <agent> .
+    <agent> a prov:SoftwareAgent ; ecrm:P70_documents "..." .
+    ?prod ecrm:P126_employed <concept> .
+
+Every IRI is derived deterministically from what it names (uuid5 under a
+kgenrich namespace), so the same prediction always gets the same statement
+IRI, a re-run produces identical triples, and nothing is a blank node.  The
+upstream defects this module avoids: relative IRIs (every value here is an
+absolute concept IRI of the task's groups), duplicated statements (one IRI per
+subject/predicate/object, triples de-duplicated) and unvalidated output (see
+validation.py).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+from rdflib import Literal, Namespace, URIRef
+from rdflib.namespace import RDF, XSD
+
+from .errors import KgenrichError
+from .records import ArtifactRecord, Task, TaskLabels
+from .sparql import iri_is_valid
+
+ECRM = Namespace("http://erlangen-crm.org/current/")
+SILK = Namespace("http://data.silknow.org/ontology/")
+PROV = Namespace("http://www.w3.org/ns/prov#")
+# kgenrich's own terms for sync state and validation context (never in the predictions graph
+# except where noted); the task vocabulary itself is kge: (ontology/kgenrich.ttl).
+KGS = Namespace("https://w3id.org/kgenrich/sync#")
+
+STATEMENT_NS = "http://data.silknow.org/statement/"
+ACTIVITY_NS = "http://data.silknow.org/activity/"
+PRODUCTION_NS = "http://data.silknow.org/production/"
+AGENT_NS = "http://data.silknow.org/actor/kgenrich/"
+# A namespace of our own for uuid5: SILKNOW's pipeline minted uuid5 IRIs in the same
+# http://data.silknow.org/statement/ space, and ours must never coincide with theirs.
+_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://w3id.org/kgenrich/predictions")
+
+
+class PredictionError(KgenrichError):
+    """Probabilities or settings that cannot be turned into predictions."""
+
+
+def _uuid(*parts: str) -> str:
+    # "\x1f" cannot occur in an IRI, so different part splits never collide.
+    return str(uuid.uuid5(_UUID_NS, "\x1f".join(parts)))
+
+
+def statement_iri(subject: str, predicate: str, obj: str) -> URIRef:
+    """Same subject, predicate and object -> same statement IRI."""
+    return URIRef(STATEMENT_NS + _uuid("statement", subject, predicate, obj))
+
+
+def activity_iri(subject: str, predicate: str) -> URIRef:
+    # One activity per predicted (subject, property): the top-k statements of one gap share it.
+    return URIRef(ACTIVITY_NS + _uuid("activity", subject, predicate))
+
+
+def minted_production_iri(artifact: str, subject_link: str) -> URIRef:
+    """The production written for an artifact that has none (deterministic per artifact)."""
+    return URIRef(PRODUCTION_NS + _uuid("production", artifact, subject_link))
+
+
+def agent_iri(task: str, model_fingerprint: str) -> URIRef:
+    # A retrained model is a different agent: its description (scores, data) differs.
+    fp = "".join(ch for ch in model_fingerprint if ch.isalnum())[:16] or "unversioned"
+    return URIRef(f"{AGENT_NS}{task}/{fp}")
+
+
+def confidence_literal(p: float) -> Literal:
+    """silk:L18 value: xsd:float with six decimals, as SILKNOW wrote it."""
+    if not math.isfinite(p) or p < -1e-6 or p > 1 + 1e-6:
+        raise PredictionError(f"confidence {p!r} is not a probability")
+    return Literal(f"{min(1.0, max(0.0, p)):.6f}", datatype=XSD.float)
+
+
+def now_literal() -> Literal:
+    return Literal(datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   datatype=XSD.dateTime)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One predicted value for one gap."""
+
+    artifact: str
+    task: str
+    subject: str  # the production (or the minted one), or the artifact for depiction
+    predicate: str
+    object: str  # the group's representative concept
+    group: str
+    confidence: float
+    rank: int  # 1 = top-1
+    agent: str
+    used: tuple[str, ...]  # prov:used: the artifact (which also stands for its texts) and its images
+    minted_subject: Optional[str] = None  # subject_link when the subject was minted here
+    minted_class: Optional[str] = None  # and the class the minted subject gets
+    time: Optional[Literal] = None  # prov:atTime; None = now at build time
+
+    @property
+    def statement(self) -> URIRef:
+        return statement_iri(self.subject, self.predicate, self.object)
+
+    @property
+    def activity(self) -> URIRef:
+        return activity_iri(self.subject, self.predicate)
+
+
+@dataclass
+class Agent:
+    iri: str
+    task: str
+    description: str
+
+
+@dataclass
+class SelectionOptions:
+    """How probabilities become predictions ([sync] top_k / min_confidence)."""
+
+    top_k: int = 1
+    # A number for every task, or {task: number}; the task definition's kge:minConfidence
+    # is the floor either way.
+    min_confidence: float | Mapping[str, float] = 0.0
+
+    @classmethod
+    def from_section(cls, section: Mapping) -> "SelectionOptions":
+        top_k = section.get("top_k", 1)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise PredictionError(f"[sync] top_k must be a whole number >= 1, not {top_k!r}")
+        mc = section.get("min_confidence", 0.0)
+        values = mc.values() if isinstance(mc, Mapping) else [mc]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise PredictionError(f"[sync] min_confidence must be a number in [0, 1], not {v!r}")
+        return cls(top_k=top_k, min_confidence=mc)
+
+    def threshold(self, task: Task) -> float:
+        mc = self.min_confidence
+        value = mc.get(task.name, 0.0) if isinstance(mc, Mapping) else mc
+        return max(float(value), float(task.min_confidence or 0.0))
+
+
+def subject_for(record: ArtifactRecord, task: Task) -> tuple[str, Optional[str], Optional[str]]:
+    """(statement subject, subject_link if minted, class if minted) for one artifact and task."""
+    if not task.subject_link:
+        return record.iri, None, None
+    subject = record.subjects.get(task.name)
+    if subject:
+        return subject, None, None
+    cls = task.subject_class or str(ECRM.E12_Production)
+    return str(minted_production_iri(record.iri, task.subject_link)), task.subject_link, cls
+
+
+def inputs_used(record: ArtifactRecord) -> tuple[str, ...]:
+    # The artifact stands for itself and its texts (texts are literals on it); images are nodes.
+    used = [record.iri] + [i for i in record.image_nodes if iri_is_valid(i) and ":" in i]
+    return tuple(dict.fromkeys(used))
+
+
+def select_predictions(
+    records: Sequence[ArtifactRecord],
+    probabilities: Mapping[str, np.ndarray],
+    model_groups: Mapping[str, Sequence[str]],
+    tasks: Sequence[Task],
+    labels: Mapping[str, TaskLabels],
+    agents: Mapping[str, Agent],
+    options: SelectionOptions | None = None,
+) -> list[Prediction]:
+    """The predictions for every gap of ``records``: top-1 (or top-k) above the threshold.
+
+    ``probabilities[task]`` has one row per record (in order) and one column per
+    ``model_groups[task]`` entry.  Columns whose group is no longer a label group
+    of the task are never chosen: their concept would not be a valid value.
+    """
+    options = options or SelectionOptions()
+    out: list[Prediction] = []
+    for task in tasks:
+        if task.name not in probabilities or task.name not in labels:
+            continue
+        probs = np.asarray(probabilities[task.name], dtype=float)
+        columns = list(model_groups.get(task.name, []))
+        if probs.ndim != 2 or probs.shape != (len(records), len(columns)):
+            raise PredictionError(
+                f"task {task.name}: probabilities of shape {probs.shape} for {len(records)} artifacts "
+                f"and {len(columns)} groups")
+        if not np.all(np.isfinite(probs)):
+            raise PredictionError(f"task {task.name}: probabilities contain NaN or infinity")
+        concepts = {g.id: g.concept for g in labels[task.name].groups}
+        valid = np.array([gid in concepts for gid in columns], dtype=bool)
+        if not valid.any():
+            continue
+        agent = agents[task.name]
+        threshold = options.threshold(task)
+        masked = np.where(valid[None, :], probs, -1.0)
+        # Stable sort on the negated probabilities: ties go to the earlier group, reproducibly.
+        order = np.argsort(-masked, axis=1, kind="stable")[:, : options.top_k]
+        for i, record in enumerate(records):
+            if not record.is_gap(task.name):
+                continue
+            subject, minted, minted_class = subject_for(record, task)
+            used = inputs_used(record)
+            for rank, j in enumerate(order[i], start=1):
+                p = float(masked[i, j])
+                if p < 0 or p < threshold or (rank > 1 and p <= 0):
+                    break
+                gid = columns[j]
+                out.append(Prediction(record.iri, task.name, subject, task.property, concepts[gid], gid,
+                                      p, rank, agent.iri, used, minted, minted_class))
+    return out
+
+
+def _check_iri(value: str, what: str) -> URIRef:
+    # Relative IRIs were a defect of the upstream write-back: refuse anything that is not absolute.
+    if not iri_is_valid(value) or ":" not in value:
+        raise PredictionError(f"{what} is not an absolute IRI: {value!r}")
+    return URIRef(value)
+
+
+def build_triples(predictions: Iterable[Prediction], agents: Iterable[Agent],
+                  at_time: Literal | None = None) -> list[tuple]:
+    """All triples of the predictions graph, de-duplicated and sorted (stable output)."""
+    at_time = at_time or now_literal()
+    triples: set[tuple] = set()
+    add = triples.add
+    agent_list = list(agents)
+    for agent in agent_list:
+        a = _check_iri(agent.iri, "agent")
+        if not agent.description.strip():
+            raise PredictionError(f"agent {agent.iri} has no description")
+        add((a, RDF.type, PROV.SoftwareAgent))
+        add((a, ECRM.P70_documents, Literal(agent.description)))
+    known_agents = {a.iri for a in agent_list}
+    for p in predictions:
+        if p.agent not in known_agents:
+            raise PredictionError(f"prediction for {p.artifact} names an unknown agent {p.agent}")
+        subject = _check_iri(p.subject, "statement subject")
+        predicate = _check_iri(p.predicate, "predicate")
+        obj = _check_iri(p.object, f"predicted value of {p.task} for {p.artifact}")
+        st = p.statement
+        act = p.activity
+        add((st, RDF.type, RDF.Statement))
+        add((st, RDF.subject, subject))
+        add((st, RDF.predicate, predicate))
+        add((st, RDF.object, obj))
+        add((st, SILK.L18, confidence_literal(p.confidence)))
+        add((st, PROV.wasGeneratedBy, act))
+        add((act, RDF.type, PROV.Activity))
+        add((act, PROV.atTime, p.time or at_time))
+        add((act, PROV.wasAssociatedWith, URIRef(p.agent)))
+        for u in p.used:
+            add((act, PROV.used, _check_iri(u, "prov:used input")))
+        add((subject, predicate, obj))
+        if p.minted_subject:
+            # The artifact has no production node: mint one, here and nowhere else.
+            add((subject, RDF.type, _check_iri(p.minted_class or str(ECRM.E12_Production), "class")))
+            add((subject, URIRef(p.minted_subject), _check_iri(p.artifact, "artifact")))
+    return sorted(triples)
+
+
+def dedupe(predictions: Iterable[Prediction]) -> list[Prediction]:
+    """One prediction per statement IRI (the most confident wins), in a stable order."""
+    best: dict[URIRef, Prediction] = {}
+    for p in predictions:
+        key = p.statement
+        if key not in best or p.confidence > best[key].confidence:
+            best[key] = p
+    return sorted(best.values(), key=lambda p: (p.artifact, p.task, p.rank, p.object))

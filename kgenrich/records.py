@@ -1,0 +1,114 @@
+"""The data that flows between stages: tasks, label groups, artifact records.
+
+These are plain dataclasses so that every stage (and every modality) shares
+one vocabulary; the stages that fill them live in tasks.py, labels.py and
+dataset.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction task, read from RDF (ontology/silknow-tasks.ttl or a config graph)."""
+
+    name: str  # short id, e.g. "material"
+    iri: str  # the kge:Task resource
+    label: str
+    artifact_class: str  # e.g. ecrm:E22_Man-Made_Object (subclasses count too)
+    property: str  # the predicate of the predicted statement, e.g. ecrm:P126_employed
+    grouping: str  # "collection" | "country" | "century"
+    min_support: int = 1
+    # The statement's subject is the node S with ``S subject_link ?artifact``
+    # (e.g. the production, via ecrm:P108_has_produced); None: the artifact itself.
+    subject_link: Optional[str] = None
+    subject_class: Optional[str] = None  # class of that node, e.g. ecrm:E12_Production
+    # For values reached in two steps: ``S property ?x . ?x value_step ?value``
+    # (time: P4_has_time-span / P86_falls_within).  The predicted statement
+    # then links S directly to the group concept, as SILKNOW's pipeline did.
+    value_step: Optional[str] = None
+    facet: Optional[str] = None  # skos:Collection whose member collections are the groups
+    group_class: Optional[str] = None  # century grouping: values of this class are groups themselves
+    order: int = 0
+    min_confidence: float = 0.0
+
+
+@dataclass
+class Group:
+    """A label group: what a classifier predicts for one task."""
+
+    id: str  # stable short id, e.g. "animal_fibre", "FR", "aat:300404512"
+    label: str
+    concept: str  # representative IRI written as the predicted value
+    members: list[str] = field(default_factory=list)  # concepts that roll up to it (seen in the data)
+    support: int = 0  # artifacts whose value falls in the group
+
+
+@dataclass
+class TaskLabels:
+    """The label groups of one task as found in the graph."""
+
+    task: Task
+    groups: list[Group]  # kept for training (support >= task.min_support), ordered by id
+    dropped: list[Group]  # below the minimum support
+    unmapped: int  # artifacts whose values map to no group at all
+    unmapped_values: list[str] = field(default_factory=list)
+
+    @property
+    def group_ids(self) -> list[str]:
+        return [g.id for g in self.groups]
+
+    def group(self, group_id: str) -> Group:
+        for g in self.groups:
+            if g.id == group_id:
+                return g
+        raise KeyError(group_id)
+
+
+@dataclass
+class ArtifactRecord:
+    """Everything the models may see of one artifact, and its labels."""
+
+    iri: str
+    graph: str  # the museum graph
+    museum: str  # short name of the museum graph (its last path segment)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (text, language tag or "")
+    images: list[str] = field(default_factory=list)  # image locations (schema:contentUrl, else the image IRI)
+    image_nodes: list[str] = field(default_factory=list)  # the E38 image resources (for prov:used)
+    labels: dict[str, Optional[str]] = field(default_factory=dict)  # task -> kept group id or None
+    values: dict[str, list[str]] = field(default_factory=dict)  # task -> asserted value IRIs (any group)
+    subjects: dict[str, Optional[str]] = field(default_factory=dict)  # task -> statement subject IRI
+
+    def is_gap(self, task: str) -> bool:
+        """True when the artifact has no asserted value at all for the task."""
+        return not self.values.get(task)
+
+    def to_dict(self) -> dict:
+        return {
+            "iri": self.iri,
+            "graph": self.graph,
+            "museum": self.museum,
+            "texts": [{"text": t, "lang": lang} for t, lang in self.texts],
+            "images": list(self.images),
+            "image_nodes": list(self.image_nodes),
+            "labels": dict(self.labels),
+            "values": {k: list(v) for k, v in self.values.items()},
+            "subjects": dict(self.subjects),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ArtifactRecord":
+        return cls(
+            iri=d["iri"],
+            graph=d["graph"],
+            museum=d["museum"],
+            texts=[(t["text"], t.get("lang", "")) for t in d.get("texts", [])],
+            images=list(d.get("images", [])),
+            image_nodes=list(d.get("image_nodes", [])),
+            labels=dict(d.get("labels", {})),
+            values={k: list(v) for k, v in d.get("values", {}).items()},
+            subjects=dict(d.get("subjects", {})),
+        )

@@ -1,0 +1,140 @@
+"""Loads SPARQL from queries/*.rq and binds RDF terms into it.
+
+Queries are files, never Python strings.  A query names the values it needs
+as ``$name`` placeholders; :func:`bind` replaces each one with the serialised
+RDF term (or a space-separated list of terms for ``VALUES`` blocks, or a
+non-negative integer for ``LIMIT``/``OFFSET``).  Terms are serialised here, by
+our own escaping, so that a label holding quotes, ``>`` or newlines can never
+break or inject a query.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping, Union
+
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
+
+from .errors import KgenrichError
+from .resources import QUERIES_DIR
+
+
+
+class TripleBlock(list):
+    """Triples to be bound as a data block (``INSERT DATA``), one ``s p o .`` per line."""
+
+
+Bindable = Union[Node, int, Iterable[Node], TripleBlock]
+
+_PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# Characters RDF 1.1 / SPARQL forbid inside an IRIREF.
+_BAD_IRI_CHARS = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+_LITERAL_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+_LANG = re.compile(r"^[A-Za-z]+(-[A-Za-z0-9]+)*$")
+
+
+class UnsafeTerm(KgenrichError):
+    """A value cannot be written as an RDF term (e.g. an IRI with a space)."""
+
+
+def iri_is_valid(value: str) -> bool:
+    return bool(value) and not _BAD_IRI_CHARS.search(value)
+
+
+def _escape_literal(text: str) -> str:
+    return "".join(_LITERAL_ESCAPES.get(ch, ch) for ch in text)
+
+
+def serialize_term(term: Node) -> str:
+    """SPARQL/N-Triples serialisation of one RDF term, with strict checks."""
+    if isinstance(term, URIRef):
+        if not iri_is_valid(str(term)):
+            raise UnsafeTerm(f"not a valid IRI: {str(term)!r}")
+        return f"<{term}>"
+    if isinstance(term, Literal):
+        body = '"' + _escape_literal(str(term)) + '"'
+        if term.language:
+            if not _LANG.match(term.language):
+                raise UnsafeTerm(f"not a valid language tag: {term.language!r}")
+            return f"{body}@{term.language}"
+        if term.datatype is not None:
+            return f"{body}^^{serialize_term(URIRef(term.datatype))}"
+        return body
+    if isinstance(term, BNode):
+        raise UnsafeTerm("blank nodes cannot be bound into a query")
+    raise UnsafeTerm(f"not an RDF term: {term!r}")
+
+
+def _serialize_binding(name: str, value: Bindable) -> str:
+    if isinstance(value, bool):
+        raise UnsafeTerm(f"${name}: booleans must be bound as rdflib Literals")
+    if isinstance(value, int):
+        if value < 0:
+            raise UnsafeTerm(f"${name}: a LIMIT/OFFSET must not be negative")
+        return str(int(value))
+    if isinstance(value, Node):
+        return serialize_term(value)
+    if isinstance(value, TripleBlock):
+        return "\n".join(
+            f"{serialize_term(s)} {serialize_term(p)} {serialize_term(o)} ." for s, p, o in value
+        )
+    if isinstance(value, (str, bytes)):
+        raise UnsafeTerm(f"${name}: plain strings are ambiguous; bind URIRef or Literal")
+    terms = [serialize_term(t) for t in value]
+    if not terms:
+        # An empty VALUES block matches nothing, which is the honest meaning of an empty list.
+        return ""
+    return " ".join(terms)
+
+
+@lru_cache(maxsize=None)
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def query_path(name: str) -> Path:
+    path = QUERIES_DIR / (name if name.endswith(".rq") else f"{name}.rq")
+    if not path.is_file():
+        raise KgenrichError(f"query file not found: {path}")
+    return path
+
+
+def load(name: str) -> str:
+    """The text of queries/NAME.rq."""
+    return _read(query_path(name))
+
+
+def bind(text: str, bindings: Mapping[str, Bindable] | None = None) -> str:
+    """Replace each ``$name`` placeholder with the serialised binding."""
+    bindings = dict(bindings or {})
+    missing: list[str] = []
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in bindings:
+            missing.append(name)
+            return match.group(0)
+        return _serialize_binding(name, bindings[name])
+
+    # Placeholders are found in one pass over the template, so a bound value
+    # that itself contains "$x" is never substituted again.
+    result = _PLACEHOLDER.sub(substitute, text)
+    if missing:
+        raise KgenrichError(f"query needs values for: {', '.join(sorted(set(missing)))}")
+    return result
+
+
+def prepare(name: str, **bindings: Bindable) -> str:
+    """Load queries/NAME.rq and bind its placeholders."""
+    return bind(load(name), bindings)
