@@ -1,0 +1,163 @@
+"""The one store interface, on the embedded store and on a real Oxigraph server."""
+
+import gzip
+import http.server
+import threading
+
+import pytest
+from rdflib import Literal, URIRef
+
+from kgenrich import sparql
+from kgenrich.errors import EndpointUnreachable, LoadError, TruncatedResult
+from kgenrich.store.embedded import EmbeddedStore
+from kgenrich.store.remote import RemoteStore
+
+from helpers import MINI
+
+G = URIRef("https://w3id.org/kgenrich/test/graph/museum-a")
+
+
+@pytest.fixture(params=["embedded", "oxigraph-server", "oxigraph-server-gsp"])
+def store(request, tmp_path):
+    if request.param == "embedded":
+        yield EmbeddedStore(tmp_path / "store")
+        return
+    server = request.getfixturevalue("oxigraph_server")
+    gsp = server.gsp if request.param.endswith("gsp") else None
+    s = RemoteStore(server.query, update_endpoint=server.update, gsp_endpoint=gsp, retries=2, backoff=0.05)
+    yield s
+    s.close()
+
+
+def test_load_trig_keeps_graphs_and_queries_agree(store):
+    quads = store.load_file(MINI).quads
+    assert quads > 50
+    graphs = {str(g) for g in store.graph_names()}
+    assert {"https://w3id.org/kgenrich/test/graph/museum-a", "https://w3id.org/kgenrich/test/graph/museum-b",
+            "https://w3id.org/kgenrich/test/graph/vocabulary"} <= graphs
+    rows = store.select("SELECT ?o WHERE { GRAPH ?g { ?o a <http://erlangen-crm.org/current/E22_Man-Made_Object> } } ORDER BY ?o")
+    assert len(rows) == 6
+    # The default graph is the union of all graphs on every store kind.
+    assert store.ask("ASK { <https://w3id.org/kgenrich/test/vocabulary/silk> ?p ?o }")
+    notes = store.select("SELECT ?n WHERE { <https://w3id.org/kgenrich/test/object/a1> <http://erlangen-crm.org/current/P3_has_note> ?n }")
+    assert notes[0]["n"] == Literal('Damasco de seda, "Valencia" > 1700\nsegunda línea', lang="es")
+    triples = store.construct("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH <https://w3id.org/kgenrich/test/graph/museum-b> { ?s ?p ?o } }")
+    assert len(triples) == len(list(store.graph_triples(URIRef("https://w3id.org/kgenrich/test/graph/museum-b"))))
+
+
+def test_turtle_into_a_named_graph_and_gzip(store, tmp_path):
+    path = tmp_path / "x.ttl.gz"
+    path.write_bytes(gzip.compress(b'<http://x/s> <http://x/p> "v" .\n'))
+    store.load_file(path, graph=URIRef("http://x/g"))
+    assert list(store.graph_triples(URIRef("http://x/g"))) == [(URIRef("http://x/s"), URIRef("http://x/p"), Literal("v"))]
+
+
+def test_malformed_file_loads_nothing_and_names_the_line(store, tmp_path):
+    path = tmp_path / "broken.ttl"
+    path.write_text('<http://x/s> <http://x/p> "ok" .\n<http://x/s> <http://x/p> "unterminated .\n')
+    with pytest.raises(LoadError) as info:
+        store.load_file(path, graph=URIRef("http://x/g"))
+    assert "broken.ttl" in str(info.value) and "line" in str(info.value)
+    assert not store.ask("ASK { ?s ?p ?o }")
+
+
+def test_unknown_format_and_missing_file(store, tmp_path):
+    odd = tmp_path / "data.xyz"
+    odd.write_text("x")
+    with pytest.raises(LoadError, match="unknown RDF format"):
+        store.load_file(odd)
+    with pytest.raises(LoadError, match="no such file"):
+        store.load_file(tmp_path / "missing.ttl")
+
+
+def test_replace_graph_replaces_only_that_graph(store):
+    store.load_file(MINI)
+    other_before = sorted(store.graph_triples(URIRef("https://w3id.org/kgenrich/test/graph/museum-b")))
+    new = [(URIRef("http://x/s"), URIRef("http://x/p"), Literal(f"v{i}")) for i in range(12)]
+    assert store.replace_graph(G, new) == 12
+    assert sorted(store.graph_triples(G)) == sorted(new)
+    assert sorted(store.graph_triples(URIRef("https://w3id.org/kgenrich/test/graph/museum-b"))) == other_before
+    assert not any("kgenrich-replace" in str(g) for g in store.graph_names())
+    store.drop_graph(G)
+    assert G not in store.graph_names()
+
+
+def test_remote_batches_inserts(oxigraph_server):
+    store = RemoteStore(oxigraph_server.query, update_endpoint=oxigraph_server.update, batch_triples=7)
+    new = [(URIRef("http://x/s"), URIRef("http://x/p"), Literal(i)) for i in range(50)]
+    store.replace_graph(URIRef("http://x/g"), new)
+    assert len(list(store.graph_triples(URIRef("http://x/g")))) == 50
+
+
+def test_unreachable_endpoint_is_one_clear_error():
+    from conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/sparql"
+    store = RemoteStore(url, retries=2, backoff=0.01, timeout=2)
+    with pytest.raises(EndpointUnreachable) as info:
+        store.select("SELECT * { ?s ?p ?o }")
+    assert url in str(info.value) and "2 attempt" in str(info.value)
+
+
+class _FlakyHandler(http.server.BaseHTTPRequestHandler):
+    """Answers 503 a given number of times, then a fixed SPARQL JSON result."""
+
+    failures_left = 0
+    calls = 0
+    extra_headers: dict = {}
+
+    def do_POST(self):
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if type(self).failures_left > 0:
+            type(self).failures_left -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        body = b'{"head":{"vars":["x"]},"results":{"bindings":[{"x":{"type":"literal","value":"1"}}]}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        for k, v in self.extra_headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_server():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FlakyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _FlakyHandler.calls = 0
+    _FlakyHandler.extra_headers = {}
+    yield f"http://user:secret@127.0.0.1:{server.server_address[1]}/sparql"
+    server.shutdown()
+
+
+def test_retries_with_backoff_on_5xx(flaky_server):
+    _FlakyHandler.failures_left = 2
+    store = RemoteStore(flaky_server, retries=3, backoff=0.01)
+    assert store.select("SELECT ?x {}") == [{"x": Literal("1")}]
+    assert _FlakyHandler.calls == 3
+
+
+def test_gives_up_after_retries_without_printing_credentials(flaky_server):
+    _FlakyHandler.failures_left = 5
+    store = RemoteStore(flaky_server, retries=2, backoff=0.01)
+    with pytest.raises(EndpointUnreachable) as info:
+        store.select("SELECT ?x {}")
+    assert "HTTP 503" in str(info.value) and "secret" not in str(info.value)
+
+
+def test_a_server_cut_result_is_an_error(flaky_server):
+    _FlakyHandler.failures_left = 0
+    _FlakyHandler.extra_headers = {"X-SPARQL-MaxRows": "1"}
+    with pytest.raises(TruncatedResult):
+        RemoteStore(flaky_server).select("SELECT ?x {}")
+    _FlakyHandler.extra_headers = {}
+    with pytest.raises(TruncatedResult):
+        RemoteStore(flaky_server, result_limit=1).select("SELECT ?x {}")
