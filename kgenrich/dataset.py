@@ -69,10 +69,17 @@ def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_siz
             return
 
 
+# (statement on a linked node?, value in two steps?) -> query file
+_VALUE_QUERIES = {
+    (True, False): "task_values_linked",
+    (True, True): "task_values_linked_step",
+    (False, False): "task_values_direct",
+    (False, True): "task_values_direct_step",
+}
+
+
 def _values_query(task: Task) -> str:
-    linked = "linked" if task.subject_link else "direct"
-    step = "_step" if task.value_step else ""
-    return f"task_values_{linked}{step}"
+    return _VALUE_QUERIES[(bool(task.subject_link), bool(task.value_step))]
 
 
 def _task_bindings(task: Task) -> dict:
