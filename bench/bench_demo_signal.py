@@ -15,10 +15,17 @@ Generates a demo collection, reads it back from an in-memory Oxigraph store
 Every figure is 5-fold cross-validated over the artifacts whose value for the
 task is known and maps to a group.  Usage:
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/bench_demo_signal.py [--size 3000] [--seed 0]
+    .venv/bin/python bench/bench_demo_signal.py [--size 3000] [--seed 0]
 """
 
 from __future__ import annotations
+
+import os
+
+# One BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads made
+# each logistic regression ~200x slower.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import argparse
 import tempfile
@@ -132,9 +139,13 @@ def main() -> None:
         def oof(model, X):
             return cross_val_predict(model, X, y, cv=cv, method="predict_proba")
 
+        t1 = time.time()
         p_txt = oof(LogisticRegression(C=5.0, max_iter=2000), X_txt)
+        t2 = time.time()
         p_img = oof(make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=3000)), X_im)
+        t3 = time.time()
         p_tab = oof(LogisticRegression(C=1.0, max_iter=2000), X_tab)
+        print(f"  [{task}: text {t2 - t1:.0f}s, image {t3 - t2:.0f}s, tabular {time.time() - t3:.0f}s]", flush=True)
         classes = np.unique(y)
         Z = np.hstack([np.log(p_txt + 1e-4), np.log(p_img + 1e-4), np.log(p_tab + 1e-4),
                        has_txt[idx, None], has_img[idx, None]])
