@@ -247,3 +247,7 @@ def dataset(ctx, out, as_json, page_size):
 
 
 # --- commands of other modules (each module defines click commands taking AppContext) ---
+from .cli_models import train, evaluate  # noqa: E402
+
+main.add_command(train)
+main.add_command(evaluate)

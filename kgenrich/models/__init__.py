@@ -15,7 +15,7 @@ import importlib
 from ..errors import ModelError
 
 # name -> "module:Class" (module relative to this package)
-_REGISTRY: dict[str, str] = {
+_REGISTRY: dict[str, object] = {
     "image": "image:ImageModel",
     "text": "text:TextModel",
     "tabular": "tabular:TabularModel",
@@ -32,21 +32,27 @@ def get_model_class(name: str):
         target = _REGISTRY[name]
     except KeyError:
         raise ModelError(f"unknown model '{name}' (known: {', '.join(names())})") from None
+    if not isinstance(target, str):  # a class registered directly
+        return target
     module_name, class_name = target.split(":")
     # a bare name is a module of this package; a dotted one is imported as given (plugins)
     module = importlib.import_module(module_name if "." in module_name else f"{__name__}.{module_name}")
     return getattr(module, class_name)
 
 
-def register(name: str, target: str) -> None:
-    """Add a model at run time, e.g. from a plugin: ``register("clip", "mypkg.clip:ClipModel")``."""
-    if ":" not in target:
-        raise ValueError("target must be 'module:Class'")
+def register(name: str, target) -> None:
+    """Add a model at run time: ``register("clip", "mypkg.clip:ClipModel")`` or the class itself."""
+    if isinstance(target, str) and ":" not in target:
+        raise ValueError("target must be 'module:Class' or a class")
     _REGISTRY[name] = target
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
 
 
 def create(name: str, groups, params=None, settings=None):
     return get_model_class(name)(groups, params or {}, settings)
 
 
-__all__ = ["create", "get_model_class", "names", "register"]
+__all__ = ["create", "get_model_class", "names", "register", "unregister"]

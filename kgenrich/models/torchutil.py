@@ -5,6 +5,7 @@ seeded and single-process on CPU so that a seed gives the same model."""
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from typing import Callable, Optional, Sequence
 
@@ -62,8 +63,14 @@ def train_multitask(net: nn.Module, n: int, get_batch: Callable[[np.ndarray], tu
     Yt = torch.as_tensor(Y, dtype=torch.long)
     opt = torch.optim.AdamW(param_groups or net.parameters(), lr=lr, weight_decay=weight_decay)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                total_steps=steps, pct_start=0.1)
+    warm = max(1, steps // 10)
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")

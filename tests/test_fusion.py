@@ -1,0 +1,133 @@
+"""Cross-fitting: fusion must be trained on out-of-fold modality probabilities."""
+
+import numpy as np
+import pytest
+
+from kgenrich.config import Settings
+from kgenrich.models import register, unregister
+from kgenrich.models.base import ModalityModel
+from kgenrich.models.fusion import FusionModel
+from kgenrich.training import Ensemble, train_ensemble
+
+from test_models_data import groups_of, make_labels, make_records
+
+
+class MemoModel(ModalityModel):
+    """Memorises its training rows: perfect on them, uninformative (uniform) on anything else."""
+
+    name = "memo"
+    modality = "memo"
+
+    def _fit(self, records, targets, progress):
+        self.memory = {r.iri: {t: int(targets[t][i]) for t in self.tasks} for i, r in enumerate(records)}
+
+    def _predict(self, records, progress):
+        out = {}
+        for t, ids in self.groups.items():
+            p = np.full((len(records), len(ids)), 1.0 / len(ids))
+            for i, r in enumerate(records):
+                y = self.memory.get(r.iri, {}).get(t, -1)
+                if y >= 0:
+                    p[i] = 0.0
+                    p[i, y] = 1.0
+            out[t] = p
+        return out
+
+    def _save(self, directory):
+        import json
+
+        (directory / "memo.json").write_text(json.dumps(self.memory))
+
+    def _load(self, directory):
+        import json
+
+        self.memory = json.loads((directory / "memo.json").read_text())
+
+
+@pytest.fixture
+def memo_registered():
+    register("memo", MemoModel)
+    yield
+    unregister("memo")
+
+
+def settings(modalities):
+    return Settings(sections={"models": {"modalities": modalities, "folds": 3, "n_jobs": 1,
+                                         "tabular": {"num_boost_round": 40}, "fusion": {"num_boost_round": 40}}})
+
+
+def memo_as_fusion_sees_it(records, tmp_path, monkeypatch):
+    """Train the ensemble; return the ensemble and memo's accuracy in fusion's training inputs."""
+    labels = make_labels()
+    seen = {}
+    original = FusionModel.fit
+    n_labelled = len([r for r in records if any(r.labels[t] for t in r.labels)])
+
+    def spy(self, recs, inputs, progress=False):
+        if len(recs) == n_labelled:  # the final fusion model (not the fusion-scoring folds)
+            seen["inputs"], seen["records"] = inputs, list(recs)
+        return original(self, recs, inputs, progress)
+
+    monkeypatch.setattr(FusionModel, "fit", spy)
+    ens = train_ensemble(records, labels, settings(["memo", "tabular"]), tmp_path / "m", progress=False)
+    memo = seen["inputs"]["memo"]["material"]
+    truth = [r.labels["material"] for r in seen["records"]]
+    ids = ens.groups["material"]
+    rows = [i for i, y in enumerate(truth) if y is not None]
+    return ens, float(np.mean([ids[memo[i].argmax()] == truth[i] for i in rows]))
+
+
+def fused_vs_tabular(ens, task="place"):
+    fresh = make_records(90, seed=7, text=False)
+    fused = ens.predict(fresh)[task]
+    tab = ens.models["tabular"].predict(fresh)[task]
+    y = np.array([r.labels[task] for r in fresh])
+    ok = y != None  # noqa: E711
+    ids = np.array(ens.groups[task])
+    return (ids[fused[ok].argmax(1)] == y[ok]).mean(), (ids[tab[ok].argmax(1)] == y[ok]).mean()
+
+
+def test_fusion_sees_out_of_fold_probabilities(memo_registered, tmp_path, monkeypatch):
+    records = make_records(120, seed=1, text=False)
+    ens, acc = memo_as_fusion_sees_it(records, tmp_path, monkeypatch)
+    # in-sample the memoriser is perfect (1.0); out of fold it is a constant guess
+    assert acc < 0.6
+    assert ens.card["scores"]["memo"]["material"]["accuracy"] < 0.6
+    # fusion therefore relies on tabular: on new artifacts it is at least as good
+    fused, tab = fused_vs_tabular(ens)
+    assert fused >= tab - 0.1
+
+
+def test_the_check_detects_in_sample_training(memo_registered, tmp_path, monkeypatch):
+    """Counterfactual: with 'folds' that validate on their own training rows the same
+    check sees a perfect memoriser, and fusion, fooled, falls behind tabular on new data."""
+    import kgenrich.training as training
+
+    def in_sample_folds(records, groups, k, seed):
+        idx = np.arange(len(records))
+        return [(idx, idx)] * k
+
+    monkeypatch.setattr(training, "make_folds", in_sample_folds)
+    records = make_records(120, seed=1, text=False)
+    ens, acc = memo_as_fusion_sees_it(records, tmp_path, monkeypatch)
+    assert acc > 0.95
+    fused, tab = fused_vs_tabular(ens)
+    assert fused < tab - 0.1
+
+
+def test_fusion_handles_missing_modalities_and_normalises():
+    records = make_records(60, seed=2, text=False)
+    groups = groups_of(make_labels())
+    n = len(records)
+    rng = np.random.default_rng(0)
+    inputs = {"a": {t: rng.dirichlet(np.ones(len(g)), n) for t, g in groups.items()},
+              "b": {t: np.full((n, len(g)), np.nan) for t, g in groups.items()}}
+    inputs["b"]["material"][: n // 2] = 1.0 / 3
+    fusion = FusionModel(groups, {"n_jobs": 1, "num_boost_round": 10}).fit(records, inputs)
+    X = fusion.features(records, inputs, "material")
+    # columns: a probs (3) + flag, b probs (3) + flag, tabular features
+    assert X[0, 3] == 0 and X[0, 7] == 0 and X[-1, 7] == 1 and np.isnan(X[-1, 4:7]).all()
+    out = fusion.predict(records, inputs)
+    for t, p in out.items():
+        assert p.shape == (n, len(groups[t]))
+        assert np.allclose(p.sum(1), 1.0)
