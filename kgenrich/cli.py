@@ -247,7 +247,9 @@ def dataset(ctx, out, as_json, page_size):
 
 
 # --- commands of other modules (each module defines click commands taking AppContext) ---
-from .cli_models import train, evaluate  # noqa: E402
+from .cli_demo import demo  # noqa: E402
+from .cli_models import evaluate, train  # noqa: E402
+from .cli_sync import sync, validate  # noqa: E402
 
-main.add_command(train)
-main.add_command(evaluate)
+for _command in (demo, train, evaluate, sync, validate):
+    main.add_command(_command)

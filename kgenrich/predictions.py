@@ -268,7 +268,9 @@ def build_triples(predictions: Iterable[Prediction], agents: Iterable[Agent],
             # The artifact has no production node: mint one, here and nowhere else.
             add((subject, RDF.type, _check_iri(p.minted_class or str(ECRM.E12_Production), "class")))
             add((subject, URIRef(p.minted_subject), _check_iri(p.artifact, "artifact")))
-    return sorted(triples)
+    # Sorted on the strings: the same predictions always give the same list (and rdflib term
+    # comparison is several times slower than comparing strings).
+    return sorted(triples, key=lambda t: (str(t[0]), str(t[1]), str(t[2])))
 
 
 def dedupe(predictions: Iterable[Prediction]) -> list[Prediction]:

@@ -1,0 +1,86 @@
+"""Click commands of the write-back: ``kgenrich sync`` and ``kgenrich validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+from rdflib import Graph, URIRef
+
+from .cli import echo_json, handle_errors
+from .errors import KgenrichError, ValidationFailed
+
+
+@click.command()
+@click.option("--retrain", is_flag=True, help="Train the models again even if they are up to date.")
+@click.option("--dry-run", is_flag=True, help="Predict and validate, but write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_obj
+@handle_errors
+def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
+    """Predict every gap and write the predictions graph (incremental, validated, atomic)."""
+    from .sync import run_sync
+
+    store = app.open_store()
+    report = run_sync(store, app.settings, retrain=retrain, progress=not quiet and not as_json, dry_run=dry_run)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.summary())
+        if report.validation_report:
+            click.echo(f"validation report: {report.validation_report}")
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--graph", "graph_iri", help="Validate this named graph of the store (default: the predictions graph).")
+@click.option("--engine", type=click.Choice(["auto", "shacl", "sparql"]), default="auto", show_default=True,
+              help="pySHACL, the equivalent SPARQL checks, or pySHACL for small graphs.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also save the report (JSON) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@handle_errors
+def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, report_path: Optional[str],
+             as_json: bool):
+    """Check a prediction graph (of the store, or a FILE) against shapes/predictions.ttl.
+
+    Task classes and group concepts, and the classes of the statement subjects,
+    are read from the store.  Exit status 3 when the graph does not conform.
+    """
+    from . import validation
+    from .store.base import guess_format, read_rdf_bytes
+    from .labels import label_groups
+    from .tasks import load_tasks
+
+    if file and graph_iri:
+        raise KgenrichError("give either a FILE or --graph, not both")
+    store = app.open_store()
+    if file:
+        path = Path(file)
+        g = Graph()
+        fmt = {"turtle": "turtle", "ntriples": "nt", "rdfxml": "xml"}.get(guess_format(path))
+        if fmt is None:
+            raise KgenrichError(f"{path}: give a triple format (Turtle, N-Triples, RDF/XML)")
+        try:
+            g.parse(data=read_rdf_bytes(path), format=fmt)
+        except Exception as exc:  # rdflib's parsers raise assorted types
+            raise KgenrichError(f"{path}: not valid RDF ({exc})") from None
+        triples = list(g)
+    else:
+        triples = list(store.graph_triples(URIRef(graph_iri or app.settings.predictions_graph)))
+    tasks = load_tasks(store, app.settings)
+    from .sync import Graphs
+
+    labels = label_groups(store, tasks, page_size=app.settings.page_size,
+                          exclude_graphs=Graphs.from_settings(app.settings).ours())
+    report = validation.validate_in_store(store, triples, tasks, labels, engine=engine)
+    if report_path:
+        report.save(Path(report_path))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.text())
+    if not report.conforms:
+        raise ValidationFailed(f"{len(report.violations)} violation(s)")

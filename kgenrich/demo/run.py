@@ -1,0 +1,116 @@
+"""`kgenrich demo`: generate the demo collection, load it, run `sync`, summarise.
+
+The demo works on the embedded store the global options name (default
+.kgenrich/store), so that `kgenrich evaluate`, `query` and `sync` work on it
+afterwards.  It refuses to touch a store that holds anything it did not make
+itself, and it never runs against a remote endpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import XSD
+
+from ..config import Settings
+from ..errors import KgenrichError
+from ..resources import ONTOLOGY_DIR
+from ..tasks import CONFIG_GRAPH, KGE
+
+DEMO_MARKER = ".kgenrich-demo-store"
+FULL_MIN_SUPPORT_SIZE = 3000
+
+
+def _prepare_store_dir(store_dir: Path) -> None:
+    """Empty the store directory, but only if it is new or a demo store we made."""
+    if store_dir.exists() and any(store_dir.iterdir()):
+        if not (store_dir / DEMO_MARKER).exists():
+            raise KgenrichError(
+                f"{store_dir} already holds a store that the demo did not create; "
+                "give the demo a fresh one with --store DIR (nothing was changed)")
+        shutil.rmtree(store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+
+
+def demo_task_definitions(size: int) -> bytes:
+    """The shipped SILKNOW tasks, with minimum supports scaled to a smaller demo.
+
+    They go into the store's configuration graph: the same mechanism an
+    ontology editor uses to change a task without touching files or code.
+    """
+    graph = Graph()
+    graph.parse(ONTOLOGY_DIR / "silknow-tasks.ttl", format="turtle")
+    min_support = URIRef(KGE + "minSupport")
+    for task, _, value in list(graph.triples((None, min_support, None))):
+        scaled = max(5, round(int(value) * min(1.0, size / FULL_MIN_SUPPORT_SIZE)))
+        graph.set((task, min_support, Literal(scaled, datatype=XSD.integer)))
+    return graph.serialize(format="nt", encoding="utf-8")
+
+
+def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool = True,
+             echo=print) -> dict:
+    from ..store.embedded import EmbeddedStore
+    from ..sync import run_sync
+    from ..training import Ensemble, demo_model_settings
+    from .generator import generate
+
+    if settings.is_remote:
+        raise KgenrichError("the demo runs on an embedded store; drop --endpoint (or give --store DIR)")
+    if size < 100:
+        raise KgenrichError("--size must be at least 100 artifacts (the models need examples of every group)")
+    started = time.perf_counter()
+    store_dir = Path(settings.store)
+    data_dir = store_dir.parent / "demo-data"
+    models_dir = Path(settings.models_dir)
+    _prepare_store_dir(store_dir)
+    if models_dir.exists() and (models_dir / "ensemble.json").exists():
+        shutil.rmtree(models_dir)  # models of an earlier demo would not match this collection
+
+    echo(f"generating {size} artifacts (seed {seed}) into {data_dir} ...")
+    collection = generate(data_dir, size=size, seed=seed, progress=progress)
+    store = EmbeddedStore(store_dir)
+    (store_dir / DEMO_MARKER).write_text("created by kgenrich demo; the demo may empty this store\n")
+    try:
+        for path in collection.rdf_files:
+            store.load_file(path)
+        store.load_bytes(demo_task_definitions(size), "ntriples", graph=CONFIG_GRAPH)
+
+        # The demo's small models, unless the user's [models] table says otherwise.
+        demo_settings = dataclasses.replace(
+            settings, sections={**settings.sections, "models": {**demo_model_settings(), **settings.section("models")}})
+        echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 160 px, frozen e5-small "
+             "text embeddings, LightGBM tabular and fusion; real collections default to ResNet-152 and XLM-RoBERTa")
+        report = run_sync(store, demo_settings, retrain=True, progress=progress)
+        ensemble = Ensemble.load(models_dir, demo_settings)
+    finally:
+        store.close()
+
+    evaluation = ensemble_evaluation(ensemble.card)
+    return {
+        "artifacts": collection.n_artifacts,
+        "museums": len(collection.museums),
+        "images": collection.n_images,
+        "broken_image_refs": collection.n_broken_image_refs,
+        "store": str(store_dir),
+        "data": str(data_dir),
+        "models_dir": str(models_dir),
+        "gaps": report.gaps,
+        "predictions_written": report.predictions,
+        "sync": report.to_dict(),
+        "evaluation": evaluation,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def ensemble_evaluation(card: dict) -> dict:
+    """The model card's held-out (out-of-fold) scores in the shape of `kgenrich evaluate --json`."""
+    tasks: dict[str, dict] = {}
+    for modality, per_task in card.get("scores", {}).items():
+        for task, scores in per_task.items():
+            tasks.setdefault(task, {})[modality] = scores
+    return {"tasks": tasks, "method": card.get("score_method", "out-of-fold")}
