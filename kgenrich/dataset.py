@@ -139,8 +139,11 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
             if value not in values:
                 values.append(value)
 
+    # Stores return rows in any order: sort, so that every store gives identical records.
     for record in records.values():
         record.texts.sort()
+        record.images.sort()
+        record.image_nodes.sort()
         for values in record.values.values():
             values.sort()
     return [records[str(o)] for o in objects]

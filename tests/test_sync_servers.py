@@ -58,20 +58,9 @@ def test_sync_on_oxigraph_server(oxigraph, tmp_path, gsp):
     _sync_twice(store, tmp_path)
 
 
-def test_sync_on_virtuoso(virtuoso, tmp_path, monkeypatch):
-    # Extraction (tasks.py, dataset.py) does not yet run on Virtuoso 7.2: it rejects
-    # queries/ontology_declarations.rq (SP031) and the artifact-page ASK is not read as a
-    # boolean.  Until those are portable, records come from an embedded copy of the
-    # same data; everything sync itself sends (state and live-graph reads, validation
-    # context, staging writes in batches, counts, the MOVE swap, clean-up) goes to Virtuoso.
-    import kgenrich.sync as sync_module
-    from kgenrich.store.embedded import EmbeddedStore
-
-    copy = EmbeddedStore(None)
-    copy.load_file(MINI)
-    real = sync_module._extract
-    monkeypatch.setattr(sync_module, "_extract", lambda store, settings, graphs, progress:
-                        real(copy, settings, graphs, progress))
+def test_sync_on_virtuoso(virtuoso, tmp_path):
+    # Everything runs against Virtuoso: task checks, extraction, state and live-graph
+    # reads, validation context, staging writes in batches, counts, the MOVE swap.
     # Small batches: Virtuoso refuses very large INSERT DATA requests (about 50k triples).
     store = RemoteStore(virtuoso.query, update_endpoint=virtuoso.update, batch_triples=40)
     for g in [g for g in store.graph_names() if str(g).startswith(TEST_GRAPHS) or str(g).startswith(str(PRED))]:

@@ -124,8 +124,13 @@ class RemoteStore(Store):
     def ask(self, query: str) -> bool:
         response = self._post_query(query, "application/sparql-results+json")
         try:
-            return bool(response.json()["boolean"])
-        except (ValueError, KeyError):
+            data = response.json()
+            if "boolean" in data:
+                return bool(data["boolean"])
+            # Virtuoso 7 answers an ASK as a one-row SELECT of ?__ASK_RETVAL (1 or 0).
+            rows = data["results"]["bindings"]
+            return bool(rows) and rows[0]["__ASK_RETVAL"]["value"] not in ("0", "false")
+        except (ValueError, KeyError, IndexError, TypeError):
             raise StoreError("ask: the endpoint did not answer with a boolean") from None
 
     def construct(self, query: str) -> list[Triple]:
