@@ -10,6 +10,7 @@ break or inject a query.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +77,17 @@ def serialize_term(term: Node) -> str:
     raise UnsafeTerm(f"not an RDF term: {term!r}")
 
 
+def _data_term(term: Node) -> str:
+    """A term in a data block (INSERT DATA), where blank nodes are allowed.
+
+    Their labels are scoped to one request, so callers send all triples that
+    share a blank node in the same block.
+    """
+    if isinstance(term, BNode):
+        return "_:b" + hashlib.sha1(str(term).encode("utf-8")).hexdigest()[:24]
+    return serialize_term(term)
+
+
 def _serialize_binding(name: str, value: Bindable) -> str:
     if isinstance(value, bool):
         raise UnsafeTerm(f"${name}: booleans must be bound as rdflib Literals")
@@ -87,7 +99,7 @@ def _serialize_binding(name: str, value: Bindable) -> str:
         return serialize_term(value)
     if isinstance(value, TripleBlock):
         return "\n".join(
-            f"{serialize_term(s)} {serialize_term(p)} {serialize_term(o)} ." for s, p, o in value
+            f"{_data_term(s)} {_data_term(p)} {_data_term(o)} ." for s, p, o in value
         )
     if isinstance(value, (str, bytes)):
         raise UnsafeTerm(f"${name}: plain strings are ambiguous; bind URIRef or Literal")

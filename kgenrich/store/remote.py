@@ -147,16 +147,32 @@ class RemoteStore(Store):
         response = self._request("POST", self.update_endpoint, data={"update": update}, retry=retry)
         self._check(response, "update")
 
-    def _insert_batches(self, graph: URIRef, triples: list[Triple]) -> None:
-        for start in range(0, len(triples), self.batch_triples):
-            block = sparql.TripleBlock(triples[start:start + self.batch_triples])
-            # INSERT DATA is idempotent (set semantics), so retrying a batch is safe.
-            self.update(sparql.prepare("insert_data", graph=graph, triples=block))
+    def _insert_batches(self, graph: URIRef | None, triples: list[Triple]) -> None:
+        # Blank node labels are scoped to one request: triples with blank nodes go
+        # together in one request, the ground triples in batches of batch_triples.
+        plain = [t for t in triples if not any(isinstance(x, BNode) for x in t)]
+        with_blank = [t for t in triples if any(isinstance(x, BNode) for x in t)]
+        batches = [plain[i:i + self.batch_triples] for i in range(0, len(plain), self.batch_triples)]
+        if with_blank:
+            batches.append(with_blank)
+        for batch in batches:
+            block = sparql.TripleBlock(batch)
+            if batch is with_blank:
+                # Not retried: a repeated request would add its blank nodes twice.
+                if graph is None:
+                    self.update(sparql.prepare("insert_blank_default", triples=block), retry=False)
+                else:
+                    self.update(sparql.prepare("insert_blank", graph=graph, triples=block), retry=False)
+            elif graph is None:
+                # INSERT DATA of ground triples is idempotent (set semantics): retrying is safe.
+                self.update(sparql.prepare("insert_data_default", triples=block))
+            else:
+                self.update(sparql.prepare("insert_data", graph=graph, triples=block))
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
         if fmt not in FORMATS:
             raise LoadError(f"unknown RDF format '{fmt}'")
-        # Parse here first: a syntax error then sends nothing at all.
+        # Parse here first: a syntax error then sends nothing at all, and names the line.
         dataset = Dataset()
         try:
             if fmt in QUAD_FORMATS:
@@ -168,19 +184,25 @@ class RemoteStore(Store):
             raise LoadError(f"not valid {fmt}: {exc}") from None
         by_graph: dict[str, list[Triple]] = {}
         for s, p, o, g in dataset.quads((None, None, None, None)):
-            if isinstance(s, BNode) or isinstance(o, BNode):
-                # Blank nodes cannot be sent through INSERT DATA batches consistently.
-                raise LoadError("blank nodes are not supported when loading into a remote store; "
-                                "use the Graph Store Protocol (--gsp-endpoint)")
             key = str(g.identifier if hasattr(g, "identifier") else g) if g is not None else ""
             by_graph.setdefault(key, []).append((s, p, o))
-        total = 0
+        total = sum(len(t) for t in by_graph.values())
+        if self.gsp_endpoint and fmt not in QUAD_FORMATS:
+            # One Graph Store POST: the server adds the whole file in one request.
+            params = {"graph": str(graph)} if graph is not None else {"default": ""}
+            response = self._request("POST", self.gsp_endpoint, params=params, data=data,
+                                     headers={"Content-Type": FORMATS[fmt]}, retry=False)
+            self._check(response, "graph store POST")
+            return total
         for key, triples in by_graph.items():
             target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
-            if target is None:
-                raise LoadError("triples without a graph: give --graph IRI for remote stores")
-            self._insert_batches(target, triples)
-            total += len(triples)
+            try:
+                self._insert_batches(target, triples)
+            except StoreError as exc:
+                if target is None and "default graph" in str(exc).lower():
+                    # Virtuoso has no default graph of its own to write into.
+                    raise LoadError("the endpoint has no default graph to load triples into; give --graph IRI") from None
+                raise
         return total
 
     def replace_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
