@@ -19,7 +19,8 @@ How the hidden truth is made, and why each modality knows only part of it:
    These correlations are what the tabular model (museum + the other tasks'
    known values) can learn.
 2. Photographs (images.py) show technique, material, depiction and the
-   century's palette, each cue lost on some photographs; never the place.
+   century's palette, each cue lost on some photographs; the place only
+   weakly (the scale of the pattern repeat).
 3. Descriptions (texts.py) mention each property with some probability, in
    the museum's language; the place and the time mostly come from there.
 4. Gaps: a share of every task's values is left out of the graph (about
@@ -317,7 +318,7 @@ def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = Tr
         spec = imaging.ImageSpec(
             technique=t["technique"][1], technique_group=t["technique"][0] or "other_technique",
             material=t["material"][1], material_group=t["material"][0] or "vegetal_fibre",
-            depiction=t["depiction"][1], century=t["century"],
+            depiction=t["depiction"][1], century=t["century"], country=t["country"],
         )
         image_blocks = []
         ok_images = broken = 0

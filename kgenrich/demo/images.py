@@ -12,9 +12,12 @@ from the artifact's hidden truth.  What it can show:
   fine structures);
 - material: silk sheen, wool fuzz, matte slubby linen and cotton, sparkling
   gold and silver thread;
-- time: the colour palette of the century (dyes and fashions changed).
+- time: the colour palette of the century (dyes and fashions changed);
+- place, weakly: the scale of the pattern repeat (loom widths and drawing
+  habits differed: large Italian and Spanish repeats, small dense Chinese and
+  English ones), in overlapping ranges, and only when the motif is shown.
 
-It never shows the production place.  Every cue can be lost on a given
+It never shows the production place for certain.  Every cue can be lost on a given
 photograph (the motif cropped away, the texture out of focus, the colours
 faded or cast by the lighting, the sheen not caught), so the image modality
 is informative but imperfect on its own -- on purpose: the demo must need the
@@ -49,6 +52,10 @@ PALETTES: list[list[tuple[tuple[float, float, float], tuple[float, float, float]
     [((0.10, 0.10, 0.12), (0.96, 0.56, 0.10)), ((0.08, 0.55, 0.62), (0.96, 0.90, 0.80))],
 ]
 
+# Pattern repeats per photograph width, by production country: overlapping ranges,
+# so the scale hints at the place without giving it away.
+REPEATS = {"IT": (1.8, 2.5), "ES": (2.0, 2.7), "FR": (2.3, 3.0), "GB": (2.6, 3.3), "CN": (2.8, 3.5)}
+
 _GOLD = np.array([0.90, 0.74, 0.30], np.float32)
 _SILVER = np.array([0.82, 0.82, 0.86], np.float32)
 _CLOTH = np.array([0.86, 0.82, 0.72], np.float32)  # undyed linen ground of embroideries
@@ -64,6 +71,7 @@ class ImageSpec:
     material_group: str  # e.g. "metal_thread"
     depiction: str  # fine concept, e.g. "peacock"
     century: int  # 0 = 15th .. 5 = 20th
+    country: str = ""  # production country code (only the repeat's scale depends on it)
 
 
 _GRID_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -167,7 +175,8 @@ def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.nd
     tu, tv = ca * X - sa * Y, sa * X + ca * Y  # pixel-scale coordinates for weave structure
 
     # --- the motif, repeated with a half-drop like a loom pattern
-    reps = rng.uniform(2.0, 3.0) if show_motif else rng.uniform(0.45, 0.7)  # lost: a close crop
+    lo, hi = REPEATS.get(spec.country, (2.0, 3.0))
+    reps = rng.uniform(lo, hi) if show_motif else rng.uniform(0.45, 0.7)  # lost: a close crop
     pu, pv = u * reps, v * reps
     row = np.floor(pv)
     pu = pu + 0.5 * (row % 2)

@@ -83,8 +83,9 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
         # The demo's small models, unless the user's [models] table says otherwise.
         demo_settings = dataclasses.replace(
             settings, sections={**settings.sections, "models": {**demo_model_settings(), **settings.section("models")}})
-        echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 160 px, frozen e5-small "
-             "text embeddings, LightGBM tabular and fusion; real collections default to ResNet-152 and XLM-RoBERTa")
+        echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 96 px, frozen multilingual "
+             "USE text embeddings, each with multitask heads; LightGBM tabular and fusion. Real collections default "
+             "to ResNet-152 and XLM-RoBERTa.")
         report = run_sync(store, demo_settings, retrain=True, progress=progress)
         ensemble = Ensemble.load(models_dir, demo_settings)
     finally:

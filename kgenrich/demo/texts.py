@@ -22,7 +22,7 @@ import numpy as np
 from .vocab import Vocabulary
 
 # What a description may say about each task, and how likely it says it.
-P_MENTION = {"material": 0.42, "technique": 0.38, "depiction": 0.40, "place": 0.42, "time": 0.40}
+P_MENTION = {"material": 0.42, "technique": 0.40, "depiction": 0.40, "place": 0.45, "time": 0.42}
 P_HEDGE = 0.25  # "silk (probably)"
 P_BROADER = 0.25  # the broader concept instead of the fine one ("flower" for "tulip")
 
@@ -201,7 +201,7 @@ def describe(rng: np.random.Generator, vocab: Vocabulary, facts: TextFacts, lang
         kind = rng.random()
         if facts.period is not None and kind < 0.3:
             sentences.append(_pick(rng, f["period"]).format(x=vocab.label(facts.period, lang)))
-        elif kind < 0.65:
+        elif kind < 0.85:
             sentences.append(_pick(rng, f["century"]).format(x=vocab.label(facts.century_iri, lang)))
         else:
             # A year inside the century, rounded as catalogues do.
@@ -209,7 +209,7 @@ def describe(rng: np.random.Generator, vocab: Vocabulary, facts: TextFacts, lang
             sentences.append(_pick(rng, f["year"]).format(x=year))
         mentioned.add("time")
 
-    for _ in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(0, 3))):
         sentences.append(
             _pick(rng, f["noise"]).format(
                 year=int(rng.integers(1880, 2016)),

@@ -1,8 +1,15 @@
 """Late fusion: LightGBM per task on the modality models' probabilities.
 
-Inputs per task: each modality's probability vector for the task (NaN when the
-artifact lacks the modality), a missing flag per modality, and the tabular
-features.  Fusion must be trained on **out-of-fold** probabilities
+Inputs per task: each modality's log-probabilities for the task (NaN when the
+artifact lacks the modality) and a missing flag per modality; the
+product of experts (the renormalised sum of the available modalities'
+log-probabilities) and the number of modalities present; the tabular
+features.  The booster starts from ``poe_init`` times the product of experts
+(LightGBM's ``init_score``), so the trees learn corrections to a sensible
+combination rather than rediscovering it split by split; it is kept small and
+regularised (few leaves, many rows per leaf, a low learning rate) and the
+number of rounds is chosen by early stopping on an inner stratified split of
+the training rows, then the booster is refitted on all of them.  Fusion must be trained on **out-of-fold** probabilities
 (cross-fitting, see training.py): a modality that fits its training rows
 perfectly would otherwise look perfect to fusion, which would learn to trust it
 blindly and then fail on new artifacts.
@@ -15,45 +22,138 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import ModalityModel, encode_targets
-from .tabular import LGB_DEFAULTS, Featurizer, LgbTask
+from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, sample_weights
 
 Inputs = dict[str, dict[str, np.ndarray]]  # modality -> task -> (n, k) probabilities, NaN = missing
+
+
+EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
+
+
+def product_of_experts(inputs: Inputs, modalities: Sequence[str], task: str, n: int, k: int):
+    """(log-probabilities of each modality (NaN missing), missing flags, normalised PoE log-probs)."""
+    logs, flags = [], []
+    total = np.zeros((n, k))
+    for m in modalities:
+        p = inputs.get(m, {}).get(task)
+        if p is None:
+            p = np.full((n, k), np.nan)
+        missing = np.isnan(p).any(axis=1)
+        lp = np.log(np.clip(np.nan_to_num(p, nan=1.0 / k), EPS, 1.0))
+        logs.append(np.where(missing[:, None], np.nan, lp))
+        flags.append(missing)
+        total += np.where(missing[:, None], 0.0, lp)
+    total -= total.max(axis=1, keepdims=True)
+    poe = total - np.log(np.exp(total).sum(axis=1, keepdims=True))
+    return logs, flags, poe
+
+
+class FusionTask(LgbTask):
+    """A multiclass booster on top of an init score (``init`` times the PoE log-probabilities)."""
+
+    def __init__(self, k: int, booster=None, prior=None, init: float = 0.0, rounds: int = 0):
+        super().__init__(k, booster, prior)
+        self.init, self.rounds = float(init), int(rounds)
+
+    @classmethod
+    def fit_fusion(cls, X, y, k, categorical, params, seed, base: np.ndarray) -> "FusionTask":
+        import lightgbm as lgb
+        from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(y, minlength=k).astype(np.float64)
+        if len(y) < 2 or (counts > 0).sum() < 2:
+            return cls(k, prior=(counts + 1.0) / (counts.sum() + k))
+        p = {**FusionModel.defaults, **params}
+        init = float(p["poe_init"])
+        lgb_params = {
+            "objective": "multiclass", "num_class": k, "learning_rate": float(p["learning_rate"]),
+            "num_leaves": int(p["num_leaves"]), "min_data_in_leaf": int(p["min_data_in_leaf"]),
+            "lambda_l2": float(p["lambda_l2"]), "feature_fraction": float(p["feature_fraction"]),
+            "feature_fraction_seed": int(seed), "min_data_per_group": 5, "cat_smooth": 10.0, "max_cat_to_onehot": 8,
+            "num_threads": int(p["n_jobs"]), "seed": int(seed), "deterministic": True, "force_row_wise": True,
+            "verbose": -1,
+        }
+        weight = sample_weights(y, k) if p.get("balanced", True) else np.ones(len(y))
+
+        def dataset(rows, reference=None):
+            # LightGBM's multiclass init_score is class-major: all rows of class 0, then class 1 ...
+            return lgb.Dataset(X[rows], label=y[rows], weight=weight[rows], categorical_feature=categorical,
+                               init_score=(init * base[rows]).ravel(order="F"), reference=reference,
+                               free_raw_data=False, params={"verbose": -1})
+
+        rounds = int(p["num_boost_round"])
+        stop = int(p.get("early_stopping_rounds") or 0)
+        idx = np.arange(len(y))
+        if stop and len(y) >= 50:
+            try:
+                tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed, stratify=y)
+            except ValueError:  # a class too small to stratify
+                tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed)
+            dtr = dataset(tr)
+            probe = lgb.train(lgb_params, dtr, num_boost_round=rounds, valid_sets=[dataset(va, dtr)],
+                              callbacks=[lgb.early_stopping(stop, verbose=False)])
+            # refit on every row with the chosen number of rounds (scaled for the extra data)
+            rounds = max(1, int(round((probe.best_iteration or 1) * len(y) / len(tr))))
+        booster = lgb.train(lgb_params, dataset(idx), num_boost_round=max(1, rounds))
+        return cls(k, booster=booster, init=init, rounds=rounds)
+
+    def predict_fused(self, X: np.ndarray, base: np.ndarray) -> np.ndarray:
+        if self.booster is None:
+            return np.tile(self.prior, (len(X), 1))
+        raw = self.init * base
+        if len(X):
+            raw = raw + np.asarray(self.booster.predict(X, raw_score=True)).reshape(len(X), self.k)
+        raw = raw - raw.max(axis=1, keepdims=True)
+        e = np.exp(raw)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, path) -> dict:
+        return {**super().save(path), "init": self.init, "rounds": self.rounds}
+
+    @classmethod
+    def load(cls, directory, entry: dict) -> "FusionTask":
+        import lightgbm as lgb
+
+        prior = np.asarray(entry["prior"]) if "prior" in entry else None
+        booster = lgb.Booster(model_file=str(directory / entry["file"])) if "file" in entry else None
+        return cls(entry["k"], booster=booster, prior=prior, init=entry.get("init", 0.0),
+                   rounds=entry.get("rounds", 0))
 
 
 class FusionModel(ModalityModel):
     name = "fusion"
     modality = "fusion"
-    defaults = {**LGB_DEFAULTS, "num_boost_round": 100, "num_leaves": 15, "min_data_in_leaf": 10}
+    # Conservative: a few thousand rows of out-of-fold probabilities are easy to overfit.
+    defaults = {**LGB_DEFAULTS, "num_boost_round": 400, "learning_rate": 0.03, "num_leaves": 7,
+                "min_data_in_leaf": 20, "lambda_l2": 5.0, "feature_fraction": 0.8,
+                "early_stopping_rounds": 30, "valid_fraction": 0.2, "poe_init": 0.5}
 
     def __init__(self, groups, params=None, settings=None):
         super().__init__(groups, params, settings)
         self.modalities: list[str] = list(self.params.get("modalities", []))
         self.featurizer = Featurizer(self.groups)
-        self.models: dict[str, LgbTask] = {}
+        self.models: dict[str, FusionTask] = {}
+
+    def _design(self, records: Sequence[ArtifactRecord], inputs: Inputs, task: str) -> tuple[np.ndarray, np.ndarray]:
+        n, k = len(records), len(self.groups[task])
+        logs, flags, poe = product_of_experts(inputs, self.modalities, task, n, k)
+        cols = []
+        for lp, missing in zip(logs, flags):
+            cols += [lp, missing[:, None].astype(np.float64)]
+        present = len(self.modalities) - np.sum(flags, axis=0) if flags else np.zeros(n)
+        cols += [poe, np.asarray(present, dtype=np.float64).reshape(n, 1)]
+        cols.append(self.featurizer.transform(records, task))
+        return np.concatenate(cols, axis=1), poe
 
     def features(self, records: Sequence[ArtifactRecord], inputs: Inputs, task: str) -> np.ndarray:
-        k = len(self.groups[task])
-        cols = []
-        log_sum = np.zeros((len(records), k))
-        for m in self.modalities:
-            p = inputs.get(m, {}).get(task)
-            if p is None:
-                p = np.full((len(records), k), np.nan)
-            missing = np.isnan(p).any(axis=1)
-            cols += [np.where(missing[:, None], np.nan, p), missing[:, None].astype(np.float64)]
-            log_sum += np.where(missing[:, None], 0.0, np.log(np.clip(np.nan_to_num(p), 1e-6, 1.0)))
-        # the product of the available modalities' probabilities (renormalised): one
-        # column per group that already combines the evidence, so shallow trees on a
-        # few thousand rows need not rediscover that combination split by split
-        prod = np.exp(log_sum - log_sum.max(axis=1, keepdims=True))
-        cols.append(prod / prod.sum(axis=1, keepdims=True))
-        cols.append(self.featurizer.transform(records, task))
-        return np.concatenate(cols, axis=1)
+        return self._design(records, inputs, task)[0]
 
     def categorical(self, task: str) -> list[int]:
-        offset = sum(len(self.groups[task]) + 1 for _ in self.modalities) + len(self.groups[task])
+        k = len(self.groups[task])
+        offset = (k + 1) * len(self.modalities) + k + 1
         return [offset + i for i in self.featurizer.categorical(task)]
 
     def fit(self, records, inputs: Inputs, progress: bool = False) -> "FusionModel":  # type: ignore[override]
@@ -64,18 +164,20 @@ class FusionModel(ModalityModel):
         targets = encode_targets(records, self.groups)
         for task in self.tasks:
             rows = targets[task] >= 0
-            X = self.features(records, inputs, task)[rows]
-            self.models[task] = LgbTask.fit(X, targets[task][rows], len(self.groups[task]), self.categorical(task),
-                                            self.params, self.seed)
+            X, base = self._design(records, inputs, task)
+            self.models[task] = FusionTask.fit_fusion(X[rows], targets[task][rows], len(self.groups[task]),
+                                                      self.categorical(task), self.params, self.seed, base[rows])
         self.info["train_records"] = len(records)
+        self.info["rounds"] = {t: m.rounds for t, m in self.models.items()}
         self.fitted = True
         return self
 
     def predict(self, records, inputs: Inputs, progress: bool = False) -> dict[str, np.ndarray]:  # type: ignore[override]
         out = {}
+        records = list(records)
         for task in self.tasks:
-            p = self.models[task].predict(self.features(list(records), inputs, task))
-            out[task] = p / p.sum(axis=1, keepdims=True)
+            X, base = self._design(records, inputs, task)
+            out[task] = self.models[task].predict_fused(X, base)
         return out
 
     def _save(self, directory):
@@ -85,10 +187,15 @@ class FusionModel(ModalityModel):
 
     def _load(self, directory):
         data = json.loads((directory / "fusion.json").read_text())
+        if any("init" not in e for e in data["tasks"].values()):
+            # an older layout (raw probabilities, no product-of-experts start): its trees would
+            # read the wrong columns
+            raise ModelError(f"{directory}: fusion saved by an older kgenrich (other features); retrain")
         self.featurizer = Featurizer(self.groups, data["museums"])
         self.modalities = data["modalities"]
-        self.models = {t: LgbTask.load(directory, e) for t, e in data["tasks"].items()}
+        self.models = {t: FusionTask.load(directory, e) for t, e in data["tasks"].items()}
 
     def describe(self) -> str:
-        return (f"fusion: LightGBM per task on out-of-fold probabilities of {', '.join(self.modalities)} "
-                "with a missing-modality flag each, their renormalised product, and the tabular features")
+        return (f"fusion: LightGBM per task on out-of-fold log-probabilities of {', '.join(self.modalities)} "
+                "with a missing-modality flag each, their product of experts (also the booster's initial score, "
+                f"weight {self.params.get('poe_init')}), and the tabular features; rounds by early stopping")
