@@ -10,15 +10,21 @@ _MODALITIES = ("image", "text", "tabular", "fusion")
 
 
 def _table(evaluation: dict) -> str:
-    header = "| task | " + " | ".join(_MODALITIES) + " | best single |"
+    """Macro-F1 per task and modality, and fusion's lead over the best single modality.
+
+    A modality is scored on the artifacts that have it; the lead compares fusion
+    with it on exactly those artifacts (``fusion_same_rows``), so it is like for like.
+    """
+    header = "| task | " + " | ".join(_MODALITIES) + " | fusion lead (same rows) |"
     lines = [header, "|---|" + "---:|" * (len(_MODALITIES) + 1)]
     for task, per in evaluation.get("tasks", {}).items():
         cells = []
         for modality in _MODALITIES:
             value = per.get(modality, {}).get("macro_f1")
             cells.append("–" if value is None else f"{value:.3f}")
-        singles = [per[m]["macro_f1"] for m in _MODALITIES[:-1] if m in per and per[m].get("macro_f1") is not None]
-        cells.append(f"{max(singles):.3f}" if singles else "–")
+        leads = [per[m]["fusion_same_rows"]["macro_f1"] - per[m]["macro_f1"]
+                 for m in _MODALITIES[:-1] if "fusion_same_rows" in per.get(m, {})]
+        cells.append(f"{min(leads):+.3f}" if leads else "–")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
