@@ -28,14 +28,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = [
-    "vocabularies/silknow-thesaurus.ttl",
-    "vocabularies/aat-centuries.ttl",
-    "vocabularies/silknow-dates-extension.ttl",
-    "vocabularies/geonames-subset.ttl",
-    "kg/silknow-train.trig.gz",
-    "kg/silknow-dev.trig.gz",
-]
+from bench_extract import FILES  # noqa: E402  (the same six files, in loading order)
 
 
 def free_port() -> int:

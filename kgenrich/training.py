@@ -346,18 +346,11 @@ class Ensemble:
 
     @classmethod
     def load(cls, models_dir: Path, settings=None) -> "Ensemble":
-        from .models.base import check_format
+        from .models.base import read_card
         from .models.fusion import FusionModel
 
         models_dir = Path(models_dir)
-        path = models_dir / ENSEMBLE_FILE
-        if not path.is_file():
-            raise ModelError(f"no trained models in {models_dir} (missing {ENSEMBLE_FILE}); run 'kgenrich train'")
-        try:
-            card = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: unreadable ({exc}); run 'kgenrich train'") from None
-        check_format(card, path)
+        card = read_card(models_dir, ENSEMBLE_FILE)
         models = {m: ModalityModel.load(models_dir / m, settings) for m in card["modalities"]}
         fusion = FusionModel.load(models_dir / "fusion", settings)
         return cls(models_dir, card, models, fusion)

@@ -180,10 +180,11 @@ class ModalityModel:
         raise NotImplementedError
 
 
-def read_card(directory: Path) -> dict:
-    path = Path(directory) / CARD_FILE
+def read_card(directory: Path, name: str = CARD_FILE) -> dict:
+    """A model card (or the ensemble's), checked for a compatible format version."""
+    path = Path(directory) / name
     if not path.is_file():
-        raise ModelError(f"{directory}: no trained model here (missing {CARD_FILE}); run 'kgenrich train'")
+        raise ModelError(f"no trained models in {directory} (missing {name}); run 'kgenrich train'")
     try:
         card = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
