@@ -95,7 +95,7 @@ def test_gained_value_withdraws_the_prediction(setup):
     store, settings, trainer = setup
     run_sync(store, settings, progress=False, trainer=trainer)
     st, obj = _material_prediction(store)
-    museum = store.select(f"SELECT ?g WHERE {{ GRAPH ?g {{ {sparql.serialize_term(obj)} a ?c }} }}")[0]["g"]
+    museum = store.select(sparql.bind("SELECT ?g WHERE { GRAPH ?g { $obj a ?c } }", {"obj": obj}))[0]["g"]
     # a curator asserts the material (through a new production of the artifact)
     store.load_bytes(
         f"<https://w3id.org/kgenrich/test/production/new> <{RDF_TYPE}> <{E}E12_Production> .\n"
@@ -113,10 +113,10 @@ def test_deleted_artifact_loses_its_predictions(setup):
     store, settings, trainer = setup
     run_sync(store, settings, progress=False, trainer=trainer)
     st, obj = _material_prediction(store)
-    ser = sparql.serialize_term(obj)
-    museum = store.select(f"SELECT ?g WHERE {{ GRAPH ?g {{ {ser} a ?c }} }}")[0]["g"]
-    g = sparql.serialize_term(museum)  # the curator deletes it from its museum graph only
-    store.update(f"DELETE WHERE {{ GRAPH {g} {{ {ser} ?p ?o }} }} ; DELETE WHERE {{ GRAPH {g} {{ ?s ?p {ser} }} }}")
+    museum = store.select(sparql.bind("SELECT ?g WHERE { GRAPH ?g { $obj a ?c } }", {"obj": obj}))[0]["g"]
+    # the curator deletes it from its museum graph only
+    store.update(sparql.bind("DELETE WHERE { GRAPH $g { $obj ?p ?o } } ; DELETE WHERE { GRAPH $g { ?s ?p $obj } }",
+                             {"g": museum, "obj": obj}))
     report = run_sync(store, settings, progress=False, trainer=trainer)
     assert report.deleted_artifacts == 1 and report.withdrawn >= 1
     used = {str(o) for s, p, o in store.graph_triples(PRED) if str(p).endswith("#used")}
