@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from rdflib import URIRef
+from rdflib import Literal, URIRef
+from rdflib.namespace import XSD
 
 from kgenrich import sparql
 from kgenrich.errors import StoreError, ValidationFailed
@@ -46,8 +47,8 @@ def setup(tmp_path):
 
 
 def statements(store):
-    rows = store.select(sparql.load("examples/predictions_above_confidence").replace("$threshold", '"0"^^<http://www.w3.org/2001/XMLSchema#float>'))
-    return rows
+    return store.select(sparql.prepare("examples/predictions_above_confidence",
+                                       threshold=Literal("0", datatype=XSD.float)))
 
 
 def live_statements(store):
