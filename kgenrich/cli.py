@@ -230,7 +230,8 @@ def dataset(ctx, out, as_json, page_size):
     store = _open(ctx)
     found = load_tasks(store, settings)
     records = extract(store, found, page_size=page_size or settings.page_size,
-                      exclude_graphs=_exclude_graphs(settings), progress=not as_json)
+                      exclude_graphs=_exclude_graphs(settings), progress=not as_json,
+                      literal_properties=settings.literal_features)
     doc = summary(records, found)
     if out is not None:
         doc["written"] = {"path": str(out), "format": write_records(records, out, found)}

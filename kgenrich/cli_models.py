@@ -22,7 +22,8 @@ def _records(ctx, progress: bool):
     tasks = load_tasks(store, settings)
     exclude = _exclude_graphs(settings)
     labels = label_groups(store, tasks, exclude_graphs=exclude)
-    records = extract(store, tasks, labels, page_size=settings.page_size, progress=progress, exclude_graphs=exclude)
+    records = extract(store, tasks, labels, page_size=settings.page_size, progress=progress, exclude_graphs=exclude,
+                      literal_properties=settings.literal_features)
     if not records:
         raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
     return tasks, labels, records

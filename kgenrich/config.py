@@ -9,6 +9,7 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
     # timeout = 60                       # seconds per HTTP request
     # retries = 4                        # attempts on 5xx / connection errors
     # batch_triples = 5000               # triples per INSERT DATA on remote stores
+    # literal_features = ["http://erlangen-crm.org/current/P43_has_dimension"]  # tabular features
     # result_limit = 0                   # a server's row cap; a result of exactly this many rows is an error
     models_dir = ".kgenrich/models"
     ontology = ["ontology"]              # files or directories of task definitions / ontology
@@ -55,6 +56,7 @@ TOP_LEVEL_KEYS = set(ENV_KEYS) | {
     "fetch_images",
     "seed",
     "device",
+    "literal_features",
 }
 SECTIONS = {"models", "sync", "demo", "evaluate", "tasks"}
 
@@ -77,6 +79,7 @@ class Settings:
     fetch_images: bool = False
     seed: int = 0
     device: str = "auto"
+    literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 
@@ -161,6 +164,13 @@ def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, A
         raise ConfigError("--update-endpoint/--gsp-endpoint need --endpoint")
     if isinstance(settings.ontology, str):
         settings.ontology = [settings.ontology]
+    if isinstance(settings.literal_features, str):
+        settings.literal_features = [settings.literal_features]
+    from .sparql import iri_is_valid
+
+    bad = [p for p in settings.literal_features if not isinstance(p, str) or not iri_is_valid(p) or ":" not in p]
+    if bad:
+        raise ConfigError(f"literal_features must be property IRIs; not: {', '.join(map(repr, bad))}")
     for name in ("timeout",):
         settings.timeout = float(settings.timeout)
     for name in ("retries", "batch_triples", "result_limit", "page_size", "seed"):

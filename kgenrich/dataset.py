@@ -92,7 +92,7 @@ def _task_bindings(task: Task) -> dict:
 
 
 def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task],
-                with_inputs: bool) -> list[ArtifactRecord]:
+                with_inputs: bool, literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
     graph_str = str(graph)
     museum = _museum_name(graph_str)
     records = {str(o): ArtifactRecord(iri=str(o), graph=graph_str, museum=museum) for o in objects}
@@ -119,6 +119,13 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
             if image not in record.image_nodes:
                 record.image_nodes.append(image)
 
+    for prop in literal_properties:
+        for record in records.values():
+            record.literals[prop] = []
+        for row in store.select(sparql.prepare("artifact_literals", objects=objects, graph=graph,
+                                               property=URIRef(prop))):
+            records[str(row["obj"])].literals[prop].append(str(row["value"]))
+
     for link in sorted({t.subject_link for t in tasks if t.subject_link}):
         subjects: dict[str, str] = {}
         for row in store.select(sparql.prepare("task_subjects", objects=objects, graph=graph, link=URIRef(link))):
@@ -144,13 +151,14 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
         record.texts.sort()
         record.images.sort()
         record.image_nodes.sort()
-        for values in record.values.values():
+        for values in list(record.values.values()) + list(record.literals.values()):
             values.sort()
     return [records[str(o)] for o in objects]
 
 
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
-                 exclude_graphs: Iterable[str] = (), progress: bool = True) -> Iterator[ArtifactRecord]:
+                 exclude_graphs: Iterable[str] = (), progress: bool = True,
+                 literal_properties: Iterable[str] = ()) -> Iterator[ArtifactRecord]:
     """Yield raw records (values but no labels yet), one museum graph page at a time."""
     classes = artifact_classes(store, tasks)
     graphs = museum_graphs(store, classes, exclude_graphs)
@@ -163,7 +171,8 @@ def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_
     with tqdm(total=total, desc="artifacts", unit="art", disable=not progress, leave=False) as bar:
         for graph, _ in graphs:
             for page in _artifact_pages(store, graph, classes, page_size):
-                yield from _fetch_page(store, graph, page, tasks, with_inputs)
+                yield from _fetch_page(store, graph, page, tasks, with_inputs,
+                                       literal_properties if with_inputs else ())
                 bar.update(len(page))
 
 
@@ -181,12 +190,13 @@ def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],
 
 def extract(store: Store, tasks: list[Task], labels: Optional[dict[str, TaskLabels]] = None,
             page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, exclude_graphs: Iterable[str] = (),
-            with_inputs: bool = True) -> list[ArtifactRecord]:
+            with_inputs: bool = True, literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
     """All artifact records with texts, images, asserted values and label groups."""
     from .labels import compute_label_groups  # labels builds on this module's raw records
 
     records = list(iter_records(store, tasks, page_size=page_size, with_inputs=with_inputs,
-                                exclude_graphs=exclude_graphs, progress=progress))
+                                exclude_graphs=exclude_graphs, progress=progress,
+                                literal_properties=literal_properties))
     computed, value_groups = compute_label_groups(store, tasks, records)
     if labels is None:
         labels = computed

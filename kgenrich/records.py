@@ -81,6 +81,7 @@ class ArtifactRecord:
     labels: dict[str, Optional[str]] = field(default_factory=dict)  # task -> kept group id or None
     values: dict[str, list[str]] = field(default_factory=dict)  # task -> asserted value IRIs (any group)
     subjects: dict[str, Optional[str]] = field(default_factory=dict)  # task -> statement subject IRI
+    literals: dict[str, list[str]] = field(default_factory=dict)  # configured property IRI -> literal values
 
     def is_gap(self, task: str) -> bool:
         """True when the artifact has no asserted value at all for the task."""
@@ -97,6 +98,7 @@ class ArtifactRecord:
             "labels": dict(self.labels),
             "values": {k: list(v) for k, v in self.values.items()},
             "subjects": dict(self.subjects),
+            "literals": {k: list(v) for k, v in self.literals.items()},
         }
 
     @classmethod
@@ -111,4 +113,5 @@ class ArtifactRecord:
             labels=dict(d.get("labels", {})),
             values={k: list(v) for k, v in d.get("values", {}).items()},
             subjects=dict(d.get("subjects", {})),
+            literals={k: list(v) for k, v in d.get("literals", {}).items()},
         )

@@ -283,7 +283,8 @@ def _extract(store: Store, settings: Settings, graphs: Graphs, progress: bool):
     # Our own graphs hold predicted values and minted productions: never read them as data.
     exclude = [*graphs.ours(), *[str(g) for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)]]
     records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
-                                exclude_graphs=exclude, progress=progress))
+                                exclude_graphs=exclude, progress=progress,
+                                literal_properties=settings.literal_features))
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
     return tasks, labels, records

@@ -182,7 +182,7 @@ class FusionModel(ModalityModel):
 
     def _save(self, directory):
         entries = {t: m.save(directory / f"fusion_{i}.txt") for i, (t, m) in enumerate(self.models.items())}
-        (directory / "fusion.json").write_text(json.dumps({"museums": self.featurizer.museums, "tasks": entries,
+        (directory / "fusion.json").write_text(json.dumps({"featurizer": self.featurizer.to_json(), "tasks": entries,
                                                           "modalities": self.modalities}, indent=1))
 
     def _load(self, directory):
@@ -191,7 +191,8 @@ class FusionModel(ModalityModel):
             # an older layout (raw probabilities, no product-of-experts start): its trees would
             # read the wrong columns
             raise ModelError(f"{directory}: fusion saved by an older kgenrich (other features); retrain")
-        self.featurizer = Featurizer(self.groups, data["museums"])
+        # "museums" alone: saved before literal features existed (same columns when none are configured)
+        self.featurizer = Featurizer.from_json(self.groups, data.get("featurizer") or {"museums": data["museums"]})
         self.modalities = data["modalities"]
         self.models = {t: FusionTask.load(directory, e) for t, e in data["tasks"].items()}
 

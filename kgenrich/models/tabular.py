@@ -31,28 +31,70 @@ LGB_DEFAULTS = {
 }
 
 
-class Featurizer:
-    """Turns records into the tabular features of one task; vocabularies fixed at fit time."""
+MAX_LITERAL_CATEGORIES = 50  # most frequent values of a non-numeric literal feature; the rest are "other"
 
-    def __init__(self, groups: dict[str, list[str]], museums: Optional[list[str]] = None):
+
+def _number(value: str) -> Optional[float]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+class Featurizer:
+    """Turns records into the tabular features of one task; vocabularies fixed at fit time.
+
+    Columns: museum, the other tasks' groups, the numbers of images and texts,
+    then one column per configured literal property (``literal_features``): its
+    first value as a number when every value seen in training is numeric, else
+    a category among the most frequent values.
+    """
+
+    def __init__(self, groups: dict[str, list[str]], museums: Optional[list[str]] = None,
+                 literals: Optional[dict[str, dict]] = None):
         self.groups = groups
         self.museums = museums or []
+        self.literals = literals or {}
+
+    @classmethod
+    def from_json(cls, groups: dict[str, list[str]], data: dict) -> "Featurizer":
+        return cls(groups, data.get("museums", []), data.get("literals", {}))
 
     def fit(self, records: Sequence[ArtifactRecord]) -> "Featurizer":
         self.museums = sorted({r.museum or r.graph for r in records})
+        self.literals = {}
+        for prop in sorted({p for r in records for p in r.literals}):
+            values = [v for r in records for v in r.literals.get(prop, [])[:1]]
+            if values and all(_number(v) is not None for v in values):
+                self.literals[prop] = {"kind": "number"}
+            else:
+                counts: dict[str, int] = {}
+                for v in values:
+                    counts[v] = counts.get(v, 0) + 1
+                top = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_LITERAL_CATEGORIES]
+                self.literals[prop] = {"kind": "category", "values": top}
         return self
 
+    def _base(self, task: str) -> int:
+        return 3 + len([u for u in self.groups if u != task])
+
     def names(self, task: str) -> list[str]:
-        return ["museum"] + [f"group:{u}" for u in self.groups if u != task] + ["n_images", "n_texts"]
+        return (["museum"] + [f"group:{u}" for u in self.groups if u != task] + ["n_images", "n_texts"]
+                + [f"literal:{p}" for p in self.literals])
 
     def categorical(self, task: str) -> list[int]:
-        return list(range(1 + len([u for u in self.groups if u != task])))
+        base = self._base(task)
+        literal_categories = [base + i for i, spec in enumerate(self.literals.values()) if spec["kind"] == "category"]
+        return list(range(1 + len([u for u in self.groups if u != task]))) + literal_categories
 
     def transform(self, records: Sequence[ArtifactRecord], task: str) -> np.ndarray:
         museum_index = {m: i for i, m in enumerate(self.museums)}
         others = [u for u in self.groups if u != task]
         index = {u: {g: i for i, g in enumerate(self.groups[u])} for u in others}
-        X = np.full((len(records), 3 + len(others)), np.nan, dtype=np.float64)
+        base = self._base(task)
+        categories = {p: {v: i for i, v in enumerate(spec.get("values", []))} for p, spec in self.literals.items()}
+        X = np.full((len(records), base + len(self.literals)), np.nan, dtype=np.float64)
         for i, r in enumerate(records):
             X[i, 0] = museum_index.get(r.museum or r.graph, np.nan)  # unseen museum: missing
             for j, u in enumerate(others, start=1):
@@ -61,12 +103,21 @@ class Featurizer:
                     X[i, j] = index[u][label]
                 elif r.values.get(u):
                     X[i, j] = len(self.groups[u])  # "other": a value whose group was not kept
-            X[i, -2] = len(r.images)
-            X[i, -1] = sum(1 for t, _ in r.texts if t and t.strip())
+            X[i, base - 2] = len(r.images)
+            X[i, base - 1] = sum(1 for t, _ in r.texts if t and t.strip())
+            for j, (prop, spec) in enumerate(self.literals.items(), start=base):
+                values = r.literals.get(prop, [])
+                if not values:
+                    continue  # missing
+                if spec["kind"] == "number":
+                    number = _number(values[0])
+                    X[i, j] = np.nan if number is None else number
+                else:
+                    X[i, j] = categories[prop].get(values[0], len(categories[prop]))  # unseen: "other"
         return X
 
     def to_json(self) -> dict:
-        return {"museums": self.museums}
+        return {"museums": self.museums, "literals": self.literals}
 
 
 def sample_weights(y: np.ndarray, k: int) -> np.ndarray:
@@ -156,11 +207,13 @@ class TabularModel(ModalityModel):
 
     def _load(self, directory):
         data = json.loads((directory / "tabular.json").read_text())
-        self.featurizer = Featurizer(self.groups, data["featurizer"]["museums"])
+        self.featurizer = Featurizer.from_json(self.groups, data["featurizer"])
         self.models = {t: LgbTask.load(directory, e) for t, e in data["tasks"].items()}
         if set(self.models) != set(self.groups):
             raise ModelError(f"{directory}: tabular models do not match the card's tasks")
 
     def describe(self) -> str:
+        literals = (f", and the literal features {', '.join(self.featurizer.literals)}"
+                    if self.featurizer.literals else "")
         return ("tabular: LightGBM per task on the museum graph, the groups of the other tasks "
-                f"({', '.join(self.tasks)}) and the numbers of images and texts")
+                f"({', '.join(self.tasks)}) and the numbers of images and texts{literals}")
