@@ -226,6 +226,8 @@ def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -
             "texts": [[{"text": t, "lang": lang} for t, lang in r.texts] for r in records],
             "images": [r.images for r in records],
             "image_nodes": [r.image_nodes for r in records],
+            "literals": [[{"property": k, "value": v} for k, vs in sorted(r.literals.items()) for v in vs]
+                         for r in records],
         }
         for task in tasks:
             columns[f"{task.name}"] = [r.labels.get(task.name) for r in records]
@@ -235,6 +237,7 @@ def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -
             ("iri", pa.string()), ("graph", pa.string()), ("museum", pa.string()),
             ("texts", pa.list_(pa.struct([("text", pa.string()), ("lang", pa.string())]))),
             ("images", pa.list_(pa.string())), ("image_nodes", pa.list_(pa.string())),
+            ("literals", pa.list_(pa.struct([("property", pa.string()), ("value", pa.string())]))),
         ]
         for task in tasks:
             schema_fields += [(task.name, pa.string()), (f"{task.name}_values", pa.list_(pa.string())),

@@ -107,6 +107,7 @@ def test_dataset_files(mini_store, tmp_path):
     write_records(records, tmp_path / "d.parquet", tasks)
     table = pq.read_table(tmp_path / "d.parquet")
     assert table.num_rows == 6 and "material" in table.column_names and "time_values" in table.column_names
+    assert table.column("literals").to_pylist() == [[]] * 6
 
 
 def test_a_task_added_in_turtle_is_followed_everywhere(mini_store, tmp_path):
