@@ -67,9 +67,9 @@ def _map_collection(store: Store, task: Task, values: list[str]):
         if row.get("groupLabel") is not None:
             info.labels.add(str(row["groupLabel"]))
         if row.get("member") is not None:
-            member_labels[gid][str(row["member"])]
+            labels = member_labels[gid][str(row["member"])]  # a member without a label is still a candidate
             if row.get("memberLabel") is not None:
-                member_labels[gid][str(row["member"])].add(str(row["memberLabel"]).lower())
+                labels.add(str(row["memberLabel"]).lower())
     for gid, members in member_labels.items():
         info = infos[gid]
         group_labels = {label.lower() for label in info.labels} | {gid.replace("_", " ").lower()}

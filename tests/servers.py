@@ -76,13 +76,48 @@ class FakeTrainer:
         return FakeEnsemble(groups, self.version)
 
 
+class _ServerProcess:
+    """A server child process: wait until its SPARQL endpoint answers, stop it gracefully."""
+
+    kind = "server"
+    process: subprocess.Popen
+    log = None
+
+    def _exit_detail(self) -> str:
+        return ""
+
+    def _wait(self, timeout: float, interval: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}{self._exit_detail()}")
+            try:
+                if requests.get(self.query, params={"query": "ASK {}"}, timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(interval)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not start within {timeout:g} s")
+
+    def stop(self, grace: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
 # ------------------------------------------------------------------ Oxigraph
 def oxigraph_binary() -> str | None:
     candidate = Path(sys.executable).parent / "oxigraph"
     return str(candidate) if candidate.exists() else shutil.which("oxigraph")
 
 
-class OxigraphServer:
+class OxigraphServer(_ServerProcess):
     """``oxigraph serve`` on 127.0.0.1 with the union default graph (as Virtuoso behaves)."""
 
     kind = "oxigraph"
@@ -98,34 +133,11 @@ class OxigraphServer:
         self.process = subprocess.Popen(
             [binary, "serve", "--location", str(workdir / "data"), "--bind", f"127.0.0.1:{self.port}",
              "--union-default-graph"], stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait()
-
-    def _wait(self):
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"oxigraph server exited with {self.process.returncode}")
-            try:
-                requests.get(self.query, params={"query": "ASK {}"}, timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("oxigraph server did not start within 30 s")
+        self._wait(timeout=30, interval=0.1)
 
     query = property(lambda self: self.url + "/query")
     update = property(lambda self: self.url + "/update")
     gsp = property(lambda self: self.url + "/store")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 # ------------------------------------------------------------------ Virtuoso 7
@@ -183,7 +195,7 @@ def virtuoso_binaries() -> tuple[str, str] | None:
     return (server, isql) if server and isql else None
 
 
-class VirtuosoServer:
+class VirtuosoServer(_ServerProcess):
     """Virtuoso 7 (Debian virtuoso-opensource-7-bin) in the foreground, with a virtuoso.ini of its own."""
 
     kind = "virtuoso"
@@ -203,7 +215,7 @@ class VirtuosoServer:
         self.process = subprocess.Popen([self.binary, "+configfile", str(ini), "+foreground"], cwd=workdir,
                                         stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.http_port}"
-        self._wait()
+        self._wait(timeout=90, interval=0.3)
         # The SPARQL endpoint runs as user SPARQL, which may only read until granted updates.
         self.sql('GRANT SPARQL_UPDATE TO "SPARQL";')
         self.sql("GRANT EXECUTE ON DB.DBA.SPARQL_INSERT_DICT_CONTENT TO \"SPARQL\";")
@@ -216,35 +228,16 @@ class VirtuosoServer:
             raise RuntimeError(f"isql-vt failed: {result.stdout[-500:]} {result.stderr[-500:]}")
         return result.stdout
 
-    def _wait(self):
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                log = (self.dir / "virtuoso.log").read_text(errors="replace")[-2000:] if (self.dir / "virtuoso.log").exists() else ""
-                raise RuntimeError(f"virtuoso exited with {self.process.returncode}: {log}")
-            try:
-                r = requests.get(self.query, params={"query": "ASK {}"}, timeout=2)
-                if r.status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("virtuoso did not start within 90 s")
+    def _exit_detail(self) -> str:
+        log = self.dir / "virtuoso.log"
+        return ": " + log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
     query = property(lambda self: self.url + "/sparql")
     update = property(lambda self: self.url + "/sparql")
     gsp = property(lambda self: self.url + "/sparql-graph-crud")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+    def stop(self, grace: float = 30) -> None:
+        super().stop(grace)
 
 
 @pytest.fixture
