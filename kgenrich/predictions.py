@@ -28,24 +28,14 @@ from datetime import datetime, timezone
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-from rdflib import Literal, Namespace, URIRef
+from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from .errors import KgenrichError
+from .namespaces import ACTIVITY_NS, AGENT_NS, ECRM, KGS, PROV, PRODUCTION_NS, SILK, STATEMENT_NS
 from .records import ArtifactRecord, Task, TaskLabels
 from .sparql import iri_is_valid
 
-ECRM = Namespace("http://erlangen-crm.org/current/")
-SILK = Namespace("http://data.silknow.org/ontology/")
-PROV = Namespace("http://www.w3.org/ns/prov#")
-# kgenrich's own terms for sync state and validation context (never in the predictions graph
-# except where noted); the task vocabulary itself is kge: (ontology/kgenrich.ttl).
-KGS = Namespace("https://w3id.org/kgenrich/sync#")
-
-STATEMENT_NS = "http://data.silknow.org/statement/"
-ACTIVITY_NS = "http://data.silknow.org/activity/"
-PRODUCTION_NS = "http://data.silknow.org/production/"
-AGENT_NS = "http://data.silknow.org/actor/kgenrich/"
 # A namespace of our own for uuid5: SILKNOW's pipeline minted uuid5 IRIs in the same
 # http://data.silknow.org/statement/ space, and ours must never coincide with theirs.
 _UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://w3id.org/kgenrich/predictions")

@@ -77,6 +77,16 @@ def serialize_term(term: Node) -> str:
     raise UnsafeTerm(f"not an RDF term: {term!r}")
 
 
+def ntriples_line(s: Node, p: Node, o: Node) -> str:
+    """One N-Triples line (without the newline); raises UnsafeTerm for a term N-Triples cannot hold."""
+    return f"{serialize_term(s)} {serialize_term(p)} {serialize_term(o)} ."
+
+
+def ntriples(triples: Iterable[tuple[Node, Node, Node]]) -> str:
+    """The N-Triples document of ground triples: the one writer every module uses."""
+    return "".join(ntriples_line(s, p, o) + "\n" for s, p, o in triples)
+
+
 def _data_term(term: Node) -> str:
     """A term in a data block (INSERT DATA), where blank nodes are allowed.
 

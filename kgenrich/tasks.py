@@ -23,14 +23,14 @@ from rdflib import Literal, URIRef
 from . import sparql
 from .config import Settings
 from .errors import KgenrichError, TaskDefinitionError
+from .namespaces import CONFIG_GRAPH, KGE_IRI
 from .records import Task
 from .resources import ONTOLOGY_DIR
 from .store import Store
 from .store.base import guess_format, read_rdf_bytes
 from .store.embedded import EmbeddedStore
 
-CONFIG_GRAPH = URIRef("https://w3id.org/kgenrich/config")
-KGE = "https://w3id.org/kgenrich/ontology#"
+KGE = KGE_IRI
 GROUPINGS = {
     KGE + "CollectionGrouping": "collection",
     KGE + "CountryGrouping": "country",
