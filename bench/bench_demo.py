@@ -44,9 +44,9 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
     import torch
 
     from kgenrich.config import load_settings
-    from kgenrich.dataset import extract
+    from kgenrich.pipeline import extract
     from kgenrich.demo.generator import generate
-    from kgenrich.labels import label_groups
+    from kgenrich.pipeline import label_groups
     from kgenrich.models.image import _FEATURE_CACHE
     from kgenrich.models.text import _EMBED_CACHE
     from kgenrich.store.embedded import EmbeddedStore

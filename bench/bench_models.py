@@ -54,8 +54,8 @@ def store_of(files):
 
 
 def extract_all(store, settings, labels=None):
-    from kgenrich.dataset import extract
-    from kgenrich.labels import label_groups
+    from kgenrich.pipeline import extract
+    from kgenrich.pipeline import label_groups
     from kgenrich.tasks import load_tasks
 
     tasks = load_tasks(store, settings)

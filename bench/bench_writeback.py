@@ -31,7 +31,8 @@ from kgenrich.predictions import ECRM, Agent, agent_iri, build_triples, select_p
 from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels  # noqa: E402
 from kgenrich.store.embedded import EmbeddedStore  # noqa: E402
 from kgenrich.store.remote import RemoteStore  # noqa: E402
-from kgenrich.sync import Graphs, write_graphs  # noqa: E402
+from kgenrich.graphs import OwnGraphs
+from kgenrich.sync import write_graphs  # noqa: E402
 
 E = "http://erlangen-crm.org/current/"
 TASKS = [Task(name, f"https://w3id.org/kgenrich/task/{name}", name, E + "E22_Man-Made_Object", E + prop, "collection",
@@ -90,7 +91,7 @@ def main():
         rows.append((f"validate: pySHACL ({len(sample_preds)})", srep.statements, t_sh))
         rows.append(("validate: pySHACL (extrapolated)", len(preds), t_sh * len(preds) / len(sample_preds)))
 
-    graphs = Graphs.from_settings(Settings())
+    graphs = OwnGraphs.from_settings(Settings())
     prov = [(URIRef(f"{graphs.provenance}/state"), RDF.type, URIRef("https://w3id.org/kgenrich/sync#SyncState"))]
     embedded = EmbeddedStore(None)
     _, t = timed(lambda: write_graphs(embedded, graphs, "bench1", triples, prov))

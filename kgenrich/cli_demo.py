@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import echo_json, handle_errors
+from .cli_util import echo_json
 
 _MODALITIES = ("image", "text", "tabular", "fusion")
 
@@ -35,7 +35,6 @@ def _table(evaluation: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed gives the same collection.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-@handle_errors
 def demo(ctx, size, seed, as_json):
     """Generate the demo collection into a fresh embedded store and run `sync` on it."""
     from .demo.run import run_demo

@@ -2,53 +2,39 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .cli import _exclude_graphs, echo_json, handle_errors
+from .cli_util import device_option, echo_json, json_option, progress_enabled, quiet_option
 from .errors import ModelError
 
 
-def _records(ctx, progress: bool):
-    """Tasks, label groups and records of the store, via the SPARQL stages."""
-    from .dataset import extract
-    from .labels import label_groups
-    from .tasks import load_tasks
+def _inputs(app, progress: bool):
+    """Tasks, label groups and records of the store (one pass), refusing an empty collection."""
+    from .pipeline import load_inputs
 
-    settings = ctx.obj.settings
-    store = ctx.obj.open_store()
-    tasks = load_tasks(store, settings)
-    exclude = _exclude_graphs(settings)
-    labels = label_groups(store, tasks, exclude_graphs=exclude)
-    records = extract(store, tasks, labels, page_size=settings.page_size, progress=progress, exclude_graphs=exclude,
-                      literal_properties=settings.literal_features)
-    if not records:
+    inputs = load_inputs(app.open_store(), app.settings, progress=progress)
+    if not inputs.records:
         raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
-    return tasks, labels, records
-
-
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
-                             help="Where torch models run (default: settings, auto = CUDA when present).")
+    return inputs
 
 
 @click.command()
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.pass_context
-@handle_errors
-def train(ctx, device, as_json, quiet):
+@quiet_option
+@click.pass_obj
+def train(app, device, as_json, quiet):
     """Train the modality models and fusion on the store's labelled artifacts."""
     from .training import train_ensemble
 
-    settings = ctx.obj.settings
+    settings = app.settings
     if device:
         settings.device = device
-    progress = not (as_json or quiet)
-    _, labels, records = _records(ctx, progress)
-    ens = train_ensemble(records, labels, settings, Path(settings.models_dir), progress=progress)
+    progress = progress_enabled(as_json, quiet)
+    inputs = _inputs(app, progress)
+    ens = train_ensemble(inputs.records, inputs.labels, settings, Path(settings.models_dir), progress=progress)
     if as_json:
         echo_json(ens.card)
         return
@@ -78,20 +64,20 @@ def train(ctx, device, as_json, quiet):
 @click.option("--test-size", type=click.FloatRange(0.01, 0.99), default=0.2, show_default=True,
               help="Share of artifacts held out when no --test-graph is given.")
 @click.option("--seed", type=int, help="Seed of the split and the models (default: settings).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.pass_context
-@handle_errors
-def evaluate(ctx, device, as_json, out, test_graphs, test_size, seed, quiet):
+@quiet_option
+@click.pass_obj
+def evaluate(app, device, as_json, out, test_graphs, test_size, seed, quiet):
     """Train on part of the labelled artifacts and score the rest on hidden values."""
     from .evaluation import evaluate_holdout, evaluate_split, markdown_table, write_report
 
-    settings = ctx.obj.settings
+    settings = app.settings
     if device:
         settings.device = device
     if seed is not None:
         settings.seed = seed
-    progress = not (as_json or quiet)
-    _, labels, records = _records(ctx, progress)
+    progress = progress_enabled(as_json, quiet)
+    inputs = _inputs(app, progress)
+    labels, records = inputs.labels, inputs.records
     if test_graphs:
         wanted = set(test_graphs)
         test = [r for r in records if r.graph in wanted]

@@ -8,23 +8,24 @@ from typing import Optional
 import click
 from rdflib import Graph, URIRef
 
-from .cli import echo_json, handle_errors
+from .cli_util import echo_json, progress_enabled
 from .errors import KgenrichError, ValidationFailed
 
 
 @click.command()
 @click.option("--retrain", is_flag=True, help="Train the models again even if they are up to date.")
-@click.option("--dry-run", is_flag=True, help="Predict and validate, but write nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Predict and validate, write nothing (models that need training are trained in a temporary "
+                   "directory and discarded; no store, model or report file is changed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_obj
-@handle_errors
 def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
     """Predict every gap and write the predictions graph (incremental, validated, atomic)."""
     from .sync import run_sync
 
     store = app.open_store()
-    report = run_sync(store, app.settings, retrain=retrain, progress=not quiet and not as_json, dry_run=dry_run)
+    report = run_sync(store, app.settings, retrain=retrain, progress=progress_enabled(as_json, quiet), dry_run=dry_run)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -41,7 +42,6 @@ def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also save the report (JSON) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@handle_errors
 def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, report_path: Optional[str],
              as_json: bool):
     """Check a prediction graph (of the store, or a FILE) against shapes/predictions.ttl.
@@ -51,8 +51,7 @@ def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, re
     """
     from . import validation
     from .store.base import guess_format, read_rdf_bytes
-    from .labels import label_groups
-    from .tasks import load_tasks
+    from .pipeline import load_inputs
 
     if file and graph_iri:
         raise KgenrichError("give either a FILE or --graph, not both")
@@ -70,12 +69,8 @@ def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, re
         triples = list(g)
     else:
         triples = list(store.graph_triples(URIRef(graph_iri or app.settings.predictions_graph)))
-    tasks = load_tasks(store, app.settings)
-    from .sync import Graphs
-
-    labels = label_groups(store, tasks, page_size=app.settings.page_size,
-                          exclude_graphs=Graphs.from_settings(app.settings).ours())
-    report = validation.validate_in_store(store, triples, tasks, labels, engine=engine)
+    inputs = load_inputs(store, app.settings, with_inputs=False, progress=False)
+    report = validation.validate_in_store(store, triples, inputs.tasks, inputs.labels, engine=engine)
     if report_path:
         report.save(Path(report_path))
     if as_json:

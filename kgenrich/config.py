@@ -18,23 +18,30 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
     [models]                              # passed to the modality models (see README)
     [sync]                                # passed to kgenrich sync
 
-Credentials for remote endpoints come only from the environment
-(``KGENRICH_USER`` / ``KGENRICH_PASSWORD``) and are never printed.
+Every key is declared once, in :data:`TOP_LEVEL` or :data:`SECTIONS`, with its
+type: an unknown key or a value of the wrong type is an error that names the
+file and suggests the closest known key.  Adding a setting is one line there.
+
+Credentials for remote endpoints come from the environment (``KGENRICH_USER`` /
+``KGENRICH_PASSWORD``) or the endpoint URL's user-info, and are never printed.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from .errors import ConfigError
+from .namespaces import DEFAULT_PREDICTIONS_GRAPH
 
 DEFAULT_STORE = ".kgenrich/store"
 DEFAULT_MODELS_DIR = ".kgenrich/models"
-DEFAULT_PREDICTIONS_GRAPH = "http://data.silknow.org/predictions"
+CONFIG_FILE = "kgenrich.toml"
 
 # Keys that may be set by environment variable, and the variable's name.
 ENV_KEYS = {
@@ -45,20 +52,216 @@ ENV_KEYS = {
     "models_dir": "KGENRICH_MODELS_DIR",
     "predictions_graph": "KGENRICH_PREDICTIONS_GRAPH",
 }
-TOP_LEVEL_KEYS = set(ENV_KEYS) | {
-    "timeout",
-    "retries",
-    "batch_triples",
-    "result_limit",
-    "page_size",
-    "ontology",
-    "images_root",
-    "fetch_images",
-    "seed",
-    "device",
-    "literal_features",
+
+
+# ------------------------------------------------------------------ value checks
+# Each check takes the value as read (TOML, environment or flag) and returns it
+# normalised, or raises ValueError with what was expected.
+Check = Callable[[Any], Any]
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a string")
+    return value
+
+
+def _nonempty_string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string")
+    return value
+
+
+def _iri(value: Any) -> str:
+    from .sparql import iri_is_valid
+
+    if not isinstance(value, str) or ":" not in value or not iri_is_valid(value):
+        raise ValueError("an absolute IRI")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError("true or false")
+
+
+def _integer(low: Optional[int] = None, high: Optional[int] = None) -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("a whole number")
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ValueError("a whole number") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("a whole number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(_range("a whole number", low, high))
+        return value
+    return check
+
+
+def _number(low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("a number")
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError("a number") from None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError("a number")
+        value = float(value)
+        if (low is not None and (value < low or (open_low and value == low))) or (high is not None and value > high):
+            raise ValueError(_range("a number", low, high, open_low))
+        return value
+    return check
+
+
+def _range(what: str, low, high, open_low: bool = False) -> str:
+    if low is not None and high is not None:
+        return f"{what} in {'(' if open_low else '['}{low:g}, {high:g}]"
+    if low is not None:
+        return f"{what} {'>' if open_low else '>='} {low:g}"
+    return f"{what} <= {high:g}"
+
+
+def _choice(*choices: str) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return value
+    return check
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("auto, cpu, cuda or cuda:N")
+    v = value.strip().lower()
+    if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+        return v
+    raise ValueError("auto, cpu, cuda or cuda:N")
+
+
+def _list_of(item: Check) -> Check:
+    def check(value: Any) -> list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError("a list")
+        out = []
+        for v in value:
+            try:
+                out.append(item(v))
+            except ValueError as exc:
+                raise ValueError(f"a list of {exc}") from None
+        return out
+    return check
+
+
+def _per_task(item: Check) -> Check:
+    """A value for every task, or a table {task = value}."""
+    def check(value: Any):
+        if isinstance(value, Mapping):
+            out = {}
+            for task, v in value.items():
+                try:
+                    out[str(task)] = item(v)
+                except ValueError as exc:
+                    raise ValueError(f"{exc}, or a table of them per task (task '{task}')") from None
+            return out
+        try:
+            return item(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or a table of them per task") from None
+    return check
+
+
+def _table(value: Any) -> dict:
+    if not isinstance(value, Mapping):
+        raise ValueError("a table")
+    return dict(value)
+
+
+# ------------------------------------------------------------------ the schema
+TOP_LEVEL: dict[str, Check] = {
+    "store": _nonempty_string,
+    "endpoint": _nonempty_string,
+    "update_endpoint": _nonempty_string,
+    "gsp_endpoint": _nonempty_string,
+    "models_dir": _nonempty_string,
+    "predictions_graph": _iri,
+    "timeout": _number(0, None, open_low=True),
+    "retries": _integer(0, 100),
+    "batch_triples": _integer(1),
+    "result_limit": _integer(0),
+    "page_size": _integer(1),
+    "ontology": _list_of(_nonempty_string),
+    "images_root": _nonempty_string,
+    "fetch_images": _boolean,
+    "seed": _integer(0),
+    "device": _device,
+    "literal_features": _list_of(_iri),
 }
-SECTIONS = {"models", "sync", "demo", "evaluate", "tasks"}
+
+# [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
+# (e.g. [models.image]) whose keys the stage that reads them checks (training.py
+# checks a model's table against that model's parameters).
+SECTIONS: dict[str, dict[str, Check]] = {
+    "models": {
+        "modalities": _list_of(_nonempty_string),
+        "folds": _integer(2),
+        "focal_gamma": _number(0),
+        "device": _device,
+        "threads": _integer(1),
+        "seed": _integer(0),
+        "n_jobs": _integer(0),
+    },
+    "sync": {
+        "top_k": _integer(1),
+        "min_confidence": _per_task(_number(0, 1)),
+        "retrain_share": _number(0, 1),
+        "provenance_graph": _iri,
+        "validation_engine": _choice("auto", "shacl", "sparql"),
+        "shacl_limit": _integer(0),
+        "report_dir": _nonempty_string,
+    },
+}
+OPEN_TABLES = {"models"}
+
+
+def closest(name: str, known) -> str:
+    """' (did you mean X?)' for the closest known name, or ''."""
+    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def check_value(where: str, key: str, check: Check, value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: '{key}' must be {exc}, not {value!r}") from None
+
+
+def check_table(where: str, section: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """A section's keys and values checked against SECTIONS."""
+    schema = SECTIONS[section]
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in schema:
+            out[key] = check_value(where, f"{section}.{key}", schema[key], value)
+        elif section in OPEN_TABLES and isinstance(value, Mapping):
+            out[key] = dict(value)
+        else:
+            raise ConfigError(f"{where}: unknown key '{key}' in [{section}]{closest(key, schema)}")
+    return out
 
 
 @dataclass
@@ -100,10 +303,17 @@ class Settings:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
@@ -120,21 +330,20 @@ def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, A
     if config_file:
         path = Path(config_file)
         file_values = _read_toml(path)
-    elif (cwd / "kgenrich.toml").is_file():
-        path = cwd / "kgenrich.toml"
+    elif (cwd / CONFIG_FILE).is_file():
+        path = cwd / CONFIG_FILE
         file_values = _read_toml(path)
 
     settings = Settings(config_file=str(path) if path else None)
     sections: dict[str, dict[str, Any]] = {}
     for key, value in file_values.items():
-        if isinstance(value, dict):
-            if key not in SECTIONS:
-                raise ConfigError(f"{path}: unknown section [{key}] (known: {', '.join(sorted(SECTIONS))})")
-            sections[key] = value
-        elif key in TOP_LEVEL_KEYS:
-            setattr(settings, key, value)
+        if key in SECTIONS:
+            sections[key] = check_table(str(path), key, check_value(str(path), key, _table, value))
+        elif key in TOP_LEVEL:
+            setattr(settings, key, check_value(str(path), key, TOP_LEVEL[key], value))
         else:
-            raise ConfigError(f"{path}: unknown key '{key}'")
+            kind = "section" if isinstance(value, dict) else "key"
+            raise ConfigError(f"{path}: unknown {kind} '{key}'{closest(key, [*TOP_LEVEL, *SECTIONS])}")
     settings.sections = sections
 
     for key, var in ENV_KEYS.items():
@@ -145,7 +354,7 @@ def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, A
                 settings.endpoint = settings.update_endpoint = settings.gsp_endpoint = None
             if key == "endpoint":
                 settings.store = None
-            setattr(settings, key, environ[var])
+            setattr(settings, key, check_value(f"environment variable {var}", key, TOP_LEVEL[key], environ[var]))
 
     if "store" in flags and "endpoint" in flags:
         raise ConfigError("give either --store or --endpoint, not both")
@@ -154,7 +363,8 @@ def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, A
     if "endpoint" in flags:
         settings.store = None
     for key, value in flags.items():
-        setattr(settings, key, value)
+        check = TOP_LEVEL.get(key)
+        setattr(settings, key, check_value(f"--{key.replace('_', '-')}", key, check, value) if check else value)
 
     if settings.store and settings.endpoint:
         raise ConfigError("both an embedded store and an endpoint are configured; set only one")
@@ -162,20 +372,4 @@ def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, A
         settings.store = DEFAULT_STORE
     if (settings.update_endpoint or settings.gsp_endpoint) and not settings.endpoint:
         raise ConfigError("--update-endpoint/--gsp-endpoint need --endpoint")
-    if isinstance(settings.ontology, str):
-        settings.ontology = [settings.ontology]
-    if isinstance(settings.literal_features, str):
-        settings.literal_features = [settings.literal_features]
-    from .sparql import iri_is_valid
-
-    bad = [p for p in settings.literal_features if not isinstance(p, str) or not iri_is_valid(p) or ":" not in p]
-    if bad:
-        raise ConfigError(f"literal_features must be property IRIs; not: {', '.join(map(repr, bad))}")
-    for name in ("timeout",):
-        settings.timeout = float(settings.timeout)
-    for name in ("retries", "batch_triples", "result_limit", "page_size", "seed"):
-        try:
-            setattr(settings, name, int(getattr(settings, name)))
-        except (TypeError, ValueError):
-            raise ConfigError(f"setting '{name}' must be a whole number") from None
     return settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from rdflib import Literal, URIRef
 from tqdm import tqdm
@@ -40,13 +40,15 @@ def artifact_classes(store: Store, tasks: list[Task]) -> list[URIRef]:
     return sorted(classes)
 
 
-def museum_graphs(store: Store, classes: list[URIRef], exclude: Iterable[str] = ()) -> list[tuple[URIRef, int]]:
-    """The named graphs holding artifacts, with their artifact counts (kgenrich's own graphs left out)."""
-    excluded = [e for e in exclude if e]
+GraphFilter = Callable[[str], bool]
+
+
+def museum_graphs(store: Store, classes: list[URIRef], skip_graph: Optional[GraphFilter] = None) -> list[tuple[URIRef, int]]:
+    """The named graphs holding artifacts, with their artifact counts, except those ``skip_graph``
+    names (kgenrich's own graphs: see graphs.OwnGraphs.is_ours)."""
     graphs = []
     for row in store.select(sparql.prepare("artifact_graphs", classes=classes)):
-        g = str(row["g"])
-        if any(g == e or g.startswith(e + "/") or g.startswith(e + "#") for e in excluded):
+        if skip_graph is not None and skip_graph(str(row["g"])):
             continue
         graphs.append((row["g"], int(row["artifacts"].toPython())))
     return graphs
@@ -157,11 +159,11 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
 
 
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
-                 exclude_graphs: Iterable[str] = (), progress: bool = True,
+                 skip_graph: Optional[GraphFilter] = None, progress: bool = True,
                  literal_properties: Iterable[str] = ()) -> Iterator[ArtifactRecord]:
     """Yield raw records (values but no labels yet), one museum graph page at a time."""
     classes = artifact_classes(store, tasks)
-    graphs = museum_graphs(store, classes, exclude_graphs)
+    graphs = museum_graphs(store, classes, skip_graph)
     if not graphs:
         raise EmptyGraphError(
             f"{store.description} holds no artifacts of class "
@@ -186,22 +188,6 @@ def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],
             candidates = {gid for v in record.values.get(task_name, []) for gid in mapping.get(v, [])}
             best = sorted((gid for gid in candidates if gid in kept), key=lambda gid: (-kept[gid], gid))
             record.labels[task_name] = best[0] if best else None
-
-
-def extract(store: Store, tasks: list[Task], labels: Optional[dict[str, TaskLabels]] = None,
-            page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, exclude_graphs: Iterable[str] = (),
-            with_inputs: bool = True, literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
-    """All artifact records with texts, images, asserted values and label groups."""
-    from .labels import compute_label_groups  # labels builds on this module's raw records
-
-    records = list(iter_records(store, tasks, page_size=page_size, with_inputs=with_inputs,
-                                exclude_graphs=exclude_graphs, progress=progress,
-                                literal_properties=literal_properties))
-    computed, value_groups = compute_label_groups(store, tasks, records)
-    if labels is None:
-        labels = computed
-    assign_labels(records, labels, value_groups)
-    return records
 
 
 def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -> str:

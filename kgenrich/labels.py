@@ -186,17 +186,6 @@ def compute_label_groups(store: Store, tasks: list[Task], records: list[Artifact
     return labels, value_groups
 
 
-def label_groups(store: Store, tasks: list[Task], page_size: int = 1000, exclude_graphs: Iterable[str] = (),
-                 progress: bool = False) -> dict[str, TaskLabels]:
-    """Label groups of every task over the whole store."""
-    from .dataset import iter_records
-
-    records = list(iter_records(store, tasks, page_size=page_size, with_inputs=False,
-                                exclude_graphs=exclude_graphs, progress=progress))
-    labels, _ = compute_label_groups(store, tasks, records)
-    return labels
-
-
 def labels_json(labels: dict[str, TaskLabels]) -> dict:
     """The `kgenrich labels --json` document."""
     tasks = []

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,8 @@ from .config import Settings
 from .errors import KgenrichError, StoreError, ValidationFailed
 from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, build_triples,
                           dedupe, inputs_used, now_literal, select_predictions, subject_for)
+from .graphs import OwnGraphs
+from .pipeline import load_inputs
 from .records import ArtifactRecord, Task, TaskLabels
 from .store.base import Store, Triple
 from . import validation
@@ -74,6 +77,7 @@ class SyncReport:
     seconds: float = 0.0
     validation_report: Optional[str] = None
     validation_engine: str = ""
+    violations: int = 0
     predictions_graph: str = ""
     provenance_graph: str = ""
     run: str = ""
@@ -158,30 +162,6 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
 
 
 # ------------------------------------------------------------------ graphs
-@dataclass
-class Graphs:
-    live: URIRef
-    provenance: URIRef
-    staging_prefix: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Graphs":
-        pg = settings.predictions_graph
-        prov = settings.section("sync").get("provenance_graph") or pg.rstrip("/#") + "/provenance"
-        for iri in (pg, prov):
-            if not sparql.iri_is_valid(iri) or ":" not in iri:
-                raise SyncError(f"not an absolute IRI for a graph: {iri!r}")
-        if prov == pg:
-            raise SyncError("the provenance graph must differ from the prediction graph")
-        return cls(URIRef(pg), URIRef(prov), pg.rstrip("/#") + "/staging/")
-
-    def staging(self, run: str) -> tuple[URIRef, URIRef]:
-        return URIRef(f"{self.staging_prefix}{run}/predictions"), URIRef(f"{self.staging_prefix}{run}/provenance")
-
-    def ours(self) -> list[str]:
-        return [str(self.live), str(self.provenance)]
-
-
 def _count(store: Store, graph: URIRef) -> int:
     rows = store.select(sparql.prepare("sync_count_triples", graph=graph))
     return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
@@ -198,7 +178,7 @@ def _update_once(store: Store, text: str) -> None:
         store.update(text)
 
 
-def drop_staging(store: Store, graphs: Graphs) -> int:
+def drop_staging(store: Store, graphs: OwnGraphs) -> int:
     """Drop every staging graph a previous (killed) run left behind."""
     stale = [g for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)]
     for g in stale:
@@ -247,7 +227,7 @@ class State:
     history: list[Triple] = field(default_factory=list)  # earlier runs and model cards, kept
 
 
-def read_state(store: Store, graphs: Graphs) -> State:
+def read_state(store: Store, graphs: OwnGraphs) -> State:
     state = State()
     prefix = str(graphs.provenance)
     nodes: dict[str, dict[str, str]] = {}
@@ -269,30 +249,18 @@ def read_state(store: Store, graphs: Graphs) -> State:
     return state
 
 
-def _input_node(graphs: Graphs, artifact: str) -> URIRef:
+def _input_node(graphs: OwnGraphs, artifact: str) -> URIRef:
     return URIRef(f"{graphs.provenance}/input/{uuid.uuid5(uuid.NAMESPACE_URL, artifact)}")
 
 
 # ------------------------------------------------------------------ the flow
-def _extract(store: Store, settings: Settings, graphs: Graphs, progress: bool):
-    from .dataset import assign_labels, iter_records
-    from .labels import compute_label_groups
-    from .tasks import load_tasks
-
-    tasks = load_tasks(store, settings)
-    # Our own graphs hold predicted values and minted productions: never read them as data.
-    exclude = [*graphs.ours(), *[str(g) for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)]]
-    records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
-                                exclude_graphs=exclude, progress=progress,
-                                literal_properties=settings.literal_features))
-    labels, value_groups = compute_label_groups(store, tasks, records)
-    assign_labels(records, labels, value_groups)
-    return tasks, labels, records
-
-
 def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrain: bool, progress: bool,
-                   fingerprints: Mapping[str, str]):
-    """Load the models, or train them: when none exist, on --retrain, or when the data moved enough."""
+                   fingerprints: Mapping[str, str], scratch_dir: Optional[Path] = None):
+    """Load the models, or train them: when none exist, on --retrain, or when the data moved enough.
+
+    With ``scratch_dir`` (a dry run) models that must be trained are trained there and the
+    models directory is left exactly as it is.
+    """
     models_dir = Path(settings.models_dir)
     share_limit = float(settings.section("sync").get("retrain_share", 0.1))
     current = _training_fingerprints(records, fingerprints)
@@ -309,16 +277,19 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
             old = None
         if old is None:
             # Models trained outside sync: take today's data as their baseline.
-            state_file.write_text(json.dumps(current))
+            if scratch_dir is None:
+                state_file.write_text(json.dumps(current))
         else:
             share = _changed_share(old, current)
             if share > share_limit:
                 reason = f"training data changed by {share:.0%} (> retrain_share {share_limit:.0%})"
     if reason:
         log.info("training models: %s", reason)
-        ensemble = trainer.train(records, labels, settings, models_dir, progress)
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps(current))
+        target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
+        ensemble = trainer.train(records, labels, settings, target, progress)
+        if scratch_dir is None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(current))
         return ensemble, True, reason
     return trainer.load(models_dir, settings), False, ""
 
@@ -356,7 +327,7 @@ def _carry(live: list[LiveStatement], unchanged: Sequence[ArtifactRecord], tasks
     return out
 
 
-def _provenance_triples(graphs: Graphs, run: str, started: Literal, report: SyncReport, agents: Mapping[str, Agent],
+def _provenance_triples(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, agents: Mapping[str, Agent],
                         ensemble, run_fp: str, fingerprints: Mapping[str, str], state: State) -> list[Triple]:
     p = str(graphs.provenance)
     triples: set[Triple] = set(state.history)
@@ -367,7 +338,7 @@ def _provenance_triples(graphs: Graphs, run: str, started: Literal, report: Sync
     add((run_node, RDF.type, KGS.SyncRun))
     add((run_node, PROV.startedAtTime, started))
     add((run_node, PROV.endedAtTime, now_literal()))
-    add((run_node, PROV.generated, graphs.live))
+    add((run_node, PROV.generated, graphs.predictions))
     for name, value in (("artifacts", report.artifacts), ("predictions", report.predictions),
                         ("written", report.written), ("withdrawn", report.withdrawn),
                         ("unchanged", report.unchanged), ("repredictedArtifacts", report.repredicted_artifacts)):
@@ -410,7 +381,7 @@ def _stage(store: Store, graph: URIRef, triples: Sequence[Triple]) -> None:
         store.replace_graph(graph, triples)
 
 
-def write_graphs(store: Store, graphs: Graphs, run: str, triples: Sequence[Triple],
+def write_graphs(store: Store, graphs: OwnGraphs, run: str, triples: Sequence[Triple],
                  prov_triples: Sequence[Triple]) -> None:
     """Stage both graphs, check they are complete, then swap them in with one update request."""
     staged, staged_prov = graphs.staging(run)
@@ -421,11 +392,11 @@ def write_graphs(store: Store, graphs: Graphs, run: str, triples: Sequence[Tripl
         got = _count(store, graph)
         if got != expected:
             raise StoreError(f"staging graph {graph} holds {got} triples, {expected} were written; nothing replaced")
-    _update_once(store, sparql.prepare("sync_swap", live=graphs.live, staged=staged,
+    _update_once(store, sparql.prepare("sync_swap", live=graphs.predictions, staged=staged,
                                        live_provenance=graphs.provenance, staged_provenance=staged_prov))
-    got = _count(store, graphs.live)
+    got = _count(store, graphs.predictions)
     if got != len(triples):
-        raise StoreError(f"after the swap {graphs.live} holds {got} triples instead of {len(triples)}")
+        raise StoreError(f"after the swap {graphs.predictions} holds {got} triples instead of {len(triples)}")
 
 
 def _report_dir(settings: Settings) -> Path:
@@ -434,33 +405,48 @@ def _report_dir(settings: Settings) -> Path:
 
 def run_sync(store: Store, settings: Settings, retrain: bool = False, progress: bool = True, *,
              dry_run: bool = False, trainer: Trainer | None = None) -> SyncReport:
-    """Bring the prediction graph up to date with the store; see the module docstring."""
+    """Bring the prediction graph up to date with the store; see the module docstring.
+
+    ``dry_run``: predict and validate, write nothing -- not to the store, not to the models
+    directory (models that would be trained are trained in a temporary directory and
+    discarded), not to the report directory.
+    """
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="kgenrich-dry-run-") as scratch:
+            return _run_sync(store, settings, retrain, progress, dry_run=True, trainer=trainer,
+                             scratch_dir=Path(scratch))
+    return _run_sync(store, settings, retrain, progress, dry_run=False, trainer=trainer, scratch_dir=None)
+
+
+def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *, dry_run: bool,
+              trainer: Trainer | None, scratch_dir: Optional[Path]) -> SyncReport:
     t0 = time.perf_counter()
     started = now_literal()
     trainer = trainer or EnsembleTrainer()
     section = settings.section("sync")
     options = SelectionOptions.from_section(section)
-    graphs = Graphs.from_settings(settings)
+    graphs = OwnGraphs.from_settings(settings)
     run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-    report = SyncReport(predictions_graph=str(graphs.live), provenance_graph=str(graphs.provenance), run=run,
+    report = SyncReport(predictions_graph=str(graphs.predictions), provenance_graph=str(graphs.provenance), run=run,
                         dry_run=dry_run)
 
     if not dry_run:
         report.staging_dropped = drop_staging(store, graphs)
-    tasks, labels, records = _extract(store, settings, graphs, progress)
+    inputs = load_inputs(store, settings, progress=progress)
+    tasks, labels, records = inputs.tasks, inputs.labels, inputs.records
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
     fingerprints = {r.iri: record_fingerprint(r) for r in records}
     ensemble, report.trained, report.retrain_reason = _ensure_models(trainer, records, labels, settings,
-                                                                     retrain, progress, fingerprints)
+                                                                     retrain, progress, fingerprints, scratch_dir)
     agents = _agents(ensemble, tasks)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
-                             str(graphs.live))
+                             str(graphs.predictions))
 
     state = read_state(store, graphs)
-    rows = store.select(sparql.prepare("sync_count_statements", graph=graphs.live))
+    rows = store.select(sparql.prepare("sync_count_statements", graph=graphs.predictions))
     live_count = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
     # The stored fingerprints describe the live graph only if it still holds what that run wrote.
     same_run = state.run_fingerprint == run_fp and state.statements == live_count
@@ -472,7 +458,7 @@ def run_sync(store: Store, settings: Settings, retrain: bool = False, progress: 
         report.predictions = report.unchanged = live_count
         report.seconds = time.perf_counter() - t0
         return report
-    live = read_live(store, graphs.live)
+    live = read_live(store, graphs.predictions)
 
     changed_iris = {r.iri for r in changed}
     unchanged = [r for r in records if r.iri not in changed_iris]
@@ -497,12 +483,18 @@ def run_sync(store: Store, settings: Settings, retrain: bool = False, progress: 
     vreport = validation.validate_in_store(
         store, triples, predicted_tasks, labels, engine=section.get("validation_engine", "auto"),
         shacl_limit=int(section.get("shacl_limit", validation.DEFAULT_SHACL_LIMIT)))
-    vreport.save(_report_dir(settings) / f"validation-{run}.json")
-    report.validation_report = vreport.path
     report.validation_engine = vreport.engine
-    if not vreport.conforms:
-        raise ValidationFailed(f"{len(vreport.violations)} SHACL violation(s) in the predictions; nothing written "
-                               f"(report: {vreport.path})")
+    if dry_run:
+        report.violations = len(vreport.violations)
+        if not vreport.conforms:
+            raise ValidationFailed(f"{len(vreport.violations)} SHACL violation(s) in the predictions (dry run, "
+                                   f"nothing written)\n{vreport.text(limit=10)}")
+    else:
+        vreport.save(_report_dir(settings) / f"validation-{run}.json")
+        report.validation_report = vreport.path
+        if not vreport.conforms:
+            raise ValidationFailed(f"{len(vreport.violations)} SHACL violation(s) in the predictions; nothing "
+                                   f"written (report: {vreport.path})")
     if dry_run:
         report.seconds = time.perf_counter() - t0
         return report

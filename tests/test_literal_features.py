@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from rdflib import URIRef
 
-from kgenrich.dataset import extract
+from kgenrich.pipeline import extract
 from kgenrich.models.tabular import Featurizer, TabularModel
 from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore

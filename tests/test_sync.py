@@ -14,7 +14,8 @@ from rdflib.namespace import XSD
 from kgenrich import sparql
 from kgenrich.errors import StoreError, ValidationFailed
 from kgenrich.store.embedded import EmbeddedStore
-from kgenrich.sync import Graphs, run_sync
+from kgenrich.graphs import OwnGraphs
+from kgenrich.sync import run_sync
 
 from helpers import MINI, mini_settings
 from servers import FakeTrainer
@@ -192,7 +193,7 @@ def test_graphs_from_settings_refuses_bad_iris():
     s = mini_settings()
     s.predictions_graph = "not an iri"
     with pytest.raises(Exception, match="absolute IRI"):
-        Graphs.from_settings(s)
+        OwnGraphs.from_settings(s)
 
 
 def test_example_queries(setup):

@@ -7,9 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 from rdflib import URIRef
 
-from kgenrich.dataset import extract, iter_records, write_records
+from kgenrich.dataset import iter_records, write_records
+from kgenrich.pipeline import extract
 from kgenrich.errors import EmptyGraphError, TaskDefinitionError, TruncatedResult
-from kgenrich.labels import label_groups, labels_json
+from kgenrich.labels import labels_json
+from kgenrich.pipeline import label_groups
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
@@ -152,7 +154,7 @@ def test_the_configuration_graph_changes_and_disables_tasks(mini_store):
     assert [g.id for g in labels["place"].groups] == ["FR"]  # ES has support 1 < 2
     assert [g.id for g in labels["place"].dropped] == ["ES"]
     # The configuration graph is not a museum graph.
-    records = extract(mini_store, tasks, progress=False, exclude_graphs=[str(CONFIG_GRAPH)])
+    records = extract(mini_store, tasks, progress=False, skip_graph=lambda g: g == str(CONFIG_GRAPH))
     assert len(records) == 6
 
 

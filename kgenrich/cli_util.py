@@ -1,0 +1,154 @@
+"""What every command shares: the application context, error handling, common options, JSON output.
+
+Command modules (``cli_*.py``) import this module and never ``cli.py``; ``cli.py``
+only assembles the group.  Errors are handled once, in :class:`KgenrichGroup`:
+whatever reaches the top -- a user error, a third-party library's exception, a
+bug -- becomes one line on stderr starting with ``error:``, with credentials
+stripped, and a non-zero exit status.  ``KGENRICH_DEBUG=1`` adds the (redacted)
+traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Optional
+
+import click
+
+from .config import Settings
+from .errors import KgenrichError
+from .redact import redact
+
+log = logging.getLogger("kgenrich")
+
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class AppContext:
+    """What every command gets as ``ctx.obj``: the settings and a lazily opened store."""
+
+    settings: Settings
+    _store: object = field(default=None, repr=False)
+
+    def open_store(self):
+        if self._store is None:
+            from .store import open_store
+
+            self._store = open_store(self.settings)
+        return self._store
+
+    def close(self):
+        if self._store is not None:
+            store, self._store = self._store, None
+            store.close()
+
+
+def secrets_in_play(settings: Optional[Settings] = None) -> list[str]:
+    """Secret values that must never be printed: the password from the environment and any
+    password written into an endpoint URL (on the command line, in the environment or the settings)."""
+    from urllib.parse import urlsplit
+
+    found = [os.environ.get("KGENRICH_PASSWORD", "")]
+    urls = list(sys.argv[1:]) + [os.environ.get(var, "") for var in
+                                 ("KGENRICH_ENDPOINT", "KGENRICH_UPDATE_ENDPOINT", "KGENRICH_GSP_ENDPOINT")]
+    if settings is not None:
+        urls += [settings.endpoint or "", settings.update_endpoint or "", settings.gsp_endpoint or ""]
+    for url in urls:
+        if "@" not in url:
+            continue
+        try:
+            password = urlsplit(url if "//" in url else "//" + url).password
+        except ValueError:
+            # unparsable: take whatever sits between the first ':' after '//' and the '@'
+            info = url.split("//", 1)[-1].split("@", 1)[0]
+            password = info.split(":", 1)[1] if ":" in info else None
+        if password:
+            found.append(password)
+    return [s for s in found if s]
+
+
+def user_message(exc: BaseException, settings: Optional[Settings] = None) -> str:
+    """The exception as one redacted line (a multi-line message keeps its first line only
+    for third-party errors; kgenrich's own errors may carry a short report below it)."""
+    secrets = secrets_in_play(settings)
+    if isinstance(exc, KgenrichError):
+        return redact(str(exc), secrets)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secrets)
+
+
+class KgenrichGroup(click.Group):
+    """A click group that turns every exception of every command into one ``error:`` line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException as exc:
+            # usage errors: click prints them; strip credentials from what it will print
+            exc.message = redact(exc.message, secrets_in_play(_settings_of(ctx)))
+            raise
+        except KgenrichError as exc:
+            click.echo(f"error: {user_message(exc, _settings_of(ctx))}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # `kgenrich query ... | head`: the reader went away; nothing more to say
+            _silence_stdout()
+            ctx.exit(EXIT_INTERNAL)
+        except Exception as exc:  # a bug or an unexpected library failure: still one line, never a secret
+            settings = _settings_of(ctx)
+            if os.environ.get("KGENRICH_DEBUG"):
+                click.echo(redact(traceback.format_exc(), secrets_in_play(settings)), err=True)
+            click.echo(f"error: unexpected failure: {user_message(exc, settings)} "
+                       "(this is a bug in kgenrich; KGENRICH_DEBUG=1 shows the details)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _settings_of(ctx: click.Context) -> Optional[Settings]:
+    obj = ctx.find_object(AppContext)
+    return obj.settings if obj is not None else None
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+class RedactingFilter(logging.Filter):
+    """Strips credentials from every log record kgenrich's loggers emit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), secrets_in_play())
+        record.args = ()
+        return True
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# ------------------------------------------------------------------ shared options
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+                             help="Where torch models run (default: settings, auto = CUDA when present).")
+task_option = click.option("--task", "task_names", multiple=True, help="Only this task (repeatable).")
+
+
+def progress_enabled(as_json: bool = False, quiet: bool = False) -> bool:
+    """Progress bars go to stderr, but not when the output is JSON or the user asked for quiet."""
+    return not (as_json or quiet)
