@@ -53,8 +53,12 @@ def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, re
     from .store.base import guess_format, read_rdf_bytes
     from .pipeline import load_inputs
 
+    from .sparql import iri_is_valid
+
     if file and graph_iri:
         raise KgenrichError("give either a FILE or --graph, not both")
+    if graph_iri is not None and (not iri_is_valid(graph_iri) or ":" not in graph_iri):
+        raise KgenrichError(f"--graph: not an absolute IRI: {graph_iri!r}")
     store = app.open_store()
     if file:
         path = Path(file)

@@ -89,43 +89,45 @@ def _boolean(value: Any) -> bool:
 
 
 def _integer(low: Optional[int] = None, high: Optional[int] = None) -> Check:
+    expected = _range("a whole number", low, high)
+
     def check(value: Any) -> int:
         if isinstance(value, bool):
-            raise ValueError("a whole number")
+            raise ValueError(expected)
         if isinstance(value, str):
             try:
                 value = int(value.strip())
             except ValueError:
-                raise ValueError("a whole number") from None
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise ValueError("a whole number")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(_range("a whole number", low, high))
+                raise ValueError(expected) from None
+        if not isinstance(value, int) or (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(expected)
         return value
     return check
 
 
 def _number(low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False) -> Check:
+    expected = _range("a number", low, high, open_low)
+
     def check(value: Any) -> float:
         if isinstance(value, bool):
-            raise ValueError("a number")
+            raise ValueError(expected)
         if isinstance(value, str):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise ValueError("a number") from None
+                raise ValueError(expected) from None
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError("a number")
+            raise ValueError(expected)
         value = float(value)
         if (low is not None and (value < low or (open_low and value == low))) or (high is not None and value > high):
-            raise ValueError(_range("a number", low, high, open_low))
+            raise ValueError(expected)
         return value
     return check
 
 
 def _range(what: str, low, high, open_low: bool = False) -> str:
+    if low is None and high is None:
+        return what
     if low is not None and high is not None:
         return f"{what} in {'(' if open_low else '['}{low:g}, {high:g}]"
     if low is not None:
