@@ -17,8 +17,8 @@ micro-F1, accuracy, support, and the confusion matrix over all the task's groups
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,28 +27,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .metrics import scores
 from .records import ArtifactRecord, TaskLabels
 
 MODALITY_ORDER = ("image", "text", "tabular", "fusion")
-
-
-def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
-    y_true, y_pred = list(y_true), list(y_pred)
-    if not y_true:
-        return {"macro_f1": None, "micro_f1": None, "accuracy": None, "support": 0,
-                "confusion": [], "labels": list(labels)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "support": len(y_true),
-            "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
-            "labels": list(labels),
-        }
 
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:

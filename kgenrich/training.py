@@ -29,12 +29,13 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import ModelError
+from .metrics import oof_scores
 from .models import create
 from .models.base import FORMAT_VERSION, ModalityModel, encode_targets, library_versions
 from .records import ArtifactRecord, TaskLabels
@@ -178,38 +179,6 @@ def _empty_probs(groups, n):
     return {t: np.full((n, len(g)), np.nan) for t, g in groups.items()}
 
 
-def _metric_subset(s: dict) -> dict:
-    return {k: s[k] for k in ("macro_f1", "micro_f1", "accuracy", "support")}
-
-
-def _oof_scores(records, groups, probs: dict[str, np.ndarray], fused: Optional[dict[str, np.ndarray]] = None) -> dict:
-    """Scores of one modality's out-of-fold probabilities, per task.
-
-    A modality is scored on the labelled rows where it has a prediction (image
-    and text: the artifacts with a readable image / a text); ``coverage`` is
-    that share of the task's labelled rows.  With ``fused`` (fusion's own
-    out-of-fold probabilities) each entry also carries ``fusion_same_rows``:
-    fusion scored on exactly those rows -- the like-for-like comparison.
-    """
-    from .evaluation import scores
-
-    targets = encode_targets(records, groups)
-    out = {}
-    for task, ids in groups.items():
-        p = probs[task]
-        labelled = targets[task] >= 0
-        rows = labelled & ~np.isnan(p).any(axis=1)
-        if rows.any():
-            ids_arr = np.array(ids)
-            truth = ids_arr[targets[task][rows]]
-            entry = _metric_subset(scores(truth, ids_arr[p[rows].argmax(1)], ids))
-            entry["coverage"] = round(float(rows.sum() / labelled.sum()), 4)
-            if fused is not None and fused is not probs:
-                entry["fusion_same_rows"] = _metric_subset(scores(truth, ids_arr[fused[task][rows].argmax(1)], ids))
-            out[task] = entry
-    return out
-
-
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
                    models_dir: Path, progress: bool = True) -> "Ensemble":
     from tqdm.auto import tqdm
@@ -266,7 +235,7 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
             notes.append(f"{name}: {exc}; modality left out")
             continue
         t2 = time.perf_counter()
-        final.info["oof_scores"] = _oof_scores(labelled, groups, pred)
+        final.info["oof_scores"] = oof_scores(labelled, groups, pred)
         final.save(staging / name)
         oof[name] = pred
         descriptions[name] = final.describe()
@@ -290,8 +259,8 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
             fused_oof[t][va] = pv[t]
     fusion = FusionModel(groups, fparams, settings).fit(labelled, oof)
     timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
-    scores = {m: _oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
-    scores["fusion"] = _oof_scores(labelled, groups, fused_oof)
+    scores = {m: oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
+    scores["fusion"] = oof_scores(labelled, groups, fused_oof)
     fusion.info["oof_scores"] = scores["fusion"]
     fusion.save(staging / "fusion")
     descriptions["fusion"] = fusion.describe()

@@ -1,9 +1,14 @@
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+import kgenrich
 from kgenrich.config import Settings
-from kgenrich.evaluation import evaluate_holdout, hide, holdout_split, markdown_table, scores, write_report
+from kgenrich.evaluation import evaluate_holdout, hide, holdout_split, markdown_table, write_report
+from kgenrich.metrics import scores
 
 from test_models_data import make_labels, make_records
 
@@ -22,6 +27,26 @@ def test_scores_match_sklearn():
     f = [2 / 3, 2 * (2 / 3) / (2 / 3 + 1), 2 * (2 / 3) / (1 + 2 / 3)]
     assert s["macro_f1"] == pytest.approx(sum(f) / 3)
     assert scores([], [], ["a"])["support"] == 0
+
+
+def imported_modules(module: str) -> set[str]:
+    """Every kgenrich module a module imports, at module or function level."""
+    path = Path(kgenrich.__file__).parent / (module.replace(".", "/") + ".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.add(node.module or "")
+            found.update(f"{node.module}.{a.name}" if node.module else a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kgenrich."):
+            found.add(node.module.removeprefix("kgenrich."))
+    return found
+
+
+def test_metrics_sit_below_training_and_evaluation():
+    """training scores with metrics, never through evaluation (which imports training)."""
+    assert "evaluation" not in imported_modules("training")
+    assert "metrics" in imported_modules("training") and "metrics" in imported_modules("evaluation")
+    assert not {"training", "evaluation"} & imported_modules("metrics")
 
 
 def test_hide_removes_only_the_task():
