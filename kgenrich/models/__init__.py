@@ -1,4 +1,4 @@
-"""Registry of the modality models, by name.
+"""Registry of the models (modality models and stackers), by name.
 
 Like Annif's ``annif/backend/__init__.py``: the registry maps a name to the
 module and class that implement it, and imports the module only when the name
@@ -52,7 +52,10 @@ def unregister(name: str) -> None:
 
 
 def create(name: str, groups, params=None, settings=None):
-    return get_model_class(name)(groups, params or {}, settings)
+    """A new, untrained model of the class registered under ``name``, which it keeps as its name."""
+    model = get_model_class(name)(groups, params or {}, settings)
+    model.name = name
+    return model
 
 
 __all__ = ["create", "get_model_class", "names", "register", "unregister"]

@@ -120,6 +120,7 @@ class ImageNet(nn.Module):
 class ImageModel(ModalityModel):
     name = "image"
     modality = "image"
+    reads_labels = False  # its own input only
     defaults = {
         "backbone": "resnet152",
         "weights": None,

@@ -181,6 +181,7 @@ class LgbTask:
 class TabularModel(ModalityModel):
     name = "tabular"
     modality = "tabular"
+    reads_labels = True  # the other tasks' groups are features
     defaults = dict(LGB_DEFAULTS)
 
     def __init__(self, groups, params=None, settings=None):

@@ -128,6 +128,7 @@ class EncoderNet(nn.Module):
 class TextModel(ModalityModel):
     name = "text"
     modality = "text"
+    reads_labels = False  # its own input only
     defaults = {
         "model": "xlmr",
         "weights_dir": None,
