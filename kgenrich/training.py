@@ -207,7 +207,7 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
                    models_dir: Path, progress: bool = True) -> "Ensemble":
     from tqdm.auto import tqdm
 
-    from .models.base import resolve_device
+    from .models.torch_base import resolve_device
 
     cfg = model_config(settings)
     # an impossible device is the user's error for the whole run, not a per-model note

@@ -71,20 +71,6 @@ def encode_targets(records: Sequence[ArtifactRecord], groups: dict[str, list[str
     return out
 
 
-def resolve_device(device: Optional[str]) -> str:
-    """'auto' -> cuda when present, else cpu; an explicit 'cuda' without a GPU is an error."""
-    import torch
-
-    device = (device or "auto").lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device '{device}' requested but no CUDA device is available (use --device cpu)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ModelError(f"unknown device '{device}' (use auto, cpu or cuda)")
-    return device
-
-
 class Model(abc.ABC):
     """What every trained model has: a label space, parameters, a model card."""
 
