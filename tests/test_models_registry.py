@@ -10,6 +10,7 @@ import torch
 
 from kgenrich import models
 from kgenrich.config import Settings
+from kgenrich.errors import ModelError
 from kgenrich.evaluation import hide
 from kgenrich.models.base import ModalityModel, Stacker, encode_targets
 
@@ -80,15 +81,25 @@ def test_every_registered_model_runs_its_contract(name, records, tmp_path):
     assert same(p, q)
 
 
-@pytest.mark.parametrize("name", [n for n in models.names() if n in CONFIGS])
+def label_free_modalities() -> list[str]:
+    """The registered modality models that declare reads_labels = False."""
+    out = []
+    for name in models.names():
+        try:
+            cls = models.get_model_class(name)
+        except ModelError:  # a broken entry point: the contract test above reports it
+            continue
+        if isinstance(cls, type) and issubclass(cls, ModalityModel) and not cls.reads_labels:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", label_free_modalities())
 def test_a_model_declared_label_free_ignores_the_hidden_value(name, records):
     """Evaluation predicts a model with reads_labels = False once, on records whose values are
     not hidden: that is only honest if hiding a value changes nothing for it."""
-    cls = models.get_model_class(name)
-    if not issubclass(cls, ModalityModel):
-        pytest.skip(f"{name} is a stacker: evaluation always gives it the hidden-value records")
-    if cls.reads_labels:
-        pytest.skip(f"{name} reads labels: evaluation hides the scored value from it")
+    if name not in CONFIGS:
+        pytest.fail(f"model '{name}' has no tiny configuration in {__name__}.CONFIGS")
     train, test = records
     model = models.create(name, GROUPS, CONFIGS[name], Settings()).fit(train)
     p = model.predict(test)
