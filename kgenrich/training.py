@@ -46,7 +46,6 @@ from .models.base import FORMAT_VERSION, ModalityModel, Stacker, encode_targets,
 from .records import ArtifactRecord, TaskLabels
 
 ENSEMBLE_FILE = "ensemble.json"
-MODALITIES = ("image", "text", "tabular")
 STACKER_DIR = "fusion"  # the stacker's directory, whichever stacker it is (and its key in the card's scores)
 
 # Defaults for real collections: the paper's models.  Without local pretrained
