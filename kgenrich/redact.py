@@ -1,0 +1,37 @@
+"""Credentials out of text: every message that may name an endpoint goes through :func:`redact`.
+
+Pure and dependency-free (the CLI calls it on every error message, whatever
+raised it), and tolerant of text that is not a valid URL at all: a URL the
+user mistyped is exactly the one that ends up in an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+from urllib.parse import quote
+
+MASK = "***"
+# Shorter secrets are not masked in free text: masking every "p" of a message
+# would make it unreadable, and a password that short hides nothing anyway.
+# (User-info in URLs is masked whatever its length.)
+MIN_SECRET_LENGTH = 4
+
+# scheme://userinfo@ -- the user-info runs to the last "@" before the URL ends
+# (whitespace, quotes, angle brackets), so that a password holding "/", "?" or
+# "#" (unescaped, hence unparsable) is still covered as a whole.
+_SCHEME_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s'\"<>`]*)@")
+# user:password@host without a scheme (a URL typed without "http://"); not a mailto: address.
+_BARE_USERINFO = re.compile(
+    r"(?P<before>^|[\s'\"<>(\[{=,;`])(?!mailto:)(?P<user>[^\s'\"<>`@/:]+):(?!//)[^\s'\"<>`@]*@", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every ``user:password@`` of a URL-looking substring, and every secret, masked."""
+    text = _SCHEME_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", str(text))
+    text = _BARE_USERINFO.sub(lambda m: m.group("before") + MASK + "@", text)
+    # Longest first, so that a secret containing another one is masked whole.
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+        for form in {secret, quote(secret, safe="")}:
+            text = text.replace(form, MASK)
+    return text
