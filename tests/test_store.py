@@ -1,4 +1,5 @@
-"""The one store interface, on the embedded store and on a real Oxigraph server."""
+"""The one store interface, on the embedded store, on a real Oxigraph server (SPARQL Update
+or Graph Store Protocol) and on Virtuoso 7."""
 
 import gzip
 import http.server
@@ -8,13 +9,14 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgenrich import sparql
-from kgenrich.errors import EndpointUnreachable, LoadError, TruncatedResult
+from kgenrich.errors import EndpointUnreachable, LoadError, StoreError, TruncatedResult
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 
 from helpers import MINI
 
 G = URIRef("https://w3id.org/kgenrich/test/graph/museum-a")
+SERVERS = {"oxigraph-server": "oxigraph", "virtuoso": "virtuoso"}
 
 
 @pytest.fixture(params=["embedded", "oxigraph-server", "oxigraph-server-gsp", "virtuoso"])
@@ -22,7 +24,7 @@ def store(request, tmp_path):
     if request.param == "embedded":
         yield EmbeddedStore(tmp_path / "store")
         return
-    server = request.getfixturevalue("virtuoso" if request.param == "virtuoso" else "oxigraph")
+    server = request.getfixturevalue(SERVERS[request.param.removesuffix("-gsp")])
     gsp = server.gsp if request.param.endswith("gsp") else None
     s = RemoteStore(server.query, update_endpoint=server.update, gsp_endpoint=gsp, retries=2, backoff=0.05)
     # Virtuoso is shared by the module's tests and has system graphs: leave only those behind.
@@ -185,3 +187,49 @@ def test_blank_nodes_and_the_default_graph(store, tmp_path, request):
     # Each blank node kept its own identity: exactly one beginning and one end.
     assert [(str(r["b"]), str(r["e"])) for r in rows] == [("1701", "1800")]
     assert store.ask("ASK { <http://x/louis-xv> <http://www.w3.org/2006/time#intervalIn> <http://x/c18> }")
+
+
+# ------------------------------------------------------------------ the contract: staging, swapping, capabilities
+def test_stage_and_swap_graphs(store):
+    store.load_file(MINI)
+    museum_b = URIRef("https://w3id.org/kgenrich/test/graph/museum-b")
+    other_before = sorted(store.graph_triples(museum_b))
+    live, live2 = URIRef("http://x/live"), URIRef("http://x/live2")
+    staged, staged2 = URIRef("http://x/staging/a"), URIRef("http://x/staging/b")
+    store.stage_graph(live, [(URIRef("http://x/s"), URIRef("http://x/p"), Literal("old"))])
+    store.stage_graph(live2, [(URIRef("http://x/s"), URIRef("http://x/p"), Literal("old2"))])
+    new = [(URIRef("http://x/s"), URIRef("http://x/p"), Literal(f"v{i}")) for i in range(7)]
+    assert store.stage_graph(staged, new) == 7
+    assert store.stage_graph(staged, new[:3]) == 3  # staging again replaces, never adds
+    assert sorted(store.graph_triples(staged)) == sorted(new[:3])
+    store.stage_graph(staged2, [])
+    store.swap_graphs({live: staged, live2: staged2})
+    assert sorted(store.graph_triples(live)) == sorted(new[:3])
+    assert list(store.graph_triples(live2)) == []  # an empty staged graph empties the live one
+    names = store.graph_names()
+    assert staged not in names and staged2 not in names and live2 not in names
+    assert sorted(store.graph_triples(museum_b)) == other_before
+    with pytest.raises(StoreError, match="distinct"):
+        store.swap_graphs({live: live})
+
+
+def test_capabilities_say_what_differs(store, request):
+    kind = request.node.callspec.params["store"]
+    assert store.graph_store_protocol == kind.endswith("-gsp")
+    if kind == "embedded":
+        assert store.page_rows is None and store.atomic_updates and store.default_graph_is_union
+        return
+    assert store.page_rows == 5000 and not store.atomic_updates
+    capped = RemoteStore(store.endpoint, result_limit=1000)
+    assert capped.page_rows == 999
+
+
+def test_no_module_outside_the_store_asks_which_store_it_has():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "kgenrich"
+    pattern = re.compile(r"isinstance\([^)]*(RemoteStore|EmbeddedStore)|store\.remote import|store\.(gsp_endpoint|batch_triples)")
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if "store" not in p.relative_to(root).parts and pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []

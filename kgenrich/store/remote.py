@@ -20,7 +20,7 @@ from rdflib.term import Node
 
 from .. import sparql
 from ..errors import EndpointUnreachable, LoadError, StoreError, TruncatedResult
-from .base import FORMATS, QUAD_FORMATS, Row, Store, Triple
+from .base import DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Store, Triple
 
 _RDFLIB_FORMATS = {"turtle": "turtle", "trig": "trig", "ntriples": "nt", "nquads": "nquads", "rdfxml": "xml"}
 _DEFAULT_GRAPH_IDS = {"urn:x-rdflib:default"}
@@ -53,10 +53,23 @@ def _term_from_json(binding: dict) -> Node:
     raise StoreError(f"unknown term type in SPARQL results: {kind}")
 
 
+def _has_blank(triples: Iterable[Triple]) -> bool:
+    return any(isinstance(x, BNode) for t in triples for x in t)
+
+
 class RemoteStore(Store):
+    """A SPARQL 1.1 endpoint (query, update, optionally Graph Store Protocol) behind the Store contract.
+
+    ``retries``: attempts per request where repeating is safe (at least one);
+    ``result_limit``: the server's row cap (0: unknown); ``atomic_updates``:
+    whether the server applies one update request in one transaction (Oxigraph
+    does; a generic endpoint promises nothing).
+    """
+
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
-                 batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5):
+                 batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
+                 atomic_updates: bool = False):
         self.endpoint = endpoint
         self.update_endpoint = update_endpoint or endpoint
         self.gsp_endpoint = gsp_endpoint
@@ -65,10 +78,27 @@ class RemoteStore(Store):
         self.batch_triples = max(1, int(batch_triples))
         self.result_limit = int(result_limit)
         self.backoff = backoff
+        self._atomic = bool(atomic_updates)
         self._session = requests.Session()
         if credentials:
             self._session.auth = credentials
         self.description = f"SPARQL endpoint {public_url(endpoint)}"
+
+    # --- capabilities ------------------------------------------------------------
+    @property
+    def page_rows(self) -> int:
+        if self.result_limit > 1:
+            # A result of exactly result_limit rows counts as cut: stay below it.
+            return min(DEFAULT_PAGE_ROWS, self.result_limit - 1)
+        return DEFAULT_PAGE_ROWS
+
+    @property
+    def graph_store_protocol(self) -> bool:
+        return self.gsp_endpoint is not None
+
+    @property
+    def atomic_updates(self) -> bool:
+        return self._atomic
 
     # --- HTTP with retries --------------------------------------------------
     def _request(self, method: str, url: str, *, retry: bool = True, **kwargs) -> requests.Response:
@@ -143,31 +173,9 @@ class RemoteStore(Store):
         return list(graph)
 
     # --- writing -----------------------------------------------------------
-    def update(self, update: str, retry: bool = True) -> None:
-        response = self._request("POST", self.update_endpoint, data={"update": update}, retry=retry)
+    def update(self, text: str, *, idempotent: bool = False) -> None:
+        response = self._request("POST", self.update_endpoint, data={"update": text}, retry=idempotent)
         self._check(response, "update")
-
-    def _insert_batches(self, graph: URIRef | None, triples: list[Triple]) -> None:
-        # Blank node labels are scoped to one request: triples with blank nodes go
-        # together in one request, the ground triples in batches of batch_triples.
-        plain = [t for t in triples if not any(isinstance(x, BNode) for x in t)]
-        with_blank = [t for t in triples if any(isinstance(x, BNode) for x in t)]
-        batches = [plain[i:i + self.batch_triples] for i in range(0, len(plain), self.batch_triples)]
-        if with_blank:
-            batches.append(with_blank)
-        for batch in batches:
-            block = sparql.TripleBlock(batch)
-            if batch is with_blank:
-                # Not retried: a repeated request would add its blank nodes twice.
-                if graph is None:
-                    self.update(sparql.prepare("insert_blank_default", triples=block), retry=False)
-                else:
-                    self.update(sparql.prepare("insert_blank", graph=graph, triples=block), retry=False)
-            elif graph is None:
-                # INSERT DATA of ground triples is idempotent (set semantics): retrying is safe.
-                self.update(sparql.prepare("insert_data_default", triples=block))
-            else:
-                self.update(sparql.prepare("insert_data", graph=graph, triples=block))
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
         if fmt not in FORMATS:
@@ -197,7 +205,7 @@ class RemoteStore(Store):
         for key, triples in by_graph.items():
             target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
             try:
-                self._insert_batches(target, triples)
+                self._insert_triples(target, triples, self.batch_triples)
             except StoreError as exc:
                 if target is None and "default graph" in str(exc).lower():
                     # Virtuoso has no default graph of its own to write into.
@@ -205,24 +213,22 @@ class RemoteStore(Store):
                 raise
         return total
 
-    def replace_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+    def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         triples = list(triples)
-        if self.gsp_endpoint:
-            body = "\n".join(f"{sparql.serialize_term(s)} {sparql.serialize_term(p)} {sparql.serialize_term(o)} ."
-                             for s, p, o in triples).encode("utf-8")
-            # A Graph Store PUT replaces the graph in one request, atomically on the server.
-            response = self._request("PUT", self.gsp_endpoint, params={"graph": str(graph)}, data=body,
+        if self.gsp_endpoint and not _has_blank(triples):
+            # A Graph Store PUT replaces the whole graph in one request; repeating it changes nothing.
+            response = self._request("PUT", self.gsp_endpoint, params={"graph": str(graph)},
+                                     data=sparql.ntriples(triples).encode("utf-8"),
                                      headers={"Content-Type": "application/n-triples"})
             self._check(response, "graph store PUT")
-            return len(triples)
-        scratch = URIRef(f"{graph}#kgenrich-replace")
-        self.update(sparql.prepare("drop_graph", graph=scratch))
-        self._insert_batches(scratch, triples)
-        self.update(sparql.prepare("replace_graph_swap", target=graph, scratch=scratch))
+        else:
+            # N-Triples here cannot carry blank nodes: those go by SPARQL Update.
+            self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
+            self._insert_triples(graph, triples, self.batch_triples)
         return len(triples)
 
     def drop_graph(self, graph: URIRef) -> None:
-        self.update(sparql.prepare("drop_graph", graph=graph))
+        self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
 
     def graph_names(self) -> list[URIRef]:
         return sorted(row["g"] for row in self.select(sparql.prepare("graph_names")) if isinstance(row.get("g"), URIRef))
@@ -239,7 +245,8 @@ class RemoteStore(Store):
             return iter(list(g))
         return self._paged_triples(graph)
 
-    def _paged_triples(self, graph: URIRef, page: int = 5000) -> Iterator[Triple]:
+    def _paged_triples(self, graph: URIRef) -> Iterator[Triple]:
+        page = self.page_rows
         offset = 0
         while True:
             rows = self.select(sparql.prepare("graph_triples_page", graph=graph, limit=page, offset=offset))
