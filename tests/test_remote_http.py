@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from rdflib import Literal, URIRef
+from rdflib import BNode, Literal, URIRef
 
 from kgenrich import sparql
-from kgenrich.errors import EndpointUnreachable, StoreError
+from kgenrich.errors import EndpointUnreachable, LoadError, StoreError
 from kgenrich.store.remote import RemoteStore
 
-from servers import free_port
+from servers import free_port, oxigraph_default  # noqa: F401  (fixture)
 
 LIVE = URIRef("http://x/live")
 STAGED = URIRef("http://x/staging/1")
@@ -317,3 +317,35 @@ def test_a_redirect_is_reported_without_credentials(scripted):
         RemoteStore(scripted.url + "/sparql", credentials=("bob", "Hunter22")).select("SELECT ?x {}")
     assert "Hunter22" not in str(info.value) and "elsewhere" in str(info.value)
     assert len(scripted.seen) == 1
+
+
+# ------------------------------------------------------------------ the default graph of a store without the union
+def test_default_mode_server_refuses_default_graph_loads_even_when_empty(oxigraph_default, tmp_path):
+    store = RemoteStore(oxigraph_default.query, update_endpoint=oxigraph_default.update)
+    assert store.default_graph_is_union is None  # nothing to probe with yet
+    path = tmp_path / "v.nt"
+    path.write_text("<http://x/s> <http://x/p> <http://x/o> .\n")
+    with pytest.raises(LoadError, match="does not read its named graphs as its default graph.*give --graph IRI"):
+        store.load_file(path)
+    assert store.default_graph_is_union is False
+    assert store.graph_names() == []  # the probe triple is gone again
+
+
+def test_the_graph_list_follows_writes(oxigraph_default, tmp_path):
+    store = RemoteStore(oxigraph_default.query, update_endpoint=oxigraph_default.update)
+    store.stage_graph(URIRef("http://x/g1"), [(URIRef("http://x/a"), P, URIRef("http://x/b"))])
+    assert store.ask("ASK { <http://x/a> <http://x/p> <http://x/b> }")
+    store.stage_graph(URIRef("http://x/g2"), [(URIRef("http://x/c"), P, URIRef("http://x/d"))])
+    # The second graph was written after the graph list was cached: it is read all the same.
+    assert store.ask("ASK { <http://x/c> <http://x/p> <http://x/d> }")
+    rows = store.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g")
+    assert [str(r["g"]) for r in rows] == ["http://x/g1", "http://x/g2"]
+
+
+def test_blank_nodes_stage_through_the_graph_store_too(oxigraph_default):
+    store = RemoteStore(oxigraph_default.query, update_endpoint=oxigraph_default.update,
+                        gsp_endpoint=oxigraph_default.gsp)
+    b = BNode()
+    store.stage_graph(STAGED, [(URIRef("http://x/a"), P, b), (b, P, Literal("1")), (URIRef("http://x/a"), P, Literal("2"))])
+    rows = store.select("SELECT ?v WHERE { <http://x/a> <http://x/p>/<http://x/p> ?v }")
+    assert [str(r["v"]) for r in rows] == ["1"]

@@ -5,11 +5,22 @@ is repeated after errors only as far as repeating it is safe.  Endpoint URLs
 are checked when the store is made; user-info in a URL becomes the basic-auth
 credentials (``KGENRICH_USER`` / ``KGENRICH_PASSWORD`` win) and never appears
 in a request line or a message.
+
+Default graph.  Stores differ on what a query without ``GRAPH`` reads:
+Virtuoso reads every graph, an Oxigraph server only its own default graph
+unless started with ``--union-default-graph``.  kgenrich's queries read the
+union (the embedded store's semantics), so the first query probes the server
+once: one triple of a named graph, asked for without ``GRAPH``.  Where it is
+not visible, every query names its dataset through the SPARQL 1.1 Protocol:
+``default-graph-uri`` and ``named-graph-uri`` for every named graph (from a
+cached graph list, refreshed after each write through this object), which
+gives such a server the same answers as the union.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
@@ -26,6 +37,8 @@ _RDFLIB_FORMATS = {"turtle": "turtle", "trig": "trig", "ntriples": "nt", "nquads
 _DEFAULT_GRAPH_IDS = {"urn:x-rdflib:default"}
 _FORM = "application/x-www-form-urlencoded"
 _JSON_RESULTS = "application/sparql-results+json"
+NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
+             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
 def _term_from_json(binding: dict) -> Node:
@@ -78,6 +91,10 @@ class RemoteStore(Store):
         self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
                                 attempts=self.retries, backoff=backoff)
         self.description = f"SPARQL endpoint {self.endpoint}"
+        # Default-graph semantics: None until known (the store may hold no named-graph triple to probe with).
+        self._union: bool | None = None
+        self._probe_due = True
+        self._graphs: list[str] | None = None
 
     # --- capabilities ------------------------------------------------------------
     @property
@@ -95,9 +112,50 @@ class RemoteStore(Store):
     def atomic_updates(self) -> bool:
         return self._atomic
 
+    @property
+    def default_graph_is_union(self) -> bool | None:
+        """Whether the server's own default graph shows its named graphs' triples.
+
+        None while the store holds no named-graph triple (nothing to tell by);
+        False also where the probe cannot tell (only blank-node triples).
+        Where False, every query names its dataset explicitly.
+        """
+        if self._probe_due:
+            # Set only after the probe answered: a failed probe is tried again by the next query.
+            self._union = self._probe_union()
+            self._probe_due = False
+        return self._union
+
+    # --- the dataset a query reads -----------------------------------------------
+    def _probe_union(self) -> bool | None:
+        rows = self._select(sparql.prepare("store_probe_named_triple"), dataset=False)
+        triple = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
+        if triple and all(isinstance(term, (URIRef, Literal)) for term in triple):
+            s, p, o = triple
+            return self._ask(sparql.prepare("store_probe_default_graph", s=s, p=p, o=o), dataset=False)
+        if self._ask(sparql.prepare("store_has_named_triples"), dataset=False):
+            # Named graphs whose triples all hold blank nodes: nothing to ask for by label.  An
+            # explicit dataset reads the union on any store, so take that road.
+            return False
+        return None
+
+    def _dataset(self) -> list[tuple[str, str]]:
+        if self.default_graph_is_union is not False:
+            return []
+        if self._graphs is None:
+            self.graph_names()
+        graphs = self._graphs or []
+        return [("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs]
+
+    def _written(self) -> None:
+        """After a write: the graph list may have changed, and an undecided probe may now decide."""
+        self._graphs = None
+        if self._union is None:
+            self._probe_due = True
+
     # --- HTTP ---------------------------------------------------------------------
-    def _post_query(self, query: str, accept: str) -> Answer:
-        fields = [("query", query)]
+    def _post_query(self, query: str, accept: str, dataset: bool) -> Answer:
+        fields = [("query", query), *(self._dataset() if dataset else [])]
         return self._http.request("POST", self.endpoint, what="query", idempotent=True,
                                   body=urlencode(fields).encode("utf-8"),
                                   headers={"Accept": accept, "Content-Type": _FORM})
@@ -114,7 +172,10 @@ class RemoteStore(Store):
 
     # --- reading -----------------------------------------------------------------
     def select(self, query: str) -> list[Row]:
-        answer = self._post_query(query, _JSON_RESULTS)
+        return self._select(query, dataset=True)
+
+    def _select(self, query: str, dataset: bool) -> list[Row]:
+        answer = self._post_query(query, _JSON_RESULTS, dataset)
         data = self._json(answer, "query")
         bindings = data.get("results", {}).get("bindings", [])
         # Virtuoso announces a cut result with this header instead of failing.
@@ -127,7 +188,10 @@ class RemoteStore(Store):
         return [{name: _term_from_json(value) for name, value in row.items()} for row in bindings]
 
     def ask(self, query: str) -> bool:
-        data = self._json(self._post_query(query, _JSON_RESULTS), "ask")
+        return self._ask(query, dataset=True)
+
+    def _ask(self, query: str, dataset: bool) -> bool:
+        data = self._json(self._post_query(query, _JSON_RESULTS, dataset), "ask")
         try:
             if "boolean" in data:
                 return bool(data["boolean"])
@@ -138,7 +202,7 @@ class RemoteStore(Store):
             raise StoreError("ask: the endpoint did not answer with a boolean") from None
 
     def construct(self, query: str) -> list[Triple]:
-        return self._parse_ntriples(self._post_query(query, "application/n-triples"), "construct")
+        return self._parse_ntriples(self._post_query(query, "application/n-triples", True), "construct")
 
     @staticmethod
     def _parse_ntriples(answer: Answer, what: str) -> list[Triple]:
@@ -150,7 +214,11 @@ class RemoteStore(Store):
         return list(graph)
 
     def graph_names(self) -> list[URIRef]:
-        return sorted(row["g"] for row in self.select(sparql.prepare("graph_names")) if isinstance(row.get("g"), URIRef))
+        # GRAPH ?g reads the named graphs whatever the default graph is: no dataset needed.
+        names = sorted(row["g"] for row in self._select(sparql.prepare("graph_names"), dataset=False)
+                       if isinstance(row.get("g"), URIRef))
+        self._graphs = [str(g) for g in names]
+        return names
 
     def graph_triples(self, graph: URIRef) -> Iterator[Triple]:
         if self.gsp_endpoint:
@@ -175,8 +243,27 @@ class RemoteStore(Store):
 
     # --- writing -----------------------------------------------------------------
     def update(self, text: str, *, idempotent: bool = False) -> None:
-        self._http.request("POST", self.update_endpoint, what="update", idempotent=idempotent,
-                           body=urlencode({"update": text}).encode("utf-8"), headers={"Content-Type": _FORM})
+        try:
+            self._http.request("POST", self.update_endpoint, what="update", idempotent=idempotent,
+                               body=urlencode({"update": text}).encode("utf-8"), headers={"Content-Type": _FORM})
+        finally:
+            # Even a failed request may have changed the store.
+            self._written()
+
+    def _default_graph_is_union_for_load(self) -> bool:
+        """Decide the default-graph semantics before loading into it, writing a probe triple if need be."""
+        known = self.default_graph_is_union
+        if known is not None:
+            return known
+        probe = URIRef(f"urn:kgenrich:probe:{uuid.uuid4().hex}")
+        self.update(sparql.prepare("insert_data", graph=probe, triples=sparql.TripleBlock([(probe, probe, probe)])),
+                    idempotent=True)
+        try:
+            union = self._ask(sparql.prepare("store_probe_default_graph", s=probe, p=probe, o=probe), dataset=False)
+        finally:
+            self.update(sparql.prepare("drop_graph", graph=probe), idempotent=True)
+        self._union, self._probe_due = union, False
+        return union
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
         if fmt not in FORMATS:
@@ -196,36 +283,45 @@ class RemoteStore(Store):
             key = str(g.identifier if hasattr(g, "identifier") else g) if g is not None else ""
             by_graph.setdefault(key, []).append((s, p, o))
         total = sum(len(t) for t in by_graph.values())
-        if self.gsp_endpoint and fmt not in QUAD_FORMATS:
-            # One Graph Store POST: the server adds the whole file in one request.  A POST
-            # adds, so a second copy could duplicate blank nodes: not repeated.
-            params = {"graph": str(graph)} if graph is not None else {"default": ""}
-            self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=False,
-                               params=params, body=data, headers={"Content-Type": FORMATS[fmt]})
+        into_default = any(key in _DEFAULT_GRAPH_IDS or key == "" for key in by_graph)
+        if into_default and not self._default_graph_is_union_for_load():
+            raise LoadError(NOT_UNION)
+        try:
+            if self.gsp_endpoint and fmt not in QUAD_FORMATS:
+                # One Graph Store POST: the server adds the whole file in one request.  A POST
+                # adds, so a second copy could duplicate blank nodes: not repeated.
+                params = {"graph": str(graph)} if graph is not None else {"default": ""}
+                self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=False,
+                                   params=params, body=data, headers={"Content-Type": FORMATS[fmt]})
+                return total
+            for key, triples in by_graph.items():
+                target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
+                try:
+                    self._insert_triples(target, triples, self.batch_triples)
+                except StoreError as exc:
+                    if target is None and "default graph" in str(exc).lower():
+                        # Virtuoso has no default graph of its own to write into.
+                        raise LoadError("the endpoint has no default graph to load triples into; "
+                                        "give --graph IRI") from None
+                    raise
             return total
-        for key, triples in by_graph.items():
-            target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
-            try:
-                self._insert_triples(target, triples, self.batch_triples)
-            except StoreError as exc:
-                if target is None and "default graph" in str(exc).lower():
-                    # Virtuoso has no default graph of its own to write into.
-                    raise LoadError("the endpoint has no default graph to load triples into; "
-                                    "give --graph IRI") from None
-                raise
-        return total
+        finally:
+            self._written()
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         triples = list(triples)
-        if self.gsp_endpoint and not _has_blank(triples):
-            # A Graph Store PUT replaces the whole graph in one request; repeating it changes nothing.
-            self._http.request("PUT", self.gsp_endpoint, what="graph store PUT", idempotent=True,
-                               params={"graph": str(graph)}, body=sparql.ntriples(triples).encode("utf-8"),
-                               headers={"Content-Type": "application/n-triples"})
-        else:
-            # N-Triples here cannot carry blank nodes: those go by SPARQL Update.
-            self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
-            self._insert_triples(graph, triples, self.batch_triples)
+        try:
+            if self.gsp_endpoint and not _has_blank(triples):
+                # A Graph Store PUT replaces the whole graph in one request; repeating it changes nothing.
+                self._http.request("PUT", self.gsp_endpoint, what="graph store PUT", idempotent=True,
+                                   params={"graph": str(graph)}, body=sparql.ntriples(triples).encode("utf-8"),
+                                   headers={"Content-Type": "application/n-triples"})
+            else:
+                # N-Triples here cannot carry blank nodes: those go by SPARQL Update.
+                self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
+                self._insert_triples(graph, triples, self.batch_triples)
+        finally:
+            self._written()
         return len(triples)
 
     def drop_graph(self, graph: URIRef) -> None:
