@@ -25,5 +25,6 @@ def test_redact_masks_user_info_in_any_url_like_text(text, expected):
 def test_redact_masks_known_secrets_in_any_form():
     text = "server said: bad password s3cr@t! (s3cr%40t) for bob"
     assert redact(text, secrets=["s3cr@t", None, ""]) == "server said: bad password ***! (***) for bob"
-    # Too short to mask in free text without destroying it; URLs are masked all the same.
-    assert redact("p at http://u:p@h/", secrets=["p"]) == "p at http://***@h/"
+    # A short secret is masked where it stands alone, never inside words; URLs are masked all the same.
+    assert redact("p at http://u:p@h/", secrets=["p"]) == "*** at http://***@h/"
+    assert redact("password prompt: http://u:p@h/", secrets=["p"]) == "password prompt: http://***@h/"

@@ -235,8 +235,8 @@ def test_capabilities_say_what_differs(store, request):
 
 
 def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_default):
-    from kgenrich.dataset import extract
-    from kgenrich.labels import label_groups, labels_json
+    from kgenrich.labels import labels_json
+    from kgenrich.pipeline import extract, label_groups
     from kgenrich.tasks import load_tasks
 
     from helpers import mini_settings
