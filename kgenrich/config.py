@@ -203,6 +203,7 @@ TOP_LEVEL: dict[str, Check] = {
     "timeout": _number(0, None, open_low=True),
     "retries": _integer(0, 100),
     "batch_triples": _integer(1),
+    "batch_bytes": _integer(4096),
     "result_limit": _integer(0),
     "page_size": _integer(1),
     "ontology": _list_of(_nonempty_string),
@@ -234,6 +235,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "validation_engine": _choice("auto", "shacl", "sparql"),
         "shacl_limit": _integer(0),
         "report_dir": _nonempty_string,
+        "chunk_size": _integer(1),
     },
 }
 OPEN_TABLES = {"models"}
@@ -277,6 +279,7 @@ class Settings:
     timeout: float = 60.0
     retries: int = 4
     batch_triples: int = 5000
+    batch_bytes: int = 4_000_000
     result_limit: int = 0
     page_size: int = 2000
     ontology: list[str] = field(default_factory=list)

@@ -158,6 +158,13 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
     return [records[str(o)] for o in objects]
 
 
+def fetch_records(store: Store, graph: str, iris: list[str], tasks: list[Task], with_inputs: bool = True,
+                  literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
+    """Raw records of the given artifacts of one museum graph (as iter_records makes them), in that order."""
+    return _fetch_page(store, URIRef(graph), [URIRef(i) for i in iris], tasks, with_inputs,
+                       literal_properties if with_inputs else ())
+
+
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
                  skip_graph: Optional[GraphFilter] = None, progress: bool = True,
                  literal_properties: Iterable[str] = ()) -> Iterator[ArtifactRecord]:

@@ -28,7 +28,12 @@ class TripleBlock(list):
     """Triples to be bound as a data block (``INSERT DATA``), one ``s p o .`` per line."""
 
 
-Bindable = Union[Node, int, Iterable[Node], TripleBlock]
+class RawTriples(str):
+    """N-Triples text that kgenrich's own writers serialised (``ntriples``, ``predictions.prediction_lines``),
+    bound into a data block as it is.  Never make one from text read from outside."""
+
+
+Bindable = Union[Node, int, Iterable[Node], TripleBlock, RawTriples]
 
 _PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Characters RDF 1.1 / SPARQL forbid inside an IRIREF.
@@ -107,6 +112,8 @@ def _serialize_binding(name: str, value: Bindable) -> str:
         return str(int(value))
     if isinstance(value, Node):
         return serialize_term(value)
+    if isinstance(value, RawTriples):
+        return str(value)
     if isinstance(value, TripleBlock):
         return "\n".join(
             f"{_data_term(s)} {_data_term(p)} {_data_term(o)} ." for s, p, o in value
@@ -160,3 +167,36 @@ def bind(text: str, bindings: Mapping[str, Bindable] | None = None) -> str:
 def prepare(name: str, **bindings: Bindable) -> str:
     """Load queries/NAME.rq and bind its placeholders."""
     return bind(load(name), bindings)
+
+
+_PREFIX_LINE = re.compile(r"^\s*PREFIX\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>\s*$", re.IGNORECASE)
+
+
+def join_updates(operations: Iterable[str]) -> str:
+    """Several update operations (each a prepared .rq text) as ONE request.
+
+    SPARQL allows a prologue before each operation, but not every engine parses one after a
+    ``;`` (Oxigraph does not): the PREFIX lines of all operations go first, once each.
+    """
+    prefixes: dict[str, str] = {}
+    bodies = []
+    for op in operations:
+        # Only the head of an operation holds its prologue (and comments); the rest, possibly a
+        # large data block, is kept as it is.
+        rest = op
+        while rest:
+            line, _, tail = rest.partition("\n")
+            match = _PREFIX_LINE.match(line)
+            if match:
+                name, iri = match.group(1) or "", match.group(2)
+                if prefixes.setdefault(name, iri) != iri:
+                    raise KgenrichError(f"update operations bind the prefix '{name}:' to different IRIs")
+            elif line.strip() and not line.lstrip().startswith("#"):
+                break
+            rest = tail
+        body = rest.strip()
+        if body:
+            bodies.append(body)
+    head = "".join(f"PREFIX {name}: <{iri}>\n" for name, iri in prefixes.items())
+    return head + " ;\n".join(bodies)
+

@@ -1,7 +1,8 @@
-"""kgenrich sync: the whole flow, incremental, written safely.
+"""kgenrich sync: the whole flow, incremental, streamed in chunks, written safely.
 
-tasks -> label groups -> records -> models (trained when missing or stale) ->
-predictions for the gaps -> RDF -> SHACL gate -> staged -> swapped in.
+tasks -> records (one paged pass: fingerprints, values) -> label groups -> models
+(trained when missing or stale) -> for the changed artifacts, chunk by chunk:
+records -> predictions -> N-Triples -> SHACL gate -> spool file -> one write.
 
 Where things live:
 - the prediction graph (``settings.predictions_graph``): what ADASilk reads;
@@ -10,15 +11,28 @@ Where things live:
   fingerprints that make the next sync incremental.  Keeping the fingerprints
   in the store (not in a local file) means they always describe the graph that
   is live, whichever machine runs the next sync;
-- staging graphs ``{predictions}/staging/{run}/...``: written, counted, then moved
-  into place by one update request (queries/sync_swap.rq).  Any staging graph
-  left by a killed run is dropped at the start of the next.
+- spool files ``{models_dir}/../sync-staging/{run}/``: the run's new triples, chunk by
+  chunk, validated before they are appended; removed after the write, and at the
+  start of the next run when a killed run left them;
+- staging graphs ``{predictions}/staging/{run}/...``, only where a write is too large for
+  one request to a remote store (or a sharded run): they hold the reified statements,
+  their PROV activities and kgenrich's marks, never a plain triple -- the plain triples
+  and minted productions are derived in the one request that applies them
+  (queries/sync_apply_staged.rq), so no consumer can take a staging graph for data.
+  Any staging graph left by a killed run is dropped at the start of the next.
 
-Incremental: an artifact whose fingerprint (values, texts, images, labels,
-statement subjects) and the run fingerprint (models, tasks, groups, options)
-are unchanged keeps its predictions exactly as they are in the live graph
-(same IRIs, confidences and times); only the others are predicted again.  When
-nothing changed, nothing is written.
+Memory is bounded by the chunk (``[sync] chunk_size`` artifacts): the first pass keeps
+a fingerprint and the task values per artifact; records, predictions and triples exist
+for one chunk at a time (training keeps the labelled records it trains on).
+
+Incremental means proportional: an artifact whose fingerprint (values, texts, images,
+labels, statement subjects) and the run fingerprint (models, tasks, groups, options) are
+unchanged keeps its predictions exactly as they are in the live graph -- they are not
+read, not rewritten.  For the changed and deleted artifacts, what the live graph holds
+from their inputs is looked up and replaced in ONE write: one transaction on the
+embedded store, one update request (or Graph Store PUT of a whole new graph) on a
+remote store.  When nothing changed, the run ends after comparing fingerprints, without
+loading the models.
 """
 
 from __future__ import annotations
@@ -26,30 +40,38 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import resource
+import shutil
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from . import sparql
 from .config import Settings
+from .dataset import assign_labels, fetch_records, iter_records
 from .errors import KgenrichError, StoreError, ValidationFailed
-from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, build_triples,
-                          dedupe, inputs_used, now_literal, select_predictions, subject_for)
+from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, agent_lines, dedupe,
+                          now_literal, prediction_lines, select_predictions)
 from .graphs import OwnGraphs
-from .pipeline import load_inputs
+from .labels import compute_label_groups
+from .pipeline import select_tasks
 from .records import ArtifactRecord, Task, TaskLabels
-from .store.base import Store, Triple
+from .store.base import Store
+from .tasks import load_tasks
 from . import validation
 
 log = logging.getLogger(__name__)
 
 TRAINING_STATE = "sync-training.json"
+DEFAULT_CHUNK_SIZE = 2000  # artifacts per chunk: predictions, triples and validation of one chunk at a time
+SPOOL_DIR = "sync-staging"
 
 
 class SyncError(KgenrichError):
@@ -80,6 +102,14 @@ class SyncReport:
     predictions_graph: str = ""
     provenance_graph: str = ""
     run: str = ""
+    run_fingerprint: str = ""  # models, tasks, groups and options the predictions depend on
+    chunks: int = 0  # chunks of artifacts predicted, validated and spooled
+    write: str = ""  # how the write went: load | update | put | staged (+ swap), "" when nothing was written
+    replaced_all: bool = False  # the whole prediction graph was replaced (models, tasks or options changed)
+    # Seconds per stage (extraction, label_groups, training, fingerprints, prediction, building,
+    # validation, staging, swap) and the process's peak memory (MB) when each stage last ended.
+    stages: dict[str, float] = field(default_factory=dict)
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +122,23 @@ class SyncReport:
                 f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s")
 
 
+class _Stages:
+    """Seconds per stage and the peak memory when each stage ended, into the report."""
+
+    def __init__(self, report: SyncReport):
+        self.report = report
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.report.stages[name] = round(self.report.stages.get(name, 0.0) + time.perf_counter() - started, 3)
+            # ru_maxrss is in kilobytes on Linux: the peak so far, so the stage where it rose shows.
+            self.report.peak_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 # ------------------------------------------------------------------ models
 class Trainer(Protocol):
     def exists(self, models_dir: Path) -> bool: ...
@@ -100,7 +147,7 @@ class Trainer(Protocol):
 
 
 class EnsembleTrainer:
-    """The real models (kgenrich.training); tests pass a fake with the same two methods."""
+    """The real models (kgenrich.training); tests pass a fake with the same methods."""
 
     def exists(self, models_dir):
         from .training import ENSEMBLE_FILE
@@ -116,6 +163,39 @@ class EnsembleTrainer:
         from .training import Ensemble
 
         return Ensemble.load(Path(models_dir), settings)
+
+    def card(self, models_dir) -> dict:
+        """The ensemble's card alone: enough to tell whether anything must be predicted."""
+        from .models.base import read_card
+        from .training import ENSEMBLE_FILE
+
+        return read_card(Path(models_dir), ENSEMBLE_FILE)
+
+
+class _LazyEnsemble:
+    """A trained ensemble known by its card; the models load when something is predicted.
+
+    A sync with nothing to predict (the common case) never imports torch or LightGBM.
+    """
+
+    def __init__(self, trainer, models_dir: Path, settings, card: dict):
+        self._trainer, self._models_dir, self._settings = trainer, models_dir, settings
+        self.card = card
+        self._ensemble = None
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        return self.card["groups"]
+
+    def describe(self, task: str) -> str:
+        from .training import Ensemble
+
+        return Ensemble.describe(self, task)  # reads the card only
+
+    def predict(self, records, progress: bool = False):
+        if self._ensemble is None:
+            self._ensemble = self._trainer.load(self._models_dir, self._settings)
+        return self._ensemble.predict(records, progress=progress) if progress else self._ensemble.predict(records)
 
 
 # ------------------------------------------------------------------ fingerprints
@@ -134,8 +214,12 @@ def record_fingerprint(record: ArtifactRecord) -> str:
     return _hash(d)
 
 
-def _training_fingerprints(records: Sequence[ArtifactRecord], fingerprints: Mapping[str, str]) -> dict[str, str]:
-    return {r.iri: fingerprints[r.iri] for r in records if any(v is not None for v in r.labels.values())}
+def _training_fingerprints(records: Sequence[ArtifactRecord], fingerprints: Mapping[str, Any]) -> dict[str, str]:
+    return {r.iri: _hex(fingerprints[r.iri]) for r in records if any(v is not None for v in r.labels.values())}
+
+
+def _hex(fp: Any) -> str:
+    return fp.hex() if isinstance(fp, bytes) else str(fp)
 
 
 def _changed_share(old: Mapping[str, str], new: Mapping[str, str]) -> float:
@@ -166,73 +250,82 @@ def _count(store: Store, graph: URIRef) -> int:
     return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
 
 
-def drop_staging(store: Store, graphs: OwnGraphs) -> int:
-    """Drop every staging graph a previous (killed) run left behind."""
-    stale = [g for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)]
+def _count_statements(store: Store, graph: URIRef) -> int:
+    rows = store.select(sparql.prepare("sync_count_statements", graph=graph))
+    return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+
+
+def drop_staging(store: Store, graphs: OwnGraphs, keep_run: str = "") -> int:
+    """Drop every staging graph a previous (killed) run left behind (except those of run ``keep_run``)."""
+    keep = f"{graphs.staging_prefix}{keep_run}/" if keep_run else None
+    stale = [g for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)
+             and not (keep and str(g).startswith(keep))]
     for g in stale:
         store.drop_graph(g)
     return len(stale)
 
 
-@dataclass
-class LiveStatement:
-    statement: str
-    subject: str
-    predicate: str
-    object: str
-    confidence: float
-    time: Literal
-    agent: str
+def _spool_root(settings: Settings) -> Path:
+    return Path(settings.models_dir).resolve().parent / SPOOL_DIR
 
 
-def read_live(store: Store, graph: URIRef) -> list[LiveStatement]:
-    # Pages keep answers under a store's row cap; a store without one is read in one
-    # sorted pass, far cheaper than re-sorting the whole graph for every OFFSET.
-    page = store.page_rows or 1 << 40
-    out = []
-    offset = 0
-    while True:
-        rows = store.select(sparql.prepare("sync_live_predictions", graph=graph, limit=page, offset=offset))
-        for r in rows:
-            try:
-                conf = float(str(r["confidence"]))
-            except ValueError:
-                continue  # not ours to carry: it is predicted again
-            out.append(LiveStatement(str(r["st"]), str(r["s"]), str(r["p"]), str(r["o"]), conf, r["time"],
-                                     str(r["agent"])))
-        if len(rows) < page:
-            return out
-        offset += page
+def drop_spools(settings: Settings, keep_run: str = "") -> int:
+    """Remove the spool directories of killed runs (except run ``keep_run``'s)."""
+    root = _spool_root(settings)
+    if not root.is_dir():
+        return 0
+    stale = [d for d in root.iterdir() if d.is_dir() and not (keep_run and d.name.startswith(keep_run))]
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    return len(stale)
 
 
+def _staging_graphs(graphs: OwnGraphs, run: str, shard: str = "0") -> tuple[URIRef, URIRef, URIRef]:
+    """A run's staging graphs (per shard): predictions, provenance additions, withdrawal marks."""
+    base = f"{graphs.staging_prefix}{run}/{shard}"
+    return URIRef(f"{base}/predictions"), URIRef(f"{base}/provenance"), URIRef(f"{base}/withdrawn")
+
+
+# ------------------------------------------------------------------ state
 @dataclass
 class State:
     run_fingerprint: str = ""
     statements: int = -1
-    fingerprints: dict[str, str] = field(default_factory=dict)  # artifact -> fingerprint
-    history: list[Triple] = field(default_factory=list)  # earlier runs and model cards, kept
+    fingerprints: dict[str, bytes] = field(default_factory=dict)  # artifact -> 16-byte digest
+
+
+def _pages(store: Store, query: str, key: str, **bindings) -> Iterator[dict]:
+    """Rows of a keyset-paged query (``$after``/``$limit``), one page in memory at a time."""
+    page = store.page_rows or 1 << 40
+    after = Literal("")
+    while True:
+        rows = store.select(sparql.prepare(query, after=after, limit=page, **bindings))
+        yield from rows
+        if len(rows) < page or not rows:
+            return
+        after = Literal(str(rows[-1][key]))
 
 
 def read_state(store: Store, graphs: OwnGraphs) -> State:
+    """The provenance graph's state: run fingerprint, statement count, fingerprints (page by page, compact)."""
     state = State()
-    prefix = str(graphs.provenance)
-    nodes: dict[str, dict[str, str]] = {}
-    for s, p, o in store.graph_triples(graphs.provenance):
-        ss = str(s)
-        if ss == prefix + "/state":
-            if p == KGS.runFingerprint:
-                state.run_fingerprint = str(o)
-            elif p == KGS.statements:
-                state.statements = int(str(o))
-        elif ss.startswith(prefix + "/input/"):
-            nodes.setdefault(ss, {})[str(p)] = str(o)
-        else:
-            state.history.append((s, p, o))
-    for props in nodes.values():
-        artifact, fp = props.get(str(KGS.artifact)), props.get(str(KGS.fingerprint))
-        if artifact and fp:
-            state.fingerprints[artifact] = fp
+    rows = store.select(sparql.prepare("sync_state", graph=graphs.provenance, state=_state_node(graphs)))
+    if rows:
+        state.run_fingerprint = str(rows[0].get("fingerprint", ""))
+        try:
+            state.statements = int(str(rows[0]["statements"])) if "statements" in rows[0] else -1
+        except ValueError:
+            state.statements = -1
+    for row in _pages(store, "sync_fingerprints_page", "node", graph=graphs.provenance):
+        try:
+            state.fingerprints[str(row["artifact"])] = bytes.fromhex(str(row["fingerprint"]))
+        except ValueError:
+            continue  # not a fingerprint we wrote: the artifact counts as changed
     return state
+
+
+def _state_node(graphs: OwnGraphs) -> URIRef:
+    return URIRef(f"{graphs.provenance}/state")
 
 
 def _input_node(graphs: OwnGraphs, artifact: str) -> URIRef:
@@ -241,11 +334,16 @@ def _input_node(graphs: OwnGraphs, artifact: str) -> URIRef:
 
 # ------------------------------------------------------------------ the flow
 def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrain: bool, progress: bool,
-                   fingerprints: Mapping[str, str], scratch_dir: Optional[Path] = None):
+                   fingerprints: Mapping[str, Any], scratch_dir: Optional[Path] = None, *,
+                   training_records: Optional[Callable[[], list]] = None):
     """Load the models, or train them: when none exist, on --retrain, or when the data moved enough.
 
-    With ``scratch_dir`` (a dry run) models that must be trained are trained there and the
-    models directory is left exactly as it is.
+    ``records``: every artifact with its labels (values and labels are enough);
+    ``training_records()``: the labelled records with everything the models read, asked for
+    only when the models are trained (default: ``records``).  With ``scratch_dir`` (a dry
+    run) models that must be trained are trained there and the models directory is left
+    exactly as it is.  Returns (ensemble, trained, reason); an ensemble that was not trained
+    here loads its models only when it first predicts.
     """
     models_dir = Path(settings.models_dir)
     share_limit = float(settings.section("sync").get("retrain_share", 0.1))
@@ -272,11 +370,15 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
     if reason:
         log.info("training models: %s", reason)
         target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
-        ensemble = trainer.train(records, labels, settings, target, progress)
+        ensemble = trainer.train(training_records() if training_records else records, labels, settings, target,
+                                 progress)
         if scratch_dir is None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(json.dumps(current))
         return ensemble, True, reason
+    card = getattr(trainer, "card", None)
+    if card is not None:
+        return _LazyEnsemble(trainer, models_dir, settings, card(models_dir)), False, ""
     return trainer.load(models_dir, settings), False, ""
 
 
@@ -289,86 +391,146 @@ def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
     return out
 
 
-def _carry(live: list[LiveStatement], unchanged: Sequence[ArtifactRecord], tasks: Sequence[Task],
-           agents: Mapping[str, Agent]) -> list[Prediction]:
-    """Predictions of unchanged artifacts, rebuilt from the live graph exactly as they are."""
-    units: dict[tuple[str, str], tuple[ArtifactRecord, Task, Optional[str], Optional[str]]] = {}
-    for record in unchanged:
-        for task in tasks:
-            if task.name in agents and record.is_gap(task.name):
-                subject, minted, minted_class = subject_for(record, task)
-                units[(subject, task.property)] = (record, task, minted, minted_class)
-    by_unit: dict[tuple[str, str], list[LiveStatement]] = {}
-    for st in live:
-        if (st.subject, st.predicate) in units:
-            by_unit.setdefault((st.subject, st.predicate), []).append(st)
-    out = []
-    for key, statements in by_unit.items():
-        record, task, minted, minted_class = units[key]
-        statements.sort(key=lambda s: (-s.confidence, s.object))
-        for rank, st in enumerate(statements, start=1):
-            out.append(Prediction(record.iri, task.name, st.subject, st.predicate, st.object, "", st.confidence,
-                                  rank, agents[task.name].iri, inputs_used(record), minted, minted_class,
-                                  time=st.time))
-    return out
+@dataclass
+class _Scan:
+    """What the first pass over the store keeps: little per artifact."""
+
+    records: list[ArtifactRecord]  # every artifact: IRI, graph, museum and task values only
+    fingerprints: dict[str, bytes]  # artifact -> 16-byte digest of everything its predictions read
+    full: list[ArtifactRecord]  # whole records of the artifacts with task values, when asked for (training)
+    shared: dict[str, list[str]]  # artifact -> the artifacts whose statements share a subject with it
 
 
-def _provenance_triples(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, agents: Mapping[str, Agent],
-                        ensemble, run_fp: str, fingerprints: Mapping[str, str], state: State) -> list[Triple]:
-    p = str(graphs.provenance)
-    triples: set[Triple] = set(state.history)
-    run_node = URIRef(f"{p}/run/{run}")
-    state_node = URIRef(f"{p}/state")
-    add = triples.add
-    add((run_node, RDF.type, PROV.Activity))
-    add((run_node, RDF.type, KGS.SyncRun))
-    add((run_node, PROV.startedAtTime, started))
-    add((run_node, PROV.endedAtTime, now_literal()))
-    add((run_node, PROV.generated, graphs.predictions))
-    for name, value in (("artifacts", report.artifacts), ("predictions", report.predictions),
-                        ("written", report.written), ("withdrawn", report.withdrawn),
-                        ("unchanged", report.unchanged), ("repredictedArtifacts", report.repredicted_artifacts)):
-        add((run_node, KGS[name], Literal(int(value), datatype=XSD.integer)))
-    for task, n in report.gaps.items():
-        add((run_node, KGS.gaps, Literal(f"{task}={n}")))
-    card = json.dumps(getattr(ensemble, "card", {}), sort_keys=True, ensure_ascii=False, default=str)
-    for agent in agents.values():
-        a = URIRef(agent.iri)
-        add((run_node, PROV.wasAssociatedWith, a))
-        add((a, RDF.type, PROV.SoftwareAgent))
-        add((a, ECRM.P70_documents, Literal(agent.description)))
-        add((a, KGS.task, Literal(agent.task)))
-        add((a, KGS.modelCard, Literal(card)))
-    add((state_node, RDF.type, KGS.SyncState))
-    add((state_node, KGS.runFingerprint, Literal(run_fp)))
-    add((state_node, KGS.statements, Literal(report.predictions, datatype=XSD.integer)))
-    add((state_node, PROV.wasGeneratedBy, run_node))
-    for artifact, fp in fingerprints.items():
-        node = _input_node(graphs, artifact)
-        add((node, KGS.artifact, URIRef(artifact)))
-        add((node, KGS.fingerprint, Literal(fp)))
-    return sorted(triples)
+def _scan(store: Store, settings: Settings, tasks: list[Task], graphs: OwnGraphs, keep_full: bool,
+          progress: bool) -> _Scan:
+    records, full = [], []
+    fingerprints: dict[str, bytes] = {}
+    interned: dict[str, str] = {}
+    owner: dict[int, str] = {}  # hash of a statement subject -> the first artifact with it
+    shared: dict[str, list[str]] = {}
+    for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
+                               skip_graph=graphs.is_ours, progress=progress,
+                               literal_properties=settings.literal_features):
+        fingerprints[record.iri] = bytes.fromhex(record_fingerprint(record))
+        values = {t: [interned.setdefault(v, v) for v in vs] for t, vs in record.values.items()}
+        records.append(ArtifactRecord(record.iri, interned.setdefault(record.graph, record.graph),
+                                      interned.setdefault(record.museum, record.museum), values=values))
+        if keep_full and any(record.values.values()):
+            full.append(record)
+        for subject in set(record.subjects.values()):
+            if subject and subject != record.iri:
+                first = owner.setdefault(hash(subject), record.iri)
+                if first != record.iri:
+                    # Two artifacts, one production: their predictions share statements and an
+                    # activity, so they are predicted (and withdrawn) together.
+                    shared.setdefault(first, [first]).append(record.iri)
+                    shared[record.iri] = shared[first]
+    return _Scan(records, fingerprints, full, shared)
 
 
-def write_graphs(store: Store, graphs: OwnGraphs, run: str, triples: Sequence[Triple],
-                 prov_triples: Sequence[Triple]) -> None:
-    """Stage both graphs, check they are complete, then swap them in with one update request."""
-    staged, staged_prov = graphs.staging(run)
-    store.stage_graph(staged, triples)
-    store.stage_graph(staged_prov, prov_triples)
-    # A short write (a batch lost on a remote store) must never become visible.
-    for graph, expected in ((staged, len(triples)), (staged_prov, len(prov_triples))):
-        got = _count(store, graph)
-        if got != expected:
-            raise StoreError(f"staging graph {graph} holds {got} triples, {expected} were written; nothing replaced")
-    # The one step that makes a sync visible.  The prediction graph goes first: on a
-    # store that applies the operations one by one and stops between them, the
-    # provenance graph still holds the previous fingerprints, and the next sync only
-    # redoes work.  swap_graphs never repeats the request (see Store.swap_graphs).
-    store.swap_graphs({graphs.predictions: staged, graphs.provenance: staged_prov})
-    got = _count(store, graphs.predictions)
-    if got != len(triples):
-        raise StoreError(f"after the swap {graphs.predictions} holds {got} triples instead of {len(triples)}")
+def _fetch(store: Store, settings: Settings, tasks: list[Task], records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
+    """Whole records of these artifacts, read again from the store (page by page, per museum graph), in order."""
+    by_graph: dict[str, list[str]] = {}
+    for r in records:
+        by_graph.setdefault(r.graph, []).append(r.iri)
+    found: dict[str, ArtifactRecord] = {}
+    page = max(1, int(settings.page_size))
+    for graph, iris in by_graph.items():
+        for start in range(0, len(iris), page):
+            for record in fetch_records(store, graph, iris[start:start + page], tasks,
+                                        literal_properties=settings.literal_features):
+                found[record.iri] = record
+    return [found[r.iri] for r in records if r.iri in found]
+
+
+def _chunks(records: Sequence[ArtifactRecord], size: int, shared: Mapping[str, list[str]]) -> Iterator[list[ArtifactRecord]]:
+    """Chunks of about ``size`` artifacts; artifacts that share a statement subject stay in one chunk."""
+    by_iri = {r.iri: r for r in records} if shared else {}
+    done: set[str] = set()
+    chunk: list[ArtifactRecord] = []
+    for r in records:
+        if r.iri in done:
+            continue
+        group = [by_iri[i] for i in shared.get(r.iri, [r.iri]) if i in by_iri and i not in done] if shared else [r]
+        done.update(g.iri for g in group)
+        chunk.extend(group)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Old:
+    """What the live prediction graph holds from the artifacts a run replaces."""
+
+    statements: dict[str, float] = field(default_factory=dict)  # statement -> confidence (NaN: unreadable)
+    subjects: set[str] = field(default_factory=set)  # statements, activities and statement subjects to remove
+
+
+def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str]) -> _Old:
+    """The live graph's statements made from these artifacts' inputs (proportional to the artifacts)."""
+    old = _Old()
+    batch = 200
+    for start in range(0, len(artifacts), batch):
+        rows = store.select(sparql.prepare("sync_units_of_artifacts", graph=graph,
+                                           artifacts=[URIRef(a) for a in artifacts[start:start + batch]]))
+        for row in rows:
+            st = str(row["st"])
+            old.statements[st] = _confidence(row.get("confidence"))
+            old.subjects.update((st, str(row["activity"])))
+            if isinstance(row.get("subject"), URIRef):
+                old.subjects.add(str(row["subject"]))
+    return old
+
+
+def _all_statements(store: Store, graph: URIRef) -> _Old:
+    old = _Old()
+    for row in _pages(store, "sync_statements_page", "st", graph=graph):
+        old.statements[str(row["st"])] = _confidence(row.get("confidence"))
+    return old
+
+
+def _confidence(term) -> float:
+    try:
+        return round(float(str(term)), 6)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class _Spool:
+    """The run's new triples on disk, appended chunk by chunk (only validated chunks)."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.reified = self.dir / "reified.nt"
+        self.derived = self.dir / "derived.nt"
+        self.minted = self.dir / "minted.nt"
+        self.provenance = self.dir / "provenance.nt"
+        self.withdrawn = self.dir / "withdrawn.nt"
+        self.graph = self.dir / "graph.nt"
+        for path in (self.reified, self.derived, self.minted):
+            path.write_text("", encoding="utf-8")
+        self.lines = {"reified": 0, "derived": 0, "minted": 0}
+
+    def append(self, name: str, lines: Sequence[str]) -> None:
+        if lines:
+            with open(getattr(self, name), "a", encoding="utf-8") as fh:
+                fh.writelines(lines)
+            self.lines[name] = self.lines.get(name, 0) + len(lines)
+
+    def whole_graph(self) -> Path:
+        """reified + derived in one file: the triples as they read in the live graph."""
+        with open(self.graph, "wb") as out:
+            for part in (self.reified, self.derived):
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+        return self.graph
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _report_dir(settings: Settings) -> Path:
@@ -376,103 +538,429 @@ def _report_dir(settings: Settings) -> Path:
 
 
 def run_sync(store: Store, settings: Settings, retrain: bool = False, progress: bool = True, *,
-             dry_run: bool = False, trainer: Trainer | None = None) -> SyncReport:
+             dry_run: bool = False, trainer: Trainer | None = None, shard: tuple[int, int] | None = None,
+             run_id: str | None = None, on_staged: Callable[[], None] | None = None) -> SyncReport:
     """Bring the prediction graph up to date with the store; see the module docstring.
 
     ``dry_run``: predict and validate, write nothing -- not to the store, not to the models
     directory (models that would be trained are trained in a temporary directory and
     discarded), not to the report directory.
+
+    ``shard=(k, n)`` with ``run_id``: predict only shard k of n of the changed artifacts and
+    stage it into the run's staging graphs without swapping (the models must exist); the
+    process that coordinates the shards then calls :func:`swap_shards` once.
+    ``on_staged``: called when everything is validated and staged, just before the write.
     """
+    if shard is not None and (run_id is None or not 0 <= shard[0] < shard[1]):
+        raise SyncError("a sharded sync needs a run id and a shard k of n with 0 <= k < n")
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="kgenrich-dry-run-") as scratch:
             return _run_sync(store, settings, retrain, progress, dry_run=True, trainer=trainer,
-                             scratch_dir=Path(scratch))
-    return _run_sync(store, settings, retrain, progress, dry_run=False, trainer=trainer, scratch_dir=None)
+                             scratch_dir=Path(scratch), shard=shard, run_id=run_id, on_staged=on_staged)
+    return _run_sync(store, settings, retrain, progress, dry_run=False, trainer=trainer, scratch_dir=None,
+                     shard=shard, run_id=run_id, on_staged=on_staged)
+
+
+def _in_shard(iri: str, shard: tuple[int, int] | None, shared: Mapping[str, list[str]]) -> bool:
+    if shard is None:
+        return True
+    key = shared[iri][0] if iri in shared else iri  # a group of artifacts sharing a subject stays together
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) % shard[1] == shard[0]
 
 
 def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *, dry_run: bool,
-              trainer: Trainer | None, scratch_dir: Optional[Path]) -> SyncReport:
+              trainer: Trainer | None, scratch_dir: Optional[Path], shard: tuple[int, int] | None = None,
+              run_id: str | None = None, on_staged: Callable[[], None] | None = None) -> SyncReport:
     t0 = time.perf_counter()
     started = now_literal()
     trainer = trainer or EnsembleTrainer()
     section = settings.section("sync")
     options = SelectionOptions.from_section(section)
     graphs = OwnGraphs.from_settings(settings)
-    run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    run = run_id or time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     report = SyncReport(predictions_graph=str(graphs.predictions), provenance_graph=str(graphs.provenance), run=run,
                         dry_run=dry_run)
+    stage = _Stages(report)
+    chunk_size = int(section.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    models_dir = Path(settings.models_dir)
 
     if not dry_run:
-        report.staging_dropped = drop_staging(store, graphs)
-    inputs = load_inputs(store, settings, progress=progress)
-    tasks, labels, records = inputs.tasks, inputs.labels, inputs.records
+        report.staging_dropped = (drop_staging(store, graphs, keep_run=run if shard else "")
+                                  + drop_spools(settings, keep_run=run if shard else ""))
+    with stage("extraction"):
+        tasks = select_tasks(load_tasks(store, settings), ())
+        may_train = shard is None and (retrain or not trainer.exists(models_dir))
+        scan = _scan(store, settings, tasks, graphs, keep_full=may_train, progress=progress)
+    with stage("label_groups"):
+        labels, value_groups = compute_label_groups(store, tasks, scan.records)
+        assign_labels(scan.records, labels, value_groups)
+    records, fingerprints = scan.records, scan.fingerprints
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
-    fingerprints = {r.iri: record_fingerprint(r) for r in records}
-    ensemble, report.trained, report.retrain_reason = _ensure_models(trainer, records, labels, settings,
-                                                                     retrain, progress, fingerprints, scratch_dir)
+    def training_records() -> list[ArtifactRecord]:
+        # The labelled artifacts with everything the models read: kept from the first pass when
+        # training was likely, else read again now.
+        labelled = {r.iri for r in records if any(v is not None for v in r.labels.values())}
+        full = [r for r in scan.full if r.iri in labelled]
+        if len(full) < len(labelled):
+            full = _fetch(store, settings, tasks, [r for r in records if r.iri in labelled])
+        assign_labels(full, labels, value_groups)
+        return full
+
+    with stage("training"):
+        if shard is not None and not trainer.exists(models_dir):
+            raise SyncError("a sharded sync needs trained models (run kgenrich train first)")
+        ensemble, report.trained, report.retrain_reason = _ensure_models(
+            trainer, records, labels, settings, retrain and shard is None, progress, fingerprints, scratch_dir,
+            training_records=training_records)
+        scan.full = []  # training is done with them
     agents = _agents(ensemble, tasks)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
                              str(graphs.predictions))
+    report.run_fingerprint = run_fp
 
-    state = read_state(store, graphs)
-    rows = store.select(sparql.prepare("sync_count_statements", graph=graphs.predictions))
-    live_count = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
-    # The stored fingerprints describe the live graph only if it still holds what that run wrote.
-    same_run = state.run_fingerprint == run_fp and state.statements == live_count
-    changed = [r for r in records if not same_run or state.fingerprints.get(r.iri) != fingerprints[r.iri]]
-    deleted = [a for a in state.fingerprints if a not in fingerprints]
+    with stage("fingerprints"):
+        state = read_state(store, graphs)
+        live_count = _count_statements(store, graphs.predictions)
+        # The stored fingerprints describe the live graph only if it still holds what that run wrote.
+        same_run = state.run_fingerprint == run_fp and state.statements == live_count
+        changed = {r.iri for r in records if not same_run or state.fingerprints.get(r.iri) != fingerprints[r.iri]}
+        for iri in list(changed):
+            changed.update(scan.shared.get(iri, ()))
+        deleted = [a for a in state.fingerprints if a not in fingerprints]
     report.repredicted_artifacts = len(changed)
     report.deleted_artifacts = len(deleted)
+    report.replaced_all = not same_run
     if same_run and not changed and not deleted:
         report.predictions = report.unchanged = live_count
         report.seconds = time.perf_counter() - t0
         return report
-    live = read_live(store, graphs.predictions)
 
-    changed_iris = {r.iri for r in changed}
-    unchanged = [r for r in records if r.iri not in changed_iris]
-    # Carried over only when the live graph is the one the stored fingerprints describe.
-    carried = _carry(live, unchanged, predicted_tasks, agents) if same_run else []
-    to_predict = [r for r in changed if any(r.is_gap(t.name) for t in predicted_tasks)]
-    new: list[Prediction] = []
-    if to_predict:
-        probabilities = ensemble.predict(to_predict)
-        new = select_predictions(to_predict, probabilities, ensemble.groups, predicted_tasks, labels, agents, options)
-    predictions = dedupe(carried + new)
-    triples = build_triples(predictions, agents.values())
+    with stage("fingerprints"):
+        if same_run:
+            gone = sorted(a for a in changed | set(deleted) if _in_shard(a, shard, scan.shared))
+            old = _old_units(store, graphs.predictions, gone)
+        else:
+            old = _all_statements(store, graphs.predictions) if shard is None else _Old()
 
-    old = {s.statement: (s.confidence, s.time) for s in live}
-    new_keys = {str(p.statement): round(p.confidence, 6) for p in predictions}
-    report.predictions = len(new_keys)
-    report.unchanged = sum(1 for k, c in new_keys.items() if k in old and round(old[k][0], 6) == c)
-    report.written = len(new_keys) - report.unchanged
-    report.withdrawn = sum(1 for k in old if k not in new_keys)
-    report.triples = len(triples)
+    to_predict = [r for r in records if r.iri in changed and _in_shard(r.iri, shard, scan.shared)
+                  and any(r.is_gap(t.name) for t in predicted_tasks)]
+    expected = sum(sum(1 for t in predicted_tasks if r.is_gap(t.name)) for r in to_predict) * options.top_k
+    lines_of_agents = agent_lines(agents.values())
+    validator = validation.ChunkValidator(
+        store, predicted_tasks, labels, lines_of_agents, engine=section.get("validation_engine", "auto"),
+        shacl_limit=int(section.get("shacl_limit", validation.DEFAULT_SHACL_LIMIT)), expected_statements=expected)
+    spool_dir = (Path(scratch_dir) / "spool") if dry_run else _spool_root(settings) / (
+        run if shard is None else f"{run}-shard{shard[0]}")
+    spool = _Spool(spool_dir)
+    new: dict[str, float] = {}
+    at_time = now_literal()
+    try:
+        spool.append("reified", lines_of_agents)
+        for chunk in _chunks(to_predict, chunk_size, scan.shared):
+            report.chunks += 1
+            with stage("extraction"):
+                chunk_records = _fetch(store, settings, tasks, chunk)
+                assign_labels(chunk_records, labels, value_groups)
+            with stage("prediction"):
+                probabilities = ensemble.predict(chunk_records)
+                chunk_predictions = select_predictions(chunk_records, probabilities, ensemble.groups,
+                                                       predicted_tasks, labels, agents, options)
+            with stage("building"):
+                unique = [p for p in dedupe(chunk_predictions) if str(p.statement) not in new]
+                built = build_chunk(unique, agents.values(), at_time)
+                new.update(built.statements)
+            with stage("validation"):
+                validator.check(built.lines(), built.subjects, len(built.statements))
+            if validator.violation_count:
+                continue  # nothing of this run will be written; keep checking, to report everything
+            with stage("staging"):
+                spool.append("reified", built.reified)
+                spool.append("derived", built.derived)
+                spool.append("minted", built.minted)
+        vreport = validator.report()
+        report.validation_engine = vreport.engine
+        if dry_run:
+            report.violations = len(vreport.violations) + vreport.violations_omitted
+            if not vreport.conforms:
+                raise ValidationFailed(f"{report.violations} SHACL violation(s) in the predictions (dry run, "
+                                       f"nothing written)\n{vreport.text(limit=10)}")
+        else:
+            vreport.save(_report_dir(settings) / f"validation-{run}.json")
+            report.validation_report = vreport.path
+            if not vreport.conforms:
+                raise ValidationFailed(f"{len(vreport.violations) + vreport.violations_omitted} SHACL violation(s) "
+                                       f"in the predictions; nothing written (report: {vreport.path})")
 
-    vreport = validation.validate_in_store(
-        store, triples, predicted_tasks, labels, engine=section.get("validation_engine", "auto"),
-        shacl_limit=int(section.get("shacl_limit", validation.DEFAULT_SHACL_LIMIT)))
-    report.validation_engine = vreport.engine
-    if dry_run:
-        report.violations = len(vreport.violations)
-        if not vreport.conforms:
-            raise ValidationFailed(f"{len(vreport.violations)} SHACL violation(s) in the predictions (dry run, "
-                                   f"nothing written)\n{vreport.text(limit=10)}")
-    else:
-        vreport.save(_report_dir(settings) / f"validation-{run}.json")
-        report.validation_report = vreport.path
-        if not vreport.conforms:
-            raise ValidationFailed(f"{len(vreport.violations)} SHACL violation(s) in the predictions; nothing "
-                                   f"written (report: {vreport.path})")
-    if dry_run:
-        report.seconds = time.perf_counter() - t0
-        return report
+        carried = 0 if not same_run else live_count - len(old.statements)
+        same = sum(1 for k, c in new.items() if k in old.statements and old.statements[k] == c)
+        report.predictions = carried + len(new)
+        report.unchanged = carried + same
+        report.written = len(new) - same
+        report.withdrawn = sum(1 for k in old.statements if k not in new)
+        if dry_run:
+            report.triples = validator.report().triples
+            report.seconds = time.perf_counter() - t0
+            return report
 
-    prov_triples = _provenance_triples(graphs, run, started, report, agents, ensemble, run_fp, fingerprints, state)
-    write_graphs(store, graphs, run, triples, prov_triples)
-    report.wrote = True
+        with stage("staging"):
+            prov = _provenance_lines(graphs, run, started, report, agents, ensemble, run_fp,
+                                     {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)},
+                                     state_node=shard is None)
+            spool.provenance.write_text("".join(prov), encoding="utf-8")
+        plan = _WritePlan(graphs=graphs, run=run, spool=spool, replace_all=not same_run,
+                          withdraw=sorted(old.subjects) if same_run else [],
+                          inputs_gone=[_input_node(graphs, a) for a in sorted(changed | set(deleted))
+                                       if a in state.fingerprints and _in_shard(a, shard, scan.shared)],
+                          live_was_empty=live_count == 0 and _count(store, graphs.predictions) == 0,
+                          had_state=bool(state.run_fingerprint or state.fingerprints))
+        if shard is not None:
+            with stage("staging"):
+                _stage(store, plan, shard=str(shard[0]))
+                report.write = "staged"
+            if on_staged:
+                on_staged()
+        else:
+            if on_staged:
+                on_staged()
+            with stage("swap"):
+                report.write = write_graphs(store, plan)
+                report.wrote = True
+                after = _count_statements(store, graphs.predictions)
+                report.triples = _count(store, graphs.predictions)
+            if after != report.predictions:
+                raise StoreError(f"after the write {graphs.predictions} holds {after} statements instead of "
+                                 f"{report.predictions}; the next sync rewrites it")
+    finally:
+        if not (shard is not None and report.write == "staged"):
+            spool.remove()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def build_chunk(predictions: Sequence[Prediction], agents: Iterable[Agent], at_time: Literal):
+    """The N-Triples of one chunk of predictions (predictions.prediction_lines; a seam for tests)."""
+    return prediction_lines(predictions, agents, at_time)
+
+
+def _provenance_lines(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, agents: Mapping[str, Agent],
+                      ensemble, run_fp: str, fingerprints: Mapping[str, bytes], state_node: bool = True) -> list[str]:
+    """What a run adds to the provenance graph: the agents' cards and the run's association with them,
+    the new input fingerprints and (unless a shard writes it: see swap_shards) the run and state nodes."""
+    triples = _agent_triples(graphs, run, agents, ensemble)
+    if state_node:
+        triples += _run_state_triples(graphs, run, started, report, run_fp)
+    for artifact, fp in fingerprints.items():
+        node = _input_node(graphs, artifact)
+        triples.append((node, KGS.artifact, URIRef(artifact)))
+        triples.append((node, KGS.fingerprint, Literal(_hex(fp))))
+    return [sparql.ntriples_line(s, p, o) + "\n" for s, p, o in triples]
+
+
+def _run_node(graphs: OwnGraphs, run: str) -> URIRef:
+    return URIRef(f"{graphs.provenance}/run/{run}")
+
+
+def _agent_triples(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ensemble) -> list:
+    run_node = _run_node(graphs, run)
+    card = json.dumps(getattr(ensemble, "card", {}), sort_keys=True, ensure_ascii=False, default=str)
+    triples = []
+    for agent in agents.values():
+        a = URIRef(agent.iri)
+        triples += [(run_node, PROV.wasAssociatedWith, a), (a, RDF.type, PROV.SoftwareAgent),
+                    (a, ECRM.P70_documents, Literal(agent.description)), (a, KGS.task, Literal(agent.task)),
+                    (a, KGS.modelCard, Literal(card))]
+    return triples
+
+
+def _run_state_triples(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, run_fp: str,
+                       statements: bool = True) -> list:
+    """The run's activity with its counts, and the state node (the statement count unless ``statements``
+    is False: then the request that writes it counts the live graph itself)."""
+    run_node = _run_node(graphs, run)
+    state_node = _state_node(graphs)
+    triples = [(run_node, RDF.type, PROV.Activity), (run_node, RDF.type, KGS.SyncRun),
+               (run_node, PROV.startedAtTime, started), (run_node, PROV.endedAtTime, now_literal()),
+               (run_node, PROV.generated, graphs.predictions)]
+    for name, value in (("artifacts", report.artifacts), ("predictions", report.predictions),
+                        ("written", report.written), ("withdrawn", report.withdrawn),
+                        ("unchanged", report.unchanged), ("repredictedArtifacts", report.repredicted_artifacts)):
+        triples.append((run_node, KGS[name], Literal(int(value), datatype=XSD.integer)))
+    for task, n in report.gaps.items():
+        triples.append((run_node, KGS.gaps, Literal(f"{task}={n}")))
+    triples += [(state_node, RDF.type, KGS.SyncState), (state_node, KGS.runFingerprint, Literal(run_fp)),
+                (state_node, PROV.wasGeneratedBy, run_node)]
+    if statements:
+        triples.append((state_node, KGS.statements, Literal(report.predictions, datatype=XSD.integer)))
+    return triples
+
+
+# ------------------------------------------------------------------ the write
+@dataclass
+class _WritePlan:
+    graphs: OwnGraphs
+    run: str
+    spool: _Spool
+    replace_all: bool  # the whole prediction graph is replaced (else: only what `withdraw` names goes)
+    withdraw: list[str]  # live-graph subjects whose triples go (statements, activities, statement subjects)
+    inputs_gone: list[URIRef]  # provenance input nodes that go (re-predicted and deleted artifacts)
+    live_was_empty: bool = False
+    had_state: bool = True
+
+    def prediction_operations(self) -> list[str]:
+        """The deletions in the prediction graph, as update operations."""
+        if self.replace_all:
+            return [] if self.live_was_empty else [sparql.prepare("drop_graph", graph=self.graphs.predictions)]
+        if self.withdraw:
+            return [sparql.prepare("sync_delete_subjects", graph=self.graphs.predictions,
+                                   subjects=[URIRef(s) for s in self.withdraw])]
+        return []
+
+    def provenance_operations(self) -> list[str]:
+        """The deletions in the provenance graph: the input nodes that go, the old state node."""
+        g = self.graphs
+        if not self.had_state:
+            return []
+        if self.replace_all:
+            ops = [sparql.prepare("sync_delete_inputs", graph=g.provenance)]
+        elif self.inputs_gone:
+            ops = [sparql.prepare("sync_delete_subjects", graph=g.provenance, subjects=self.inputs_gone)]
+        else:
+            ops = []
+        return ops + [sparql.prepare("sync_delete_subjects", graph=g.provenance, subjects=[_state_node(g)])]
+
+
+def _fits(store: Store, operations: Sequence[str], files: Sequence[Path]) -> bool:
+    """Whether operations plus the files' triples fit in one update request of the store."""
+    if store.max_update_bytes is None:
+        return True
+    size = sum(len(op.encode("utf-8")) for op in operations) + sum(Path(f).stat().st_size for f in files)
+    if size > store.max_update_bytes:
+        return False
+    limit = store.max_update_triples
+    if limit is None:
+        return True
+    lines = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            lines += sum(1 for _ in fh)
+    return lines <= limit
+
+
+def write_graphs(store: Store, plan: _WritePlan) -> str:
+    """Apply a run's spooled changes to the live graphs, in one step readers see whole where the store can.
+
+    - one update request (on the embedded store: one transaction; a first write into empty
+      graphs is a streamed load per graph) when the change fits :attr:`Store.max_update_bytes`;
+    - a whole new prediction graph on a store with the Graph Store Protocol: one PUT, then
+      the provenance (the prediction graph goes first: if the run stops in between, the old
+      provenance does not describe the live graph, and the next sync redoes the work);
+    - otherwise staged (staging graphs hold no plain triple) and swapped in one request.
+
+    Returns the way it went: load | update | put | staged.
+    """
+    g, spool = plan.graphs, plan.spool
+    pred_ops, prov_ops = plan.prediction_operations(), plan.provenance_operations()
+    graph_file = spool.whole_graph()
+    if _fits(store, pred_ops + prov_ops, [graph_file, spool.provenance]):
+        store.update_with_data(pred_ops + prov_ops, [(g.predictions, graph_file), (g.provenance, spool.provenance)])
+        return "load" if not pred_ops + prov_ops and store.max_update_bytes is None else "update"
+    if plan.replace_all and store.put_ntriples(g.predictions, graph_file):
+        if _fits(store, prov_ops, [spool.provenance]):
+            store.update_with_data(prov_ops, [(g.provenance, spool.provenance)])
+        else:
+            _stage(store, plan, shard="0", predictions=False)
+            store.update(_swap_request(g, plan.run, ["0"], plan.replace_all, predictions=False), idempotent=False)
+        return "put"
+    _stage(store, plan, shard="0")
+    store.update(_swap_request(g, plan.run, ["0"], plan.replace_all), idempotent=False)
+    return "staged"
+
+
+def _stage(store: Store, plan: _WritePlan, shard: str, predictions: bool = True) -> None:
+    """Write a run's (or a shard's) spool into its staging graphs and check they are complete."""
+    g, spool = plan.graphs, plan.spool
+    staged, staged_prov, staged_marks = _staging_graphs(g, plan.run, shard)
+    marks = [f"<{s}> <{RDF.type}> <{KGS.Withdrawn}> .\n" for s in (plan.withdraw if predictions else [])]
+    marks += [f"<{n}> <{RDF.type}> <{KGS.Withdrawn}> .\n" for n in plan.inputs_gone]
+    spool.withdrawn.write_text("".join(marks), encoding="utf-8")
+    writes = [(staged_prov, [spool.provenance]), (staged_marks, [spool.withdrawn])]
+    if predictions:
+        writes.insert(0, (staged, [spool.reified, spool.minted]))
+    for graph, paths in writes:
+        store.drop_graph(graph)
+        expected = set()
+        for path in paths:
+            if path.stat().st_size:
+                store.add_ntriples(graph, path)
+                with open(path, encoding="utf-8") as fh:
+                    expected.update(hashlib.blake2b(line.encode(), digest_size=8).digest() for line in fh)
+        # A short write (a batch lost on a remote store) must never become visible.
+        got = _count(store, graph)
+        if got != len(expected):
+            raise StoreError(f"staging graph {graph} holds {got} triples, {len(expected)} were written; "
+                             "nothing replaced")
+
+
+def _swap_request(graphs: OwnGraphs, run: str, shards: Sequence[str], replace_all: bool, predictions: bool = True,
+                  extra: Sequence[str] = ()) -> str:
+    """One update request that applies the staging graphs of every shard of a run to the live graphs
+    (deriving the plain triples), then drops them.  ``extra``: operations run after the apply."""
+    ops = []
+    if predictions and replace_all:
+        ops.append(sparql.prepare("drop_graph", graph=graphs.predictions))
+    if replace_all:
+        ops.append(sparql.prepare("sync_delete_inputs", graph=graphs.provenance))
+    ops.append(sparql.prepare("sync_delete_subjects", graph=graphs.provenance, subjects=[_state_node(graphs)]))
+    for k in shards:
+        _, _, marks = _staging_graphs(graphs, run, k)
+        if predictions and not replace_all:
+            ops.append(sparql.prepare("sync_delete_marked", graph=graphs.predictions, marks=marks))
+        if not replace_all:
+            ops.append(sparql.prepare("sync_delete_marked", graph=graphs.provenance, marks=marks))
+    for k in shards:
+        staged, staged_prov, _ = _staging_graphs(graphs, run, k)
+        if predictions:
+            ops.append(sparql.prepare("sync_apply_staged", staged=staged, target=graphs.predictions))
+        ops.append(sparql.prepare("sync_apply_staged", staged=staged_prov, target=graphs.provenance))
+    ops.extend(extra)
+    for k in shards:
+        for graph in _staging_graphs(graphs, run, k):
+            ops.append(sparql.prepare("drop_graph", graph=graph))
+    return sparql.join_updates(ops)
+
+
+def swap_shards(store: Store, settings: Settings, run: str, reports: Sequence[SyncReport]) -> SyncReport:
+    """Apply every shard of a sharded run (``run_sync(shard=(k, n), run_id=run)``, all staged) in ONE update.
+
+    The shards' reports give the counts; the request itself counts the live statements for
+    the state node.  Returns the combined report.
+    """
+    graphs = OwnGraphs.from_settings(settings)
+    if not reports or any(r.write != "staged" or r.run != run for r in reports):
+        raise SyncError(f"every shard of run {run} must be staged before the swap")
+    if len({r.replaced_all for r in reports}) != 1:
+        raise SyncError("the shards disagree on whether the whole prediction graph is replaced; run them again")
+    started = time.perf_counter()
+    first = reports[0]
+    merged = SyncReport(**{**first.to_dict(), "stages": {}, "peak_mb": {}})
+    for name in ("written", "withdrawn", "repredicted_artifacts", "chunks"):
+        setattr(merged, name, sum(getattr(r, name) for r in reports))
+    merged.deleted_artifacts = first.deleted_artifacts
+    if len({r.run_fingerprint for r in reports}) != 1:
+        raise SyncError("the shards ran with different models, tasks or options; run them again")
+    state = _run_state_triples(graphs, run, now_literal(), merged, first.run_fingerprint, statements=False)
+    extra = [sparql.prepare("insert_ntriples", graph=graphs.provenance,
+                            triples=sparql.RawTriples("".join(sparql.ntriples_line(*t) + "\n" for t in state))),
+             sparql.prepare("sync_state_count", provenance=graphs.provenance, graph=graphs.predictions,
+                            state=_state_node(graphs))]
+    shards = sorted({str(k) for k in range(len(reports))})
+    store.update(_swap_request(graphs, run, shards, first.replaced_all, extra=extra), idempotent=False)
+    merged.predictions = _count_statements(store, graphs.predictions)
+    merged.unchanged = merged.predictions - merged.written
+    merged.triples = _count(store, graphs.predictions)
+    merged.wrote, merged.write = True, "staged"
+    merged.stages = {"swap": round(time.perf_counter() - started, 3)}
+    return merged

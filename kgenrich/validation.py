@@ -64,6 +64,7 @@ class ValidationReport:
     seconds: float
     violations: list[Violation] = field(default_factory=list)
     path: Optional[str] = None
+    violations_omitted: int = 0  # found but not kept (a large run keeps the first ones only)
 
     def rules(self) -> set[str]:
         return {v.rule_name for v in self.violations}
@@ -73,7 +74,8 @@ class ValidationReport:
 
     def text(self, limit: int = 30) -> str:
         head = (f"{'conforms' if self.conforms else 'DOES NOT CONFORM'}: {self.statements} statements, "
-                f"{self.triples} triples, {len(self.violations)} violation(s), {self.engine} engine, "
+                f"{self.triples} triples, {len(self.violations) + self.violations_omitted} violation(s), "
+                f"{self.engine} engine, "
                 f"{self.seconds:.2f} s")
         lines = [head]
         for v in self.violations[:limit]:
@@ -138,7 +140,12 @@ def task_context(tasks: Sequence[Task], labels: Mapping[str, TaskLabels]) -> lis
 
 def subject_context(store: Store, triples: Iterable[Triple], tasks: Sequence[Task]) -> list[Triple]:
     """The store's classes of the statement subjects, and how they relate to the task classes."""
-    subjects = sorted({o for s, p, o in triples if p == RDF.subject and isinstance(o, URIRef)})
+    return subjects_context(store, {o for s, p, o in triples if p == RDF.subject and isinstance(o, URIRef)}, tasks)
+
+
+def subjects_context(store: Store, subject_iris: Iterable[str], tasks: Sequence[Task]) -> list[Triple]:
+    """subject_context for statement subjects given by IRI."""
+    subjects = sorted(URIRef(s) for s in set(map(str, subject_iris)))
     out: list[Triple] = []
     types: set[URIRef] = set()
     for start in range(0, len(subjects), _BATCH):
@@ -267,3 +274,101 @@ def require(report: ValidationReport) -> None:
         where = f"; report saved to {report.path}" if report.path else ""
         raise ValidationFailed(f"{len(report.violations)} SHACL violation(s) in the predictions, nothing written"
                                f"{where}\n{report.text(limit=10)}")
+
+
+# ------------------------------------------------------------------ chunk by chunk
+def _structural_line_violations(lines: Sequence[str]) -> list[Violation]:
+    # Lines come from predictions.prediction_lines, which refuses relative IRIs; blank nodes
+    # are the one structural defect N-Triples can still carry, so look for them.
+    out = []
+    for line in lines:
+        if line.startswith("_:") or " _:" in line:
+            label = line[line.index("_:"):].split(" ", 1)[0]
+            out.append(Violation(label, _STRUCTURE, None, "blank nodes are not allowed in predictions"))
+    return out
+
+
+def validate_sparql_lines(lines: Sequence[str], context: Sequence[Triple]) -> list[Violation]:
+    """validate_sparql for N-Triples lines: loaded as they are into a scratch store, no rdflib terms."""
+    import pyoxigraph as ox
+
+    scratch = ox.Store()
+    body = "".join(lines) + sparql.ntriples(t for t in context if not any(isinstance(x, BNode) for x in t))
+    scratch.load(body.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode("urn:kgenrich:validation"))
+    from .store.terms import to_rdflib
+
+    messages = rule_messages()
+    out = []
+    for path in sorted((QUERIES_DIR / "validate").glob("*.rq")):
+        rule = KGSH + path.stem
+        for row in scratch.query(sparql.load(f"validate/{path.stem}"), use_default_graph_as_union=True):
+            value = row["value"]
+            out.append(Violation(str(to_rdflib(row["focus"])), rule, None if value is None else str(to_rdflib(value)),
+                                 messages.get(rule, "")))
+    return sorted(out, key=lambda v: (v.rule, v.focus, v.value or ""))
+
+
+class ChunkValidator:
+    """The SHACL gate, one chunk of predictions at a time, with memory bounded by the chunk.
+
+    Every chunk is checked against every rule together with what the rules read besides
+    it: the agents' triples (the same in every chunk), the task context, and the store's
+    classes of the chunk's statement subjects.  A chunk holds whole predictions (a
+    statement with its activity, plain triple and minted subject) and every prediction
+    of one subject (sync keeps artifacts that share a subject in one chunk), so the
+    rules that relate nodes to each other see everything they relate.  Statement IRIs
+    are derived from (subject, predicate, object), so the duplicate-statement rule
+    cannot fire across chunks either; sync checks that no statement IRI repeats.
+
+    ``engine``: ``shacl`` (pySHACL), ``sparql`` (the same rules as SPARQL on a scratch
+    pyoxigraph store per chunk, never an rdflib graph) or ``auto``: pySHACL when the
+    run has at most ``shacl_limit`` statements (``expected_statements``), else SPARQL.
+    """
+
+    def __init__(self, store: Store, tasks: Sequence[Task], labels: Mapping[str, TaskLabels], agent_lines: Sequence[str],
+                 engine: str = "auto", shacl_limit: int = DEFAULT_SHACL_LIMIT, expected_statements: int = 0,
+                 keep: int = 10_000):
+        if engine not in ENGINES:
+            raise KgenrichError(f"unknown validation engine '{engine}' (known: {', '.join(ENGINES)})")
+        if engine == "auto":
+            engine = "shacl" if expected_statements <= shacl_limit else "sparql"
+        self.engine = engine
+        self.store = store
+        self.tasks = list(tasks)
+        self.context = task_context(tasks, labels)
+        self.agent_lines = list(agent_lines)
+        self.keep = keep
+        self.violations: list[Violation] = []
+        self.violation_count = 0
+        self.statements = 0
+        self.triples = 0
+        self.seconds = 0.0
+
+    def check(self, lines: Sequence[str], subjects: Iterable[str], statements: int) -> int:
+        """Validate one chunk (its lines without the agents'); returns the violations found."""
+        started = time.perf_counter()
+        context = self.context + subjects_context(self.store, subjects, self.tasks)
+        body = list(lines) + self.agent_lines
+        found = _structural_line_violations(body)
+        if self.engine == "shacl":
+            graph = Graph()
+            graph.parse(data="".join(body), format="nt")
+            found += validate_shacl(list(graph), context)
+        else:
+            found += validate_sparql_lines(body, context)
+        self.statements += statements
+        self.triples += len(lines)
+        self.violation_count += len(found)
+        room = self.keep - len(self.violations)
+        if room > 0:
+            self.violations.extend(found[:room])
+        self.seconds += time.perf_counter() - started
+        return len(found)
+
+    def report(self) -> ValidationReport:
+        report = ValidationReport(self.violation_count == 0, self.engine, self.statements,
+                                  self.triples + (len(self.agent_lines) if self.triples else 0), self.seconds,
+                                  sorted(self.violations, key=lambda v: (v.rule, v.focus, v.value or "")))
+        if self.violation_count > len(self.violations):
+            report.violations_omitted = self.violation_count - len(self.violations)
+        return report

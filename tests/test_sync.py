@@ -126,35 +126,36 @@ def test_deleted_artifact_loses_its_predictions(setup):
     assert str(obj) not in {str(o) for _, _, o in store.graph_triples(PROV_G)}
 
 
-class DiesAtSwap(EmbeddedStore):
-    """A store that is 'killed' after the staging writes, when the swap is sent."""
+class DiesAtWrite(EmbeddedStore):
+    """A store that is 'killed' when the run's one write arrives (everything staged by then)."""
 
-    def update(self, update: str, retry: bool = True) -> None:
-        if "MOVE" in update and "/staging/" in update and "kgenrich-replace" not in update:
-            raise StoreError("simulated crash before the swap")
-        super().update(update)
+    def update_with_data(self, operations, data):
+        raise StoreError("simulated crash at the write")
 
 
-def test_killed_before_swap_leaves_old_predictions_and_next_run_cleans_up(setup, tmp_path):
+def test_killed_before_the_write_leaves_old_predictions_and_next_run_cleans_up(setup, tmp_path):
     store, settings, trainer = setup
     run_sync(store, settings, progress=False, trainer=trainer)
     old = graph_fingerprints(store)
     # new models -> every prediction would change
-    dying = DiesAtSwap(None)
+    dying = DiesAtWrite(None)
     for g in store.graph_names():
         dying.replace_graph(g, list(store.graph_triples(g)))
+    spools = tmp_path / "sync-staging"
+    seen = []
     with pytest.raises(StoreError, match="simulated"):
-        run_sync(dying, settings, progress=False, trainer=FakeTrainer(version="2"), retrain=True)
-    staging = [str(g) for g in dying.graph_names() if "/staging/" in str(g)]
-    assert staging, "the killed run should have left its staging graphs"
-    assert {k: v for k, v in graph_fingerprints(dying).items() if k not in staging} == old
-    # the next run (the store works again) drops the staging graphs and writes the new predictions
+        run_sync(dying, settings, progress=False, trainer=FakeTrainer(version="2"), retrain=True,
+                 on_staged=lambda: seen.extend(p.name for p in spools.glob("*/*.nt") if p.stat().st_size))
+    assert {"reified.nt", "derived.nt", "provenance.nt"} <= set(seen)
+    assert graph_fingerprints(dying) == old  # nothing of the new run is visible
+    # the next run (the store works again) writes the new predictions and cleans up
     healthy = EmbeddedStore(None)
     for g in dying.graph_names():
         healthy.replace_graph(g, list(dying.graph_triples(g)))
     report = run_sync(healthy, settings, progress=False, trainer=FakeTrainer(version="2"), retrain=True)
-    assert report.staging_dropped == 2 and report.wrote
+    assert report.wrote and report.replaced_all
     assert not [g for g in healthy.graph_names() if "/staging/" in str(g)]
+    assert not any(spools.iterdir())
 
 
 def test_validation_failure_writes_nothing(setup, monkeypatch):
@@ -162,12 +163,14 @@ def test_validation_failure_writes_nothing(setup, monkeypatch):
     run_sync(store, settings, progress=False, trainer=trainer)
     snapshot = graph_fingerprints(store)
     import kgenrich.sync as sync_module
-    real = sync_module.build_triples
+    real = sync_module.build_chunk
 
     def broken(*a, **k):  # drop every confidence
-        return [t for t in real(*a, **k) if not str(t[1]).endswith("L18")]
+        chunk = real(*a, **k)
+        chunk.reified = [line for line in chunk.reified if "L18" not in line]
+        return chunk
 
-    monkeypatch.setattr(sync_module, "build_triples", broken)
+    monkeypatch.setattr(sync_module, "build_chunk", broken)
     with pytest.raises(ValidationFailed) as err:  # new models: everything is predicted again
         run_sync(store, settings, progress=False, trainer=FakeTrainer(version="2"), retrain=True)
     assert err.value.exit_code == 3

@@ -21,6 +21,7 @@ def open_store(settings: Settings, in_memory: bool = False) -> Store:
             timeout=settings.timeout,
             retries=settings.retries,
             batch_triples=settings.batch_triples,
+            batch_bytes=settings.batch_bytes,
             result_limit=settings.result_limit,
         )
     from .embedded import EmbeddedStore

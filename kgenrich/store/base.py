@@ -13,7 +13,7 @@ import gzip
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from rdflib import BNode, URIRef
 from rdflib.term import Node
@@ -36,6 +36,8 @@ QUAD_FORMATS = {"trig", "nquads"}
 # Rows per result page where a store may cut results: half of Virtuoso's default ResultSetMaxRows (10000).
 DEFAULT_PAGE_ROWS = 5000
 DEFAULT_BATCH_TRIPLES = 5000
+# Bytes per update request where a store's requests must stay small (SPARQL Update over HTTP).
+DEFAULT_BATCH_BYTES = 4_000_000
 _SUFFIXES = {
     ".ttl": "turtle",
     ".turtle": "turtle",
@@ -85,6 +87,33 @@ def swap_request(pairs: Mapping[URIRef, URIRef]) -> str:
         raise StoreError("a swap needs distinct live and staged graphs, each named once")
     return " ;\n".join(sparql.prepare("replace_graph_swap", target=live, scratch=staged).strip()
                         for live, staged in pairs.items())
+
+
+def iter_ntriples_blocks(path: Path, max_bytes: int, max_lines: int | None = None) -> Iterator[str]:
+    """The lines of an N-Triples file in blocks of whole lines: at most ``max_bytes`` and ``max_lines``
+    each (and at least one line)."""
+    block: list[str] = []
+    size = 0
+    with open(path, "r", encoding="utf-8") as fh:
+        for line in fh:
+            n = len(line.encode("utf-8"))
+            if block and (size + n > max_bytes or (max_lines and len(block) >= max_lines)):
+                yield "".join(block)
+                block, size = [], 0
+            block.append(line)
+            size += n
+    if block:
+        yield "".join(block)
+
+
+def update_request(operations: Sequence[str], data: Sequence[tuple[URIRef, Path]]) -> str:
+    """One update request: the operations, then an INSERT DATA per (graph, N-Triples file)."""
+    parts = list(operations)
+    for graph, path in data:
+        body = Path(path).read_text(encoding="utf-8")
+        if body.strip():
+            parts.append(sparql.prepare("insert_ntriples", graph=graph, triples=sparql.RawTriples(body)))
+    return sparql.join_updates(parts)
 
 
 @dataclass
@@ -200,6 +229,44 @@ class Store(ABC):
         written = self.stage_graph(scratch, triples)
         self.swap_graphs({graph: scratch})
         return written
+
+    # --- bulk writes of prepared N-Triples files -------------------------------
+    @property
+    def max_update_bytes(self) -> int | None:
+        """The largest update request (in bytes) sent in one piece; None when there is no such limit."""
+        return DEFAULT_BATCH_BYTES
+
+    @property
+    def max_update_triples(self) -> int | None:
+        """The most triples one update request carries (some servers refuse more); None: no such limit."""
+        return DEFAULT_BATCH_TRIPLES
+
+    def add_ntriples(self, graph: URIRef, path: Path) -> int:
+        """Add an N-Triples file (ground triples) to a graph no reader uses yet (a staging graph), the fastest
+        way the store has, with bounded memory.  Not atomic: after a failure the graph may hold part of the
+        file (staging graphs are dropped by the next run).  Returns the number of lines sent.
+
+        This generic version sends INSERT DATA requests of at most :attr:`max_update_bytes`.
+        """
+        sent = 0
+        for block in iter_ntriples_blocks(path, self.max_update_bytes or DEFAULT_BATCH_BYTES, self.max_update_triples):
+            self.update(sparql.prepare("insert_ntriples", graph=graph, triples=sparql.RawTriples(block)),
+                        idempotent=True)
+            sent += block.count("\n")
+        return sent
+
+    def update_with_data(self, operations: Sequence[str], data: Sequence[tuple[URIRef, Path]]) -> None:
+        """ONE update request: ``operations`` in order, then the triples of each N-Triples file added to its graph.
+
+        Atomic where :attr:`atomic_updates` says so.  Never repeated (it may hold deletions).  The caller keeps
+        the request within :attr:`max_update_bytes`.
+        """
+        self.update(update_request(operations, data), idempotent=False)
+
+    def put_ntriples(self, graph: URIRef, path: Path) -> bool:
+        """Replace a graph by an N-Triples file in one request readers see whole, where the store can (a Graph
+        Store PUT); False (nothing done) where it cannot."""
+        return False
 
     @abstractmethod
     def drop_graph(self, graph: URIRef) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
@@ -30,7 +31,8 @@ from rdflib.term import Node
 from .. import sparql
 from ..errors import LoadError, StoreError, TruncatedResult
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
-from .base import DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Store, Triple
+from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Store, Triple,
+                   iter_ntriples_blocks)
 from .http import Answer, HttpClient, parse_endpoint
 
 _RDFLIB_FORMATS = {"turtle": "turtle", "trig": "trig", "ntriples": "nt", "nquads": "nquads", "rdfxml": "xml"}
@@ -75,7 +77,7 @@ class RemoteStore(Store):
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
                  batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
-                 atomic_updates: bool = False):
+                 atomic_updates: bool = False, batch_bytes: int = DEFAULT_BATCH_BYTES):
         query = parse_endpoint(endpoint, "endpoint")
         update = parse_endpoint(update_endpoint, "update endpoint") if update_endpoint else query
         gsp = parse_endpoint(gsp_endpoint, "graph store endpoint") if gsp_endpoint else None
@@ -86,6 +88,7 @@ class RemoteStore(Store):
         self.timeout = float(timeout)
         self.retries = max(1, int(retries))
         self.batch_triples = max(1, int(batch_triples))
+        self.batch_bytes = max(4096, int(batch_bytes))
         self.result_limit = int(result_limit)
         self._atomic = bool(atomic_updates)
         self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
@@ -323,6 +326,43 @@ class RemoteStore(Store):
         finally:
             self._written()
         return len(triples)
+
+    @property
+    def max_update_bytes(self) -> int:
+        return self.batch_bytes
+
+    @property
+    def max_update_triples(self) -> int:
+        return self.batch_triples
+
+    def add_ntriples(self, graph: URIRef, path: Path) -> int:
+        if not self.gsp_endpoint:
+            return super().add_ntriples(graph, path)
+        lines = 0
+        try:
+            for block in iter_ntriples_blocks(path, self.batch_bytes, self.batch_triples):
+                # A POST adds; these are ground triples, so a repeated POST adds nothing new.
+                self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=True,
+                                   params={"graph": str(graph)}, body=block.encode("utf-8"),
+                                   headers={"Content-Type": "application/n-triples"})
+                lines += block.count("\n")
+        finally:
+            self._written()
+        return lines
+
+    def put_ntriples(self, graph: URIRef, path: Path) -> bool:
+        if not self.gsp_endpoint:
+            return False
+        try:
+            with open(path, "rb") as body:
+                # The file is streamed; urllib3 rewinds it for a repeat.  A PUT replaces the graph in one
+                # request, so repeating it changes nothing.
+                self._http.request("PUT", self.gsp_endpoint, what="graph store PUT", idempotent=True,
+                                   params={"graph": str(graph)}, body=body,
+                                   headers={"Content-Type": "application/n-triples"})
+        finally:
+            self._written()
+        return True
 
     def drop_graph(self, graph: URIRef) -> None:
         self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
