@@ -112,6 +112,7 @@ def one_scale(scale: int, shared: Path, work: Path, server: bool) -> dict:
             seconds, peak, out = run_measured(["sync", "--json", "--quiet"], env, work)
             report = json.loads(out)
             steps[name] = {"seconds": seconds, "peak_mb": peak, "stages": report.get("stages", {}),
+                           "stage_peak_mb": report.get("peak_mb", {}), "write": report.get("write"),
                            "predictions": report.get("predictions"), "written": report.get("written"),
                            "artifacts": report.get("artifacts"), "wrote": report.get("wrote")}
     finally:

@@ -236,6 +236,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "shacl_limit": _integer(0),
         "report_dir": _nonempty_string,
         "chunk_size": _integer(1),
+        "atomic_first_write": _boolean,
     },
 }
 OPEN_TABLES = {"models"}

@@ -104,7 +104,7 @@ class SyncReport:
     run: str = ""
     run_fingerprint: str = ""  # models, tasks, groups and options the predictions depend on
     chunks: int = 0  # chunks of artifacts predicted, validated and spooled
-    write: str = ""  # how the write went: load | update | put | staged (+ swap), "" when nothing was written
+    write: str = ""  # how the write went: bulk | load | update | put | staged; "" when nothing was written
     replaced_all: bool = False  # the whole prediction graph was replaced (models, tasks or options changed)
     # Seconds per stage (extraction, label_groups, training, fingerprints, prediction, building,
     # validation, staging, swap) and the process's peak memory (MB) when each stage last ended.
@@ -509,6 +509,7 @@ class _Spool:
         self.derived = self.dir / "derived.nt"
         self.minted = self.dir / "minted.nt"
         self.provenance = self.dir / "provenance.nt"
+        self.state = self.dir / "state.nt"
         self.withdrawn = self.dir / "withdrawn.nt"
         self.graph = self.dir / "graph.nt"
         for path in (self.reified, self.derived, self.minted):
@@ -706,16 +707,20 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
             return report
 
         with stage("staging"):
-            prov = _provenance_lines(graphs, run, started, report, agents, ensemble, run_fp,
-                                     {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)},
-                                     state_node=shard is None)
+            prov = _provenance_lines(graphs, run, agents, ensemble,
+                                     {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)})
             spool.provenance.write_text("".join(prov), encoding="utf-8")
+            # The run and state nodes (a sharded run's are written by swap_shards).
+            state_lines = [] if shard is not None else [
+                sparql.ntriples_line(*t) + "\n" for t in _run_state_triples(graphs, run, started, report, run_fp)]
+            spool.state.write_text("".join(state_lines), encoding="utf-8")
         plan = _WritePlan(graphs=graphs, run=run, spool=spool, replace_all=not same_run,
                           withdraw=sorted(old.subjects) if same_run else [],
                           inputs_gone=[_input_node(graphs, a) for a in sorted(changed | set(deleted))
                                        if a in state.fingerprints and _in_shard(a, shard, scan.shared)],
                           live_was_empty=live_count == 0 and _count(store, graphs.predictions) == 0,
-                          had_state=bool(state.run_fingerprint or state.fingerprints))
+                          had_state=bool(state.run_fingerprint or state.fingerprints),
+                          atomic_first_write=bool(section.get("atomic_first_write", False)))
         if shard is not None:
             with stage("staging"):
                 _stage(store, plan, shard=str(shard[0]))
@@ -745,13 +750,11 @@ def build_chunk(predictions: Sequence[Prediction], agents: Iterable[Agent], at_t
     return prediction_lines(predictions, agents, at_time)
 
 
-def _provenance_lines(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, agents: Mapping[str, Agent],
-                      ensemble, run_fp: str, fingerprints: Mapping[str, bytes], state_node: bool = True) -> list[str]:
-    """What a run adds to the provenance graph: the agents' cards and the run's association with them,
-    the new input fingerprints and (unless a shard writes it: see swap_shards) the run and state nodes."""
+def _provenance_lines(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ensemble,
+                      fingerprints: Mapping[str, bytes]) -> list[str]:
+    """What a run adds to the provenance graph besides its run and state nodes: the agents' cards,
+    the run's association with them, and the new input fingerprints."""
     triples = _agent_triples(graphs, run, agents, ensemble)
-    if state_node:
-        triples += _run_state_triples(graphs, run, started, report, run_fp)
     for artifact, fp in fingerprints.items():
         node = _input_node(graphs, artifact)
         triples.append((node, KGS.artifact, URIRef(artifact)))
@@ -808,6 +811,7 @@ class _WritePlan:
     inputs_gone: list[URIRef]  # provenance input nodes that go (re-predicted and deleted artifacts)
     live_was_empty: bool = False
     had_state: bool = True
+    atomic_first_write: bool = False  # [sync] atomic_first_write: a first write in one transaction too
 
     def prediction_operations(self) -> list[str]:
         """The deletions in the prediction graph, as update operations."""
@@ -859,17 +863,30 @@ def write_graphs(store: Store, plan: _WritePlan) -> str:
       provenance does not describe the live graph, and the next sync redoes the work);
     - otherwise staged (staging graphs hold no plain triple) and swapped in one request.
 
-    Returns the way it went: load | update | put | staged.
+    Returns the way it went: bulk | load | update | put | staged.
     """
     g, spool = plan.graphs, plan.spool
     pred_ops, prov_ops = plan.prediction_operations(), plan.provenance_operations()
+    prov_files = [spool.provenance, spool.state]
+    first = plan.replace_all and plan.live_was_empty and not pred_ops + prov_ops
+    if first and store.bulk_loads and not plan.atomic_first_write:
+        # A first write into an empty prediction graph has no old predictions to keep: it is
+        # bulk-loaded (several times faster than one transaction, and flat in memory) and the
+        # state node, written last in a transaction of its own, says it is complete.  A run
+        # killed before that leaves no state: the next sync replaces what it wrote.
+        for graph, path in ((g.predictions, spool.reified), (g.predictions, spool.derived),
+                            (g.provenance, spool.provenance)):
+            store.add_ntriples(graph, path)
+        store.update_with_data([], [(g.provenance, spool.state)])
+        return "bulk"
     graph_file = spool.whole_graph()
-    if _fits(store, pred_ops + prov_ops, [graph_file, spool.provenance]):
-        store.update_with_data(pred_ops + prov_ops, [(g.predictions, graph_file), (g.provenance, spool.provenance)])
+    if _fits(store, pred_ops + prov_ops, [graph_file, *prov_files]):
+        store.update_with_data(pred_ops + prov_ops, [(g.predictions, graph_file)]
+                               + [(g.provenance, f) for f in prov_files])
         return "load" if not pred_ops + prov_ops and store.max_update_bytes is None else "update"
     if plan.replace_all and store.put_ntriples(g.predictions, graph_file):
-        if _fits(store, prov_ops, [spool.provenance]):
-            store.update_with_data(prov_ops, [(g.provenance, spool.provenance)])
+        if _fits(store, prov_ops, prov_files):
+            store.update_with_data(prov_ops, [(g.provenance, f) for f in prov_files])
         else:
             _stage(store, plan, shard="0", predictions=False)
             store.update(_swap_request(g, plan.run, ["0"], plan.replace_all, predictions=False), idempotent=False)
@@ -886,7 +903,7 @@ def _stage(store: Store, plan: _WritePlan, shard: str, predictions: bool = True)
     marks = [f"<{s}> <{RDF.type}> <{KGS.Withdrawn}> .\n" for s in (plan.withdraw if predictions else [])]
     marks += [f"<{n}> <{RDF.type}> <{KGS.Withdrawn}> .\n" for n in plan.inputs_gone]
     spool.withdrawn.write_text("".join(marks), encoding="utf-8")
-    writes = [(staged_prov, [spool.provenance]), (staged_marks, [spool.withdrawn])]
+    writes = [(staged_prov, [spool.provenance, spool.state]), (staged_marks, [spool.withdrawn])]
     if predictions:
         writes.insert(0, (staged, [spool.reified, spool.minted]))
     for graph, paths in writes:

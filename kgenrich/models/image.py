@@ -253,8 +253,14 @@ class ImageModel(TorchModel):
     # -- hooks -------------------------------------------------------------------
     def _fit(self, records, targets, progress):
         self._seed()
-        self.net = self._build(pretrained=True)
         locs, owners = self._samples(records)
+        if not locs:
+            # Before the network is built: a collection without readable images (metadata only)
+            # must not pay for a backbone it cannot use (ResNet-152: seconds and 300 MB per fold).
+            self.info["skipped"] = dict(self.source.skipped)
+            raise ModelError("image: no readable image of a labelled artifact "
+                             f"({self.source.report()}; check images_root / fetch_images)")
+        self.net = self._build(pretrained=True)
         Y_rec = np.stack([targets[t] for t in self.tasks], axis=1)
         frozen = bool(self.params["freeze_backbone"])
         if frozen:

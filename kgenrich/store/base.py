@@ -237,6 +237,12 @@ class Store(ABC):
         return DEFAULT_BATCH_BYTES
 
     @property
+    def bulk_loads(self) -> bool:
+        """Whether :meth:`add_ntriples` writes without a transaction, several times faster than one (a local
+        bulk loader), rather than by requests that are each applied whole."""
+        return False
+
+    @property
     def max_update_triples(self) -> int | None:
         """The most triples one update request carries (some servers refuse more); None: no such limit."""
         return DEFAULT_BATCH_TRIPLES

@@ -20,7 +20,7 @@ from .terms import to_oxigraph, to_rdflib
 
 # Bytes of N-Triples per bulk load: small enough that the loader's buffers stay small, large
 # enough that it does not write a swarm of tiny index files.
-_BULK_BLOCK_BYTES = 32_000_000
+_BULK_BLOCK_BYTES = 16_000_000
 
 _OX_FORMATS = {
     "turtle": ox.RdfFormat.TURTLE,
@@ -131,6 +131,7 @@ class EmbeddedStore(Store):
     # No request size to respect: everything is one local transaction.
     max_update_bytes = None
     max_update_triples = None
+    bulk_loads = True
 
     def add_ntriples(self, graph: URIRef, path: Path) -> int:
         # pyoxigraph's bulk loader writes index files directly, without a transaction: several
