@@ -54,12 +54,16 @@ def museum_graphs(store: Store, classes: list[URIRef], skip_graph: Optional[Grap
     return graphs
 
 
-def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_size: int) -> Iterator[list[URIRef]]:
-    if store.page_rows is None:
+def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_size: int,
+                    expected: Optional[int] = None) -> Iterator[list[URIRef]]:
+    if store.page_rows is None and expected is not None:
         # A store that never cuts a result: one sorted pass over the graph's artifacts.  Keyset
         # pages would sort what is left of the graph once per page (quadratic in its size).
         rows = store.select(sparql.prepare("artifacts_all", classes=classes, graph=graph))
         objects = sorted((row["obj"] for row in rows), key=str)
+        if len(objects) < expected:
+            raise TruncatedResult(f"the store returned {len(objects)} of the {expected} artifacts of <{graph}>: "
+                                  "its results are cut; set result_limit or lower page_size")
         for start in range(0, len(objects), page_size):
             yield objects[start:start + page_size]
         return
@@ -186,8 +190,8 @@ def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_
             + " in any named graph (load a collection first: kgenrich load FILE)")
     total = sum(n for _, n in graphs)
     with tqdm(total=total, desc="artifacts", unit="art", disable=not progress, leave=False) as bar:
-        for graph, _ in graphs:
-            for page in _artifact_pages(store, graph, classes, page_size):
+        for graph, count in graphs:
+            for page in _artifact_pages(store, graph, classes, page_size, count):
                 yield from _fetch_page(store, graph, page, tasks, with_inputs,
                                        literal_properties if with_inputs else ())
                 bar.update(len(page))
