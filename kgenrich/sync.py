@@ -171,6 +171,14 @@ class EnsembleTrainer:
 
         return read_card(Path(models_dir), ENSEMBLE_FILE)
 
+    def describe(self, card: dict, task: str) -> str:
+        """The agent description of one task, from the card alone."""
+        from .training import Ensemble
+
+        view = Ensemble.__new__(Ensemble)
+        view.card = card
+        return view.describe(task)
+
 
 class _LazyEnsemble:
     """A trained ensemble known by its card; the models load when something is predicted.
@@ -188,14 +196,12 @@ class _LazyEnsemble:
         return self.card["groups"]
 
     def describe(self, task: str) -> str:
-        from .training import Ensemble
-
-        return Ensemble.describe(self, task)  # reads the card only
+        return self._trainer.describe(self.card, task)
 
     def predict(self, records, progress: bool = False):
         if self._ensemble is None:
             self._ensemble = self._trainer.load(self._models_dir, self._settings)
-        return self._ensemble.predict(records, progress=progress) if progress else self._ensemble.predict(records)
+        return self._ensemble.predict(records)
 
 
 # ------------------------------------------------------------------ fingerprints
@@ -377,7 +383,7 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
             state_file.write_text(json.dumps(current))
         return ensemble, True, reason
     card = getattr(trainer, "card", None)
-    if card is not None:
+    if card is not None and hasattr(trainer, "describe"):
         return _LazyEnsemble(trainer, models_dir, settings, card(models_dir)), False, ""
     return trainer.load(models_dir, settings), False, ""
 

@@ -98,3 +98,59 @@ def test_killed_sync_never_leaves_a_mix(tmp_path):
     assert report.predictions == len(old_pairs)
     # Which of old/new each kill left depends on timing; the invariant above is what must hold.
     print("outcomes:", sorted(outcomes))
+
+
+# The child stops once everything is validated and staged, just before the one write, and
+# says so; the parent kills it there -- a kill that certainly lands mid-write.
+CHILD_STAGED = """
+import sys
+sys.path.insert(0, {tests!r})
+from helpers import mini_settings
+from servers import FakeTrainer
+from kgenrich.store.embedded import EmbeddedStore
+from kgenrich.sync import run_sync
+
+def staged():
+    print("staged", flush=True)
+    sys.stdin.readline()  # wait here until killed
+
+store = EmbeddedStore(sys.argv[1])
+settings = mini_settings(models_dir=sys.argv[2])
+settings.sections = {{"sync": {{"report_dir": sys.argv[3]}}}}
+run_sync(store, settings, retrain=True, progress=False, trainer=FakeTrainer(version="2"), on_staged=staged)
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_between_staging_and_the_write_leaves_the_old_graph_and_the_next_sync_cleans_up(tmp_path):
+    store_dir, models, reports = tmp_path / "store", tmp_path / "models", tmp_path / "reports"
+    store = EmbeddedStore(store_dir)
+    store.load_file(MINI)
+    settings = mini_settings(models_dir=str(models))
+    settings.sections = {"sync": {"report_dir": str(reports)}}
+    run_sync(store, settings, progress=False, trainer=FakeTrainer(version="1"))
+    store.close()
+    old_pairs, old_agents, old_graphs = snapshot(store_dir)
+
+    script = tmp_path / "child.py"
+    script.write_text(CHILD_STAGED.format(tests=str(Path(__file__).resolve().parent)))
+    child = subprocess.Popen([sys.executable, str(script), str(store_dir), str(models), str(reports)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = child.stdout.readline().strip()
+    assert line == "staged", child.stderr.read()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(60)
+    # the new run's triples were spooled, validated, complete -- and none of them is live
+    spools = tmp_path / "sync-staging"
+    left = [p for p in spools.glob("*/*.nt") if p.stat().st_size]
+    assert {p.name for p in left} >= {"reified.nt", "derived.nt", "provenance.nt", "state.nt"}
+    pairs, agents, graphs = snapshot(store_dir)
+    assert pairs == old_pairs and agents == old_agents and graphs == old_graphs
+
+    store = EmbeddedStore(store_dir)
+    report = run_sync(store, settings, progress=False, trainer=FakeTrainer(version="2"))
+    store.close()
+    assert report.staging_dropped >= 1 and report.wrote
+    assert not any(spools.iterdir())
+    pairs, agents, _ = snapshot(store_dir)
+    assert pairs == old_pairs and not agents & old_agents
