@@ -71,8 +71,9 @@ def replicate(train: Path, copies: int, out: Path) -> Path:
     return out
 
 
-def run_measured(args: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
-    """(seconds, peak MB, stdout) of one kgenrich command; the peak is the child's own ru_maxrss (wait4)."""
+def run_measured(args: list[str], env: dict, cwd: Path) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak MB, stdout) of one kgenrich command, from the child's own rusage
+    (wait4): CPU time says what the work cost even when other jobs share the machine."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "kgenrich", *args], env=env, cwd=cwd, stdout=out,
@@ -85,7 +86,7 @@ def run_measured(args: list[str], env: dict, cwd: Path) -> tuple[float, float, s
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
         sys.exit(f"kgenrich {' '.join(args)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
 def one_scale(scale: int, shared: Path, work: Path, server: bool) -> dict:
@@ -106,12 +107,12 @@ def one_scale(scale: int, shared: Path, work: Path, server: bool) -> dict:
     steps = {}
     try:
         files = [str(shared / f) for f in VOCABULARIES] + [str(data)]
-        seconds, peak, _ = run_measured(["load", *files], env, work)
-        steps["load"] = {"seconds": seconds, "peak_mb": peak}
+        seconds, cpu, peak, _ = run_measured(["load", *files], env, work)
+        steps["load"] = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak}
         for name in ("first sync", "no-change re-sync"):
-            seconds, peak, out = run_measured(["sync", "--json", "--quiet"], env, work)
+            seconds, cpu, peak, out = run_measured(["sync", "--json", "--quiet"], env, work)
             report = json.loads(out)
-            steps[name] = {"seconds": seconds, "peak_mb": peak, "stages": report.get("stages", {}),
+            steps[name] = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak, "stages": report.get("stages", {}),
                            "stage_peak_mb": report.get("peak_mb", {}), "write": report.get("write"),
                            "predictions": report.get("predictions"), "written": report.get("written"),
                            "artifacts": report.get("artifacts"), "wrote": report.get("wrote")}
@@ -144,24 +145,29 @@ def main():
         for r in range(args.runs):
             steps = one_scale(scale, args.shared, base / f"x{scale}-run{r}", args.server)
             results.setdefault(scale, []).append(steps)
-            print(f"x{scale} run {r + 1}: " + "; ".join(f"{k} {v['seconds']:.1f} s / {v['peak_mb']:.0f} MB"
+            print(f"x{scale} run {r + 1}: " + "; ".join(f"{k} {v['seconds']:.1f} s ({v['cpu_seconds']:.1f} CPU) / "
+                                                          f"{v['peak_mb']:.0f} MB"
                                                           for k, v in steps.items()), file=sys.stderr, flush=True)
             if not args.keep:
                 import shutil
 
                 shutil.rmtree(base / f"x{scale}-run{r}", ignore_errors=True)
     kind = "Oxigraph server" if args.server else "embedded store"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"SILKNOW train replicated, metadata only, {kind}; {args.runs} run(s) per scale "
-          f"(median (min-max)); peak = the kgenrich process's max RSS")
+          f"(median (min-max)); CPU = user + system seconds of the kgenrich process; peak = its max RSS; "
+          f"load average at the end {load}")
     print()
-    print("| scale | artifacts | step | seconds | peak MB |")
-    print("|---|---:|---|---:|---:|")
+    print("| scale | artifacts | step | wall s | CPU s | peak MB |")
+    print("|---|---:|---|---:|---:|---:|")
     for scale, runs in results.items():
         artifacts = runs[0]["first sync"]["artifacts"]
         for step in runs[0]:
             secs = [r[step]["seconds"] for r in runs]
+            cpus = [r[step]["cpu_seconds"] for r in runs]
             peaks = [r[step]["peak_mb"] for r in runs]
-            print(f"| x{scale} | {artifacts:,} | {step} | {_spread(secs, '.1f')} | {_spread(peaks, '.0f')} |")
+            print(f"| x{scale} | {artifacts:,} | {step} | {_spread(secs, '.1f')} | {_spread(cpus, '.1f')} | "
+                  f"{_spread(peaks, '.0f')} |")
     print()
     print("Stage seconds of the first sync (median over runs):")
     for scale, runs in results.items():
@@ -173,13 +179,15 @@ def main():
         lo, hi = scales[0], scales[-1]
         med = {s: {step: statistics.median(r[step]["seconds"] for r in results[s]) for step in results[s][0]}
                for s in scales}
+        cpu = {s: {step: statistics.median(r[step]["cpu_seconds"] for r in results[s]) for step in results[s][0]}
+               for s in scales}
         peak = {s: statistics.median(r["first sync"]["peak_mb"] for r in results[s]) for s in scales}
         print()
-        print(f"first sync x{hi}/x{lo}: time {med[hi]['first sync'] / med[lo]['first sync']:.2f}x, "
-              f"peak memory {peak[hi] / peak[lo]:.2f}x")
+        print(f"first sync x{hi}/x{lo}: wall time {med[hi]['first sync'] / med[lo]['first sync']:.2f}x, "
+              f"CPU time {cpu[hi]['first sync'] / cpu[lo]['first sync']:.2f}x, peak memory {peak[hi] / peak[lo]:.2f}x")
         for s in scales:
             print(f"no-change re-sync at x{s}: {100 * med[s]['no-change re-sync'] / med[s]['first sync']:.1f} % "
-                  f"of the first sync")
+                  f"of the first sync (CPU: {100 * cpu[s]['no-change re-sync'] / cpu[s]['first sync']:.1f} %)")
     if args.json:
         args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
 

@@ -1,17 +1,23 @@
-"""Build, validate and write 100,000 predictions; seconds per step, per store.
+"""Build, validate and write 100,000 predictions: seconds per step, per store, as sync does it.
 
-    .venv/bin/python bench/bench_writeback.py [--predictions 100000] [--shacl-sample 10000] [--no-server]
+    .venv/bin/python bench/bench_writeback.py [--predictions 100000] [--chunk 2000] [--runs 3]
+                                              [--shacl-sample 2000] [--no-server]
 
-Synthetic artifacts (4 production tasks, 5 groups each, two images per artifact)
-go through the same code as ``kgenrich sync``: select_predictions ->
-build_triples -> validation (the SPARQL engine on everything; pySHACL on a
-sample, extrapolated) -> write_graphs (stage, count, one-request swap) on the
-embedded store and on an Oxigraph server (SPARQL Update batches and Graph Store PUT).
+Synthetic artifacts (4 production tasks, 5 groups each, two images per artifact) go
+through the code of ``kgenrich sync``, chunk by chunk: select_predictions ->
+predictions.prediction_lines (N-Triples) -> validation.ChunkValidator (the SPARQL rules
+per chunk, with the subject classes read from the store) -> the spool -> sync.write_graphs.
+Writes: a first write into an empty graph, then a replacement of every prediction, on the
+embedded store (on disk) and on an Oxigraph server (Graph Store Protocol, and SPARQL
+Update only).  Every figure is the median of ``--runs`` runs, with min-max; CPU seconds
+are this process's (the server's work is not in them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -27,12 +33,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from kgenrich import validation  # noqa: E402
 from kgenrich.config import Settings  # noqa: E402
-from kgenrich.predictions import ECRM, Agent, agent_iri, build_triples, select_predictions  # noqa: E402
+from kgenrich.graphs import OwnGraphs  # noqa: E402
+from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions  # noqa: E402
 from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels  # noqa: E402
 from kgenrich.store.embedded import EmbeddedStore  # noqa: E402
 from kgenrich.store.remote import RemoteStore  # noqa: E402
-from kgenrich.graphs import OwnGraphs
-from kgenrich.sync import write_graphs  # noqa: E402
+from kgenrich.sync import _Spool, _WritePlan, write_graphs  # noqa: E402
 
 E = "http://erlangen-crm.org/current/"
 TASKS = [Task(name, f"https://w3id.org/kgenrich/task/{name}", name, E + "E22_Man-Made_Object", E + prop, "collection",
@@ -41,82 +47,147 @@ TASKS = [Task(name, f"https://w3id.org/kgenrich/task/{name}", name, E + "E22_Man
                             ("place", "P8_took_place_on_or_within"), ("time", "P4_has_time-span")]]
 LABELS = {t.name: TaskLabels(t, [Group(f"g{i}", f"g{i}", f"http://data.silknow.org/vocabulary/{t.name}-{i}")
                                  for i in range(5)], [], 0) for t in TASKS}
+MUSEUM = URIRef("http://data.silknow.org/graph/bench")
 
 
-def make(n_predictions: int):
+def make(n_predictions: int, version: int):
     n = n_predictions // len(TASKS)
     records = [ArtifactRecord(f"http://data.silknow.org/object/{i}", "g", "m",
                               image_nodes=[f"http://data.silknow.org/image/{i}-{k}" for k in range(2)],
                               subjects={t.name: f"http://data.silknow.org/production/{i}" for t in TASKS})
                for i in range(n)]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(version)
     probs = {t.name: rng.dirichlet(np.ones(5), size=n) for t in TASKS}
-    agents = {t.name: Agent(str(agent_iri(t.name, "bench")), t.name, f"bench model for {t.name}") for t in TASKS}
-    store_types = "\n".join(f"<http://data.silknow.org/production/{i}> <{RDF.type}> <{E}E12_Production> ."
-                            for i in range(n)).encode()
-    return records, probs, agents, store_types
+    agents = {t.name: Agent(str(agent_iri(t.name, f"bench{version}")), t.name, f"bench model {version} for {t.name}")
+              for t in TASKS}
+    return records, probs, agents
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+def production_types(n: int) -> bytes:
+    return "".join(f"<http://data.silknow.org/production/{i}> <{RDF.type}> <{E}E12_Production> .\n"
+                   for i in range(n)).encode()
+
+
+def build_validate_spool(store, records, probs, agents, chunk: int, spool: _Spool) -> dict:
+    """Chunk by chunk, as sync does: predictions -> N-Triples -> validation -> spool."""
+    t = {"build": 0.0, "validate": 0.0, "spool": 0.0}
+    groups = {task.name: LABELS[task.name].group_ids for task in TASKS}
+    lines = agent_lines(agents.values())
+    spool.append("reified", lines)
+    validator = validation.ChunkValidator(store, TASKS, LABELS, lines, engine="sparql")
+    at_time = now_literal()
+    for start in range(0, len(records), chunk):
+        t0 = time.perf_counter()
+        part = records[start:start + chunk]
+        preds = select_predictions(part, {k: v[start:start + chunk] for k, v in probs.items()}, groups, TASKS,
+                                   LABELS, agents)
+        built = prediction_lines(preds, agents.values(), at_time)
+        t1 = time.perf_counter()
+        validator.check(built.lines(), built.subjects, len(built.statements))
+        t2 = time.perf_counter()
+        spool.append("reified", built.reified)
+        spool.append("derived", built.derived)
+        spool.append("minted", built.minted)
+        t["build"] += t1 - t0
+        t["validate"] += t2 - t1
+        t["spool"] += time.perf_counter() - t2
+    report = validator.report()
+    assert report.conforms, report.text()
+    spool.provenance.write_text("", encoding="utf-8")
+    spool.state.write_text(f"<{OwnGraphs.from_settings(Settings()).provenance}/state> <{RDF.type}> "
+                           f"<https://w3id.org/kgenrich/sync#SyncState> .\n", encoding="utf-8")
+    t["statements"] = report.statements
+    t["triples"] = report.triples
+    return t
+
+
+def one_write(store, graphs, workdir: Path, n: int, chunk: int, version: int, first: bool) -> dict:
+    records, probs, agents = make(n, version)
+    spool = _Spool(workdir / f"spool-{version}")
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    steps = build_validate_spool(store, records, probs, agents, chunk, spool)
+    t1 = time.perf_counter()
+    plan = _WritePlan(graphs=graphs, run=f"bench{version}", spool=spool, replace_all=True, withdraw=[],
+                      inputs_gone=[], live_was_empty=first, had_state=not first)
+    how = write_graphs(store, plan)
+    t2 = time.perf_counter()
+    spool.remove()
+    return {**steps, "write": t2 - t1, "total": t2 - t0, "cpu": time.process_time() - cpu0, "how": how}
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--predictions", type=int, default=100_000)
-    ap.add_argument("--shacl-sample", type=int, default=10_000, help="predictions validated by pySHACL (0: none)")
+    ap.add_argument("--chunk", type=int, default=2000, help="artifacts per chunk (sync's [sync] chunk_size)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--shacl-sample", type=int, default=2000, help="predictions also validated by pySHACL (0: none)")
     ap.add_argument("--no-server", action="store_true")
     args = ap.parse_args()
-
-    records, probs, agents, types_nt = make(args.predictions)
-    groups = {t.name: LABELS[t.name].group_ids for t in TASKS}
-    preds, t_select = timed(lambda: select_predictions(records, probs, groups, TASKS, LABELS, agents))
-    triples, t_build = timed(lambda: build_triples(preds, agents.values()))
-    rows = [("build: select top-1", len(preds), t_select), ("build: triples", len(triples), t_build)]
-
-    source = EmbeddedStore(None)
-    source.load_bytes(types_nt, "ntriples", graph=URIRef("http://data.silknow.org/graph/bench"))
-    context, t_ctx = timed(lambda: validation.task_context(TASKS, LABELS) + validation.subject_context(source, triples, TASKS))
-    rows.append(("validate: context from store", len(context), t_ctx))
-    rep, t_val = timed(lambda: validation.validate(triples, context, engine="sparql"))
-    assert rep.conforms, rep.text()
-    rows.append(("validate: SPARQL engine (all)", rep.statements, t_val))
-    if args.shacl_sample:
-        sample_preds = preds[: args.shacl_sample]
-        sample = build_triples(sample_preds, agents.values())
-        srep, t_sh = timed(lambda: validation.validate(sample, context, engine="shacl"))
-        assert srep.conforms, srep.text()
-        rows.append((f"validate: pySHACL ({len(sample_preds)})", srep.statements, t_sh))
-        rows.append(("validate: pySHACL (extrapolated)", len(preds), t_sh * len(preds) / len(sample_preds)))
-
+    n_art = args.predictions // len(TASKS)
     graphs = OwnGraphs.from_settings(Settings())
-    prov = [(URIRef(f"{graphs.provenance}/state"), RDF.type, URIRef("https://w3id.org/kgenrich/sync#SyncState"))]
-    embedded = EmbeddedStore(None)
-    _, t = timed(lambda: write_graphs(embedded, graphs, "bench1", triples, prov))
-    rows.append(("write: embedded (stage+swap)", len(triples), t))
-    _, t = timed(lambda: write_graphs(embedded, graphs, "bench2", triples, prov))
-    rows.append(("write: embedded, replacing", len(triples), t))
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="kgenrich-bench-writeback-") as tmp:
+        tmp = Path(tmp)
+        for run in range(args.runs):
+            store = EmbeddedStore(tmp / f"store-{run}")
+            store.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
+            results.setdefault("embedded: first write", []).append(
+                one_write(store, graphs, tmp, args.predictions, args.chunk, 2 * run, first=True))
+            results.setdefault("embedded: replace every prediction", []).append(
+                one_write(store, graphs, tmp, args.predictions, args.chunk, 2 * run + 1, first=False))
+            store.close()
+            print(f"run {run + 1}: embedded done", file=sys.stderr, flush=True)
+        if not args.no_server:
+            from servers import OxigraphServer
 
-    if not args.no_server:
-        from servers import OxigraphServer
+            for run in range(args.runs):
+                for label, gsp in (("Graph Store Protocol", True), ("SPARQL Update only", False)):
+                    server = OxigraphServer(tmp / f"server-{run}-{int(gsp)}")
+                    try:
+                        remote = RemoteStore(server.query, update_endpoint=server.update,
+                                             gsp_endpoint=server.gsp if gsp else None, timeout=900)
+                        remote.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
+                        results.setdefault(f"Oxigraph server, {label}: first write", []).append(
+                            one_write(remote, graphs, tmp, args.predictions, args.chunk, 2 * run, first=True))
+                        results.setdefault(f"Oxigraph server, {label}: replace every prediction", []).append(
+                            one_write(remote, graphs, tmp, args.predictions, args.chunk, 2 * run + 1, first=False))
+                    finally:
+                        server.stop()
+                print(f"run {run + 1}: server done", file=sys.stderr, flush=True)
+        shacl = None
+        if args.shacl_sample:
+            store = EmbeddedStore(None)
+            store.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
+            records, probs, agents = make(args.shacl_sample, 0)
+            spool = _Spool(tmp / "spool-shacl")
+            groups = {task.name: LABELS[task.name].group_ids for task in TASKS}
+            preds = select_predictions(records, {k: v for k, v in probs.items()}, groups, TASKS, LABELS, agents)
+            built = prediction_lines(preds, agents.values(), now_literal())
+            validator = validation.ChunkValidator(store, TASKS, LABELS, agent_lines(agents.values()), engine="shacl")
+            t0 = time.perf_counter()
+            validator.check(built.lines(), built.subjects, len(built.statements))
+            shacl = (len(preds), time.perf_counter() - t0)
+            spool.remove()
 
-        with tempfile.TemporaryDirectory() as tmp:
-            server = OxigraphServer(Path(tmp))
-            try:
-                for label, gsp in (("SPARQL Update batches", None), ("Graph Store PUT", server.gsp)):
-                    remote = RemoteStore(server.query, update_endpoint=server.update, gsp_endpoint=gsp,
-                                         batch_triples=5000, timeout=600)
-                    _, t = timed(lambda: write_graphs(remote, graphs, "bench-" + ("gsp" if gsp else "u"), triples, prov))
-                    rows.append((f"write: Oxigraph server, {label}", len(triples), t))
-            finally:
-                server.stop()
+    def fmt(values):
+        return (f"{statistics.median(values):7.2f}" if len(values) == 1 else
+                f"{statistics.median(values):7.2f} ({min(values):.2f}-{max(values):.2f})")
 
-    width = max(len(r[0]) for r in rows)
-    print(f"{'step'.ljust(width)}  {'items':>10}  {'seconds':>8}")
-    for name, n, secs in rows:
-        print(f"{name.ljust(width)}  {n:>10}  {secs:>8.2f}")
+    first = next(iter(results.values()))[0]
+    print(f"{args.predictions:,} predictions ({first['statements']:,} statements, {first['triples']:,} triples), "
+          f"chunks of {args.chunk} artifacts; median (min-max) of {args.runs} run(s); load average "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    print()
+    print("| store: write | how | build | validate (SPARQL) | spool | write | total | CPU (this process) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, runs in results.items():
+        print(f"| {name} | {runs[0]['how']} | " + " | ".join(fmt([r[k] for r in runs]) for k in
+                                                             ("build", "validate", "spool", "write", "total", "cpu"))
+              + " |")
+    if shacl:
+        print(f"\npySHACL on {shacl[0]:,} predictions: {shacl[1]:.2f} s "
+              f"({1000 * shacl[1] / shacl[0]:.2f} ms per prediction; the SPARQL rules: "
+              f"{1000 * statistics.median(r['validate'] for r in next(iter(results.values()))) / args.predictions:.3f})")
 
 
 if __name__ == "__main__":

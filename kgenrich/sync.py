@@ -250,6 +250,51 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
     })
 
 
+def input_key(digest: str, tasks: Sequence[Task], settings: Settings, options: SelectionOptions, graphs: OwnGraphs,
+              card: Mapping) -> str:
+    """Everything a run reads, when the store can digest its content (Store.content_digest): the same
+    key as the last run's means the same predictions, without extracting anything."""
+    return _hash({
+        "store": digest,
+        "tasks": [asdict(t) for t in tasks],
+        "model": str(card.get("fingerprint", "")) or _hash(card),
+        "top_k": options.top_k,
+        "min_confidence": options.min_confidence,
+        "graphs": [str(graphs.predictions), str(graphs.provenance)],
+        "literal_features": list(settings.literal_features),
+        "images": [settings.images_root, settings.fetch_images],
+        "format": 1,
+    })
+
+
+@dataclass
+class _LastRun:
+    input_key: str = ""
+    statements: int = -1
+    artifacts: int = 0
+    gaps: dict[str, int] = field(default_factory=dict)
+
+
+def _last_run(store: Store, graphs: OwnGraphs) -> _LastRun:
+    last = _LastRun()
+    for row in store.select(sparql.prepare("sync_last_run", graph=graphs.provenance, state=_state_node(graphs))):
+        last.input_key = str(row.get("inputKey", last.input_key))
+        try:
+            last.statements = int(str(row["statements"])) if "statements" in row else last.statements
+            last.artifacts = int(str(row["artifacts"])) if "artifacts" in row else last.artifacts
+        except ValueError:
+            return _LastRun()
+        if "gaps" in row and "=" in str(row["gaps"]):
+            task, _, n = str(row["gaps"]).partition("=")
+            last.gaps[task] = int(n) if n.isdigit() else 0
+    return last
+
+
+def _model_card(trainer, models_dir: Path, settings: Settings) -> dict:
+    card = getattr(trainer, "card", None)
+    return card(models_dir) if card is not None else trainer.load(models_dir, settings).card
+
+
 # ------------------------------------------------------------------ graphs
 def _count(store: Store, graph: URIRef) -> int:
     rows = store.select(sparql.prepare("sync_count_triples", graph=graph))
@@ -301,11 +346,16 @@ class State:
 
 
 def _pages(store: Store, query: str, key: str, **bindings) -> Iterator[dict]:
-    """Rows of a keyset-paged query (``$after``/``$limit``), one page in memory at a time."""
-    page = store.page_rows or 1 << 40
+    """Rows of queries/QUERY.rq (unordered, for a store that never cuts a result), or of its keyset-paged
+    twin QUERY_page.rq (``$after``/``$limit``, ordered by ``key``), one page at a time."""
+    if store.page_rows is None:
+        # One pass, unordered: sorting in the store costs more than reading the rows.
+        yield from store.select(sparql.prepare(query, **bindings))
+        return
+    page = store.page_rows
     after = Literal("")
     while True:
-        rows = store.select(sparql.prepare(query, after=after, limit=page, **bindings))
+        rows = store.select(sparql.prepare(f"{query}_page", after=after, limit=page, **bindings))
         yield from rows
         if len(rows) < page or not rows:
             return
@@ -322,7 +372,7 @@ def read_state(store: Store, graphs: OwnGraphs) -> State:
             state.statements = int(str(rows[0]["statements"])) if "statements" in rows[0] else -1
         except ValueError:
             state.statements = -1
-    for row in _pages(store, "sync_fingerprints_page", "node", graph=graphs.provenance):
+    for row in _pages(store, "sync_fingerprints", "node", graph=graphs.provenance):
         try:
             state.fingerprints[str(row["artifact"])] = bytes.fromhex(str(row["fingerprint"]))
         except ValueError:
@@ -493,7 +543,7 @@ def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str]) -> _Old:
 
 def _all_statements(store: Store, graph: URIRef) -> _Old:
     old = _Old()
-    for row in _pages(store, "sync_statements_page", "st", graph=graph):
+    for row in _pages(store, "sync_statements", "st", graph=graph):
         old.statements[str(row["st"])] = _confidence(row.get("confidence"))
     return old
 
@@ -596,6 +646,21 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                                   + drop_spools(settings, keep_run=run if shard else ""))
     with stage("extraction"):
         tasks = select_tasks(load_tasks(store, settings), ())
+    digest = None
+    if shard is None:
+        with stage("fingerprints"):
+            # Where the store can digest its content, an unchanged store is recognised without
+            # extracting anything: one pass over the quads, no records, no models.
+            digest = store.content_digest(graphs.is_ours)
+            if digest is not None and not retrain and trainer.exists(models_dir):
+                key = input_key(digest, tasks, settings, options, graphs, _model_card(trainer, models_dir, settings))
+                last = _last_run(store, graphs)
+                if last.input_key == key and last.statements == _count_statements(store, graphs.predictions):
+                    report.artifacts, report.gaps = last.artifacts, last.gaps
+                    report.predictions = report.unchanged = last.statements
+                    report.seconds = time.perf_counter() - t0
+                    return report
+    with stage("extraction"):
         may_train = shard is None and (retrain or not trainer.exists(models_dir))
         scan = _scan(store, settings, tasks, graphs, keep_full=may_train, progress=progress)
     with stage("label_groups"):
@@ -642,6 +707,15 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     report.replaced_all = not same_run
     if same_run and not changed and not deleted:
         report.predictions = report.unchanged = live_count
+        if digest is not None and not dry_run:
+            # Something the predictions do not read changed (a label, a triple of no artifact):
+            # the state now says so, and the next run is the quick one again.
+            key = input_key(digest, tasks, settings, options, graphs, ensemble.card)
+            node = _state_node(graphs)
+            store.update(sparql.join_updates([
+                sparql.prepare("sync_delete_input_key", graph=graphs.provenance, state=node),
+                sparql.prepare("insert_ntriples", graph=graphs.provenance, triples=sparql.RawTriples(
+                    sparql.ntriples_line(node, KGS.inputKey, Literal(key)) + "\n"))]))
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -717,8 +791,10 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                                      {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)})
             spool.provenance.write_text("".join(prov), encoding="utf-8")
             # The run and state nodes (a sharded run's are written by swap_shards).
+            key = input_key(digest, tasks, settings, options, graphs, ensemble.card) if digest else ""
             state_lines = [] if shard is not None else [
-                sparql.ntriples_line(*t) + "\n" for t in _run_state_triples(graphs, run, started, report, run_fp)]
+                sparql.ntriples_line(*t) + "\n"
+                for t in _run_state_triples(graphs, run, started, report, run_fp, input_key=key)]
             spool.state.write_text("".join(state_lines), encoding="utf-8")
         plan = _WritePlan(graphs=graphs, run=run, spool=spool, replace_all=not same_run,
                           withdraw=sorted(old.subjects) if same_run else [],
@@ -785,7 +861,7 @@ def _agent_triples(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ens
 
 
 def _run_state_triples(graphs: OwnGraphs, run: str, started: Literal, report: SyncReport, run_fp: str,
-                       statements: bool = True) -> list:
+                       statements: bool = True, input_key: str = "") -> list:
     """The run's activity with its counts, and the state node (the statement count unless ``statements``
     is False: then the request that writes it counts the live graph itself)."""
     run_node = _run_node(graphs, run)
@@ -803,6 +879,8 @@ def _run_state_triples(graphs: OwnGraphs, run: str, started: Literal, report: Sy
                 (state_node, PROV.wasGeneratedBy, run_node)]
     if statements:
         triples.append((state_node, KGS.statements, Literal(report.predictions, datatype=XSD.integer)))
+    if input_key:
+        triples.append((state_node, KGS.inputKey, Literal(input_key)))
     return triples
 
 

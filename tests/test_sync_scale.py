@@ -227,3 +227,28 @@ def test_atomic_first_write_is_one_transaction(tmp_path):
     report = run_sync(store, _settings(tmp_path, atomic_first_write=True), progress=False, trainer=FakeTrainer())
     assert report.write == "load" and report.wrote
     assert report.predictions == len({s for s, p, o in store.graph_triples(PRED) if p == SILK.L18})
+
+
+# ------------------------------------------------------------------ the no-change check by store digest
+def test_an_unchanged_store_is_recognised_by_its_digest_and_any_edit_is_not(tmp_path):
+    store = _store()
+    settings = _settings(tmp_path)
+    first = run_sync(store, settings, progress=False, trainer=FakeTrainer())
+    quick = run_sync(store, settings, progress=False, trainer=FakeTrainer())
+    # nothing extracted, no label groups computed: the store's digest matched the last run's
+    assert "label_groups" not in quick.stages and not quick.wrote
+    assert (quick.artifacts, quick.gaps, quick.predictions) == (first.artifacts, first.gaps, first.predictions)
+    # a triple no prediction reads: the full check runs, finds nothing to predict, refreshes the key
+    store.update('INSERT DATA { GRAPH <https://w3id.org/kgenrich/test/graph/museum-a> { '
+                 '<https://w3id.org/kgenrich/test/object/a1> <http://www.w3.org/2000/01/rdf-schema#label> "x" } }')
+    before = _live(store)
+    full = run_sync(store, settings, progress=False, trainer=FakeTrainer())
+    assert "label_groups" in full.stages and not full.wrote and full.repredicted_artifacts == 0
+    assert _live(store) == before
+    assert "label_groups" not in run_sync(store, settings, progress=False, trainer=FakeTrainer()).stages
+    # an edit the predictions read: never taken for no change
+    _, obj = _material_prediction(store)
+    museum = store.select(sparql.bind("SELECT ?g WHERE { GRAPH ?g { $obj a ?c } }", {"obj": obj}))[0]["g"]
+    store.update(f'INSERT DATA {{ GRAPH <{museum}> {{ <{obj}> <{E}P3_has_note> "changed"@en }} }}')
+    edited = run_sync(store, _settings(tmp_path, retrain_share=1.0), progress=False, trainer=FakeTrainer())
+    assert edited.wrote and edited.repredicted_artifacts == 1
