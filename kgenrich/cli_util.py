@@ -39,9 +39,14 @@ class AppContext:
 
     def open_store(self):
         if self._store is None:
+            from .pipeline import store_model_settings, with_model_settings
             from .store import open_store
 
             self._store = open_store(self.settings)
+            # A store made for particular models (the demo's) keeps them for every command.
+            preset = store_model_settings(self._store)
+            if preset:
+                with_model_settings(self.settings, preset)
         return self._store
 
     def close(self):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
-from .config import Settings
+from .config import Settings, check_table
 from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records
-from .errors import KgenrichError
+from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import compute_label_groups
 from .records import ArtifactRecord, Task, TaskLabels
@@ -80,3 +80,41 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
     return Inputs(tasks, labels, records, own)
+
+
+def store_model_settings(store: Store) -> dict:
+    """The [models] table recorded on the store's configuration graph (kge:modelSettings), or {}.
+
+    ``kgenrich demo`` records its small models there, so that ``train``, ``evaluate`` and
+    ``sync --retrain`` on the demo's store use them instead of the defaults for real
+    collections.  Checked like a [models] table of kgenrich.toml.
+    """
+    import json
+
+    from . import sparql
+    from .namespaces import CONFIG_GRAPH
+
+    rows = store.select(sparql.prepare("config_model_settings", config=CONFIG_GRAPH))
+    if not rows:
+        return {}
+    where = f"the model settings on <{CONFIG_GRAPH}>"
+    try:
+        table = json.loads(str(rows[0]["settings"]))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: not a table")
+    return check_table(where, "models", table)
+
+
+def with_model_settings(settings: Settings, preset: Mapping) -> None:
+    """Put ``preset`` under the settings' own [models] table (theirs win, nested tables key by key)."""
+    own = settings.section("models")
+    merged = dict(preset)
+    for key, value in own.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    settings.sections = {**settings.sections, "models": merged}
+

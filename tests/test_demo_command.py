@@ -48,6 +48,11 @@ def test_demo_runs_sync_and_leaves_a_usable_store(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     report = json.loads(second.stdout)
     assert report["written"] == 0 and report["wrote"] is False and report["trained"] is False
+    # The store keeps the demo's models: retraining on it takes the small models (seconds to
+    # minutes), never the ResNet-152 of real collections (hours on a CPU).
+    retrain = run(["sync", "--retrain", "--dry-run", "--json"], tmp_path, timeout=300)
+    assert retrain.returncode == 0, retrain.stderr[-3000:]
+    assert json.loads(retrain.stdout)["trained"] is True
 
 
 def test_demo_refuses_a_store_it_did_not_make(tmp_path):

@@ -252,3 +252,30 @@ def test_an_unchanged_store_is_recognised_by_its_digest_and_any_edit_is_not(tmp_
     store.update(f'INSERT DATA {{ GRAPH <{museum}> {{ <{obj}> <{E}P3_has_note> "changed"@en }} }}')
     edited = run_sync(store, _settings(tmp_path, retrain_share=1.0), progress=False, trainer=FakeTrainer())
     assert edited.wrote and edited.repredicted_artifacts == 1
+
+
+# ------------------------------------------------------------------ the demo's store keeps the demo's models
+def test_a_store_with_recorded_model_settings_gives_them_to_every_command(tmp_path):
+    from kgenrich.cli_util import AppContext
+    from kgenrich.demo.run import demo_model_preset
+    from kgenrich.namespaces import CONFIG_GRAPH
+    from kgenrich.training import demo_model_settings, model_config
+
+    store_dir = tmp_path / "store"
+    store = EmbeddedStore(store_dir)
+    store.load_file(MINI)
+    store.load_bytes(demo_model_preset(demo_model_settings()), "ntriples", graph=CONFIG_GRAPH)
+    store.close()
+    settings = mini_settings(store=str(store_dir))
+    settings.sections = {"models": {"text": {"epochs": 3}}}  # the user's own table wins, key by key
+    app = AppContext(settings)
+    app.open_store()
+    cfg = model_config(app.settings)
+    app.close()
+    assert cfg["image"]["backbone"] == "efficientnet_lite0" and cfg["image"]["size"] == demo_model_settings()["image"]["size"]
+    assert cfg["text"]["epochs"] == 3 and cfg["text"]["model"] == "use"
+    # a store without them: the defaults for real collections
+    plain = AppContext(mini_settings(store=str(tmp_path / "plain")))
+    plain.open_store()
+    assert model_config(plain.settings)["image"]["backbone"] == "resnet152"
+    plain.close()

@@ -52,9 +52,20 @@ def demo_task_definitions(size: int) -> bytes:
     return graph.serialize(format="nt", encoding="utf-8")
 
 
+def demo_model_preset(models: dict) -> bytes:
+    """The kge:modelSettings triple of the configuration graph that records the demo's [models] table."""
+    import json
+
+    from .. import sparql
+
+    value = Literal(json.dumps(models, sort_keys=True))
+    return (sparql.ntriples_line(CONFIG_GRAPH, URIRef(KGE + "modelSettings"), value) + "\n").encode("utf-8")
+
+
 def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool = True,
              echo=print) -> dict:
     from ..store.embedded import EmbeddedStore
+    from ..pipeline import with_model_settings
     from ..sync import run_sync
     from ..training import Ensemble, demo_model_settings
     from .generator import generate
@@ -79,10 +90,11 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
         for path in collection.rdf_files:
             store.load_file(path)
         store.load_bytes(demo_task_definitions(size), "ntriples", graph=CONFIG_GRAPH)
-
-        # The demo's small models, unless the user's [models] table says otherwise.
-        demo_settings = dataclasses.replace(
-            settings, sections={**settings.sections, "models": {**demo_model_settings(), **settings.section("models")}})
+        # The demo's small models, recorded on the store: train, evaluate and sync --retrain on
+        # this store use them too (the user's [models] table still wins, key by key).
+        store.load_bytes(demo_model_preset(demo_model_settings()), "ntriples", graph=CONFIG_GRAPH)
+        demo_settings = dataclasses.replace(settings, sections=dict(settings.sections))
+        with_model_settings(demo_settings, demo_model_settings())
         echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 96 px, frozen multilingual "
              "USE text embeddings, each with multitask heads; LightGBM tabular and fusion. Real collections default "
              "to ResNet-152 and XLM-RoBERTa.")
