@@ -10,11 +10,12 @@ gets its label per task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Iterable, Mapping, Optional, Sequence
 
 from .config import Settings, check_table
-from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records
+from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, fetch_records, iter_records
 from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import compute_label_groups
@@ -31,6 +32,12 @@ class Inputs:
     labels: dict[str, TaskLabels]
     records: list[ArtifactRecord]
     own: OwnGraphs
+    value_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> value -> groups
+
+    def label(self, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
+        """Give records read later (e.g. by :func:`reread`) their labels, as these inputs' records have them."""
+        assign_labels(records, self.labels, self.value_groups)
+        return records
 
 
 def select_tasks(tasks: Sequence[Task], names: Iterable[str]) -> list[Task]:
@@ -79,7 +86,47 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
                                 literal_properties=settings.literal_features if with_inputs else ()))
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
-    return Inputs(tasks, labels, records, own)
+    return Inputs(tasks, labels, records, own, value_groups)
+
+
+def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord], Optional[ArtifactRecord]], *,
+                tasks: Optional[list[Task]] = None, progress: bool = True,
+                timed: Optional[Callable[[str], ContextManager]] = None) -> Inputs:
+    """:func:`load_inputs` for a collection that need not fit in memory: every record is handed to
+    ``keep`` as it is read, and only what ``keep`` returns is kept (e.g. the IRI, graph and task
+    values, which is all label groups need) and labelled.  Records are read again when needed
+    with :func:`reread`.  ``timed(stage)``: a context that times the stages (extraction, label_groups)."""
+    timed = timed or (lambda stage: nullcontext())
+    own = OwnGraphs.from_settings(settings)
+    tasks = tasks if tasks is not None else load_tasks(store, settings)
+    kept = []
+    with timed("extraction"):
+        for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
+                                   skip_graph=own.is_ours, progress=progress,
+                                   literal_properties=settings.literal_features):
+            small = keep(record)
+            if small is not None:
+                kept.append(small)
+    with timed("label_groups"):
+        labels, value_groups = compute_label_groups(store, tasks, kept)
+        assign_labels(kept, labels, value_groups)
+    return Inputs(tasks, labels, kept, own, value_groups)
+
+
+def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
+    """Whole, labelled records of these artifacts (known by IRI and graph), read again from the store
+    page by page per museum graph, in the order given."""
+    by_graph: dict[str, list[str]] = {}
+    for r in records:
+        by_graph.setdefault(r.graph, []).append(r.iri)
+    found: dict[str, ArtifactRecord] = {}
+    page = max(1, int(settings.page_size))
+    for graph, iris in by_graph.items():
+        for start in range(0, len(iris), page):
+            for record in fetch_records(store, graph, iris[start:start + page], inputs.tasks,
+                                        literal_properties=settings.literal_features):
+                found[record.iri] = record
+    return inputs.label([found[r.iri] for r in records if r.iri in found])
 
 
 def store_model_settings(store: Store) -> dict:

@@ -55,13 +55,11 @@ from rdflib.namespace import RDF, XSD
 
 from . import sparql
 from .config import Settings
-from .dataset import assign_labels, fetch_records, iter_records
 from .errors import KgenrichError, StoreError, ValidationFailed
 from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, agent_lines, dedupe,
                           now_literal, prediction_lines, select_predictions)
 from .graphs import OwnGraphs
-from .labels import compute_label_groups
-from .pipeline import select_tasks
+from .pipeline import Inputs, reread, scan_inputs, select_tasks
 from .records import ArtifactRecord, Task, TaskLabels
 from .store.base import Store
 from .tasks import load_tasks
@@ -451,26 +449,21 @@ def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
 class _Scan:
     """What the first pass over the store keeps: little per artifact."""
 
-    records: list[ArtifactRecord]  # every artifact: IRI, graph, museum and task values only
+    inputs: Inputs  # tasks, label groups; records with IRI, graph, museum and task values only
     fingerprints: dict[str, bytes]  # artifact -> 16-byte digest of everything its predictions read
     full: list[ArtifactRecord]  # whole records of the artifacts with task values, when asked for (training)
     shared: dict[str, list[str]]  # artifact -> the artifacts whose statements share a subject with it
 
 
-def _scan(store: Store, settings: Settings, tasks: list[Task], graphs: OwnGraphs, keep_full: bool,
-          progress: bool) -> _Scan:
-    records, full = [], []
+def _scan(store: Store, settings: Settings, tasks: list[Task], keep_full: bool, progress: bool, timed) -> _Scan:
+    full: list[ArtifactRecord] = []
     fingerprints: dict[str, bytes] = {}
     interned: dict[str, str] = {}
     owner: dict[int, str] = {}  # hash of a statement subject -> the first artifact with it
     shared: dict[str, list[str]] = {}
-    for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
-                               skip_graph=graphs.is_ours, progress=progress,
-                               literal_properties=settings.literal_features):
+
+    def keep(record: ArtifactRecord) -> ArtifactRecord:
         fingerprints[record.iri] = bytes.fromhex(record_fingerprint(record))
-        values = {t: [interned.setdefault(v, v) for v in vs] for t, vs in record.values.items()}
-        records.append(ArtifactRecord(record.iri, interned.setdefault(record.graph, record.graph),
-                                      interned.setdefault(record.museum, record.museum), values=values))
         if keep_full and any(record.values.values()):
             full.append(record)
         for subject in set(record.subjects.values()):
@@ -481,22 +474,12 @@ def _scan(store: Store, settings: Settings, tasks: list[Task], graphs: OwnGraphs
                     # activity, so they are predicted (and withdrawn) together.
                     shared.setdefault(first, [first]).append(record.iri)
                     shared[record.iri] = shared[first]
-    return _Scan(records, fingerprints, full, shared)
+        values = {t: [interned.setdefault(v, v) for v in vs] for t, vs in record.values.items()}
+        return ArtifactRecord(record.iri, interned.setdefault(record.graph, record.graph),
+                              interned.setdefault(record.museum, record.museum), values=values)
 
-
-def _fetch(store: Store, settings: Settings, tasks: list[Task], records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
-    """Whole records of these artifacts, read again from the store (page by page, per museum graph), in order."""
-    by_graph: dict[str, list[str]] = {}
-    for r in records:
-        by_graph.setdefault(r.graph, []).append(r.iri)
-    found: dict[str, ArtifactRecord] = {}
-    page = max(1, int(settings.page_size))
-    for graph, iris in by_graph.items():
-        for start in range(0, len(iris), page):
-            for record in fetch_records(store, graph, iris[start:start + page], tasks,
-                                        literal_properties=settings.literal_features):
-                found[record.iri] = record
-    return [found[r.iri] for r in records if r.iri in found]
+    inputs = scan_inputs(store, settings, keep, tasks=tasks, progress=progress, timed=timed)
+    return _Scan(inputs, fingerprints, full, shared)
 
 
 def _chunks(records: Sequence[ArtifactRecord], size: int, shared: Mapping[str, list[str]]) -> Iterator[list[ArtifactRecord]]:
@@ -660,13 +643,13 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                     report.predictions = report.unchanged = last.statements
                     report.seconds = time.perf_counter() - t0
                     return report
-    with stage("extraction"):
-        may_train = shard is None and (retrain or not trainer.exists(models_dir))
-        scan = _scan(store, settings, tasks, graphs, keep_full=may_train, progress=progress)
-    with stage("label_groups"):
-        labels, value_groups = compute_label_groups(store, tasks, scan.records)
-        assign_labels(scan.records, labels, value_groups)
-    records, fingerprints = scan.records, scan.fingerprints
+    # One pass over the collection (pipeline.scan_inputs): fingerprints and task values per
+    # artifact, then the label groups over those values.
+    may_train = shard is None and (retrain or not trainer.exists(models_dir))
+    scan = _scan(store, settings, tasks, keep_full=may_train, progress=progress, timed=stage)
+    inputs = scan.inputs
+    labels = inputs.labels
+    records, fingerprints = inputs.records, scan.fingerprints
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
@@ -676,9 +659,8 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         labelled = {r.iri for r in records if any(v is not None for v in r.labels.values())}
         full = [r for r in scan.full if r.iri in labelled]
         if len(full) < len(labelled):
-            full = _fetch(store, settings, tasks, [r for r in records if r.iri in labelled])
-        assign_labels(full, labels, value_groups)
-        return full
+            return reread(store, settings, inputs, [r for r in records if r.iri in labelled])
+        return inputs.label(full)
 
     with stage("training"):
         if shard is not None and not trainer.exists(models_dir):
@@ -743,8 +725,7 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         for chunk in _chunks(to_predict, chunk_size, scan.shared):
             report.chunks += 1
             with stage("extraction"):
-                chunk_records = _fetch(store, settings, tasks, chunk)
-                assign_labels(chunk_records, labels, value_groups)
+                chunk_records = reread(store, settings, inputs, chunk)
             with stage("prediction"):
                 probabilities = ensemble.predict(chunk_records)
                 chunk_predictions = select_predictions(chunk_records, probabilities, ensemble.groups,
