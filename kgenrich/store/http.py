@@ -163,6 +163,33 @@ class HttpClient:
             return answer
         raise self._status_error(what, url, answer)
 
+    def stream(self, method: str, url: str, *, what: str, sink, headers: Mapping[str, str] | None = None,
+               params: Mapping[str, str] | None = None, ok: tuple[int, ...] = ()) -> int:
+        """A repeatable request whose answer body goes to ``sink(bytes)`` in pieces instead of into memory.
+
+        Returns the status.  A read that fails halfway raises (the sink has seen part of the body).
+        """
+        target = with_params(url, params)
+        try:
+            response = self._pool.request(method, target, headers={**self._headers, **(headers or {})},
+                                          timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                                          retries=self._retry(True), redirect=False, preload_content=False)
+        except MaxRetryError as exc:
+            raise self._unreachable(what, url, exc.reason, getattr(exc, "attempts", 1), True) from None
+        except (HTTPError, OSError) as exc:
+            raise self._unreachable(what, url, exc, 1, True) from None
+        try:
+            if not (response.status < 300 or response.status in ok):
+                raise self._status_error(what, url, Answer(response.status, response.headers, response.read(), 1))
+            if response.status < 300:
+                for piece in response.stream(1 << 20):
+                    sink(piece)
+            return response.status
+        except (HTTPError, OSError) as exc:
+            raise self._unreachable(what, url, exc, 1, True) from None
+        finally:
+            response.release_conn()
+
     def _reason(self, error: BaseException | None) -> str:
         if isinstance(error, NameResolutionError):
             return "host name not found"
