@@ -343,9 +343,9 @@ class State:
     fingerprints: dict[str, bytes] = field(default_factory=dict)  # artifact -> 16-byte digest
 
 
-def _pages(store: Store, query: str, key: str, **bindings) -> Iterator[dict]:
-    """Rows of queries/QUERY.rq (unordered, for a store that never cuts a result), or of its keyset-paged
-    twin QUERY_page.rq (``$after``/``$limit``, ordered by ``key``), one page at a time."""
+def _pages(store: Store, query: str, paged: str, key: str, **bindings) -> Iterator[dict]:
+    """Rows of ``query`` (unordered, for a store that never cuts a result), or of its keyset-paged twin
+    ``paged`` (``$after``/``$limit``, ordered by ``key``), one page at a time."""
     if store.page_rows is None:
         # One pass, unordered: sorting in the store costs more than reading the rows.
         yield from store.select(sparql.prepare(query, **bindings))
@@ -353,7 +353,7 @@ def _pages(store: Store, query: str, key: str, **bindings) -> Iterator[dict]:
     page = store.page_rows
     after = Literal("")
     while True:
-        rows = store.select(sparql.prepare(f"{query}_page", after=after, limit=page, **bindings))
+        rows = store.select(sparql.prepare(paged, after=after, limit=page, **bindings))
         yield from rows
         if len(rows) < page or not rows:
             return
@@ -370,7 +370,7 @@ def read_state(store: Store, graphs: OwnGraphs) -> State:
             state.statements = int(str(rows[0]["statements"])) if "statements" in rows[0] else -1
         except ValueError:
             state.statements = -1
-    for row in _pages(store, "sync_fingerprints", "node", graph=graphs.provenance):
+    for row in _pages(store, "sync_fingerprints", "sync_fingerprints_page", "node", graph=graphs.provenance):
         try:
             state.fingerprints[str(row["artifact"])] = bytes.fromhex(str(row["fingerprint"]))
         except ValueError:
@@ -526,7 +526,7 @@ def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str]) -> _Old:
 
 def _all_statements(store: Store, graph: URIRef) -> _Old:
     old = _Old()
-    for row in _pages(store, "sync_statements", "st", graph=graph):
+    for row in _pages(store, "sync_statements", "sync_statements_page", "st", graph=graph):
         old.statements[str(row["st"])] = _confidence(row.get("confidence"))
     return old
 

@@ -38,7 +38,7 @@ from .store.base import Store, Triple
 
 KGSH = "https://w3id.org/kgenrich/shapes#"
 ENGINES = ("auto", "shacl", "sparql")
-DEFAULT_SHACL_LIMIT = 10_000
+DEFAULT_SHACL_LIMIT = 1_000  # pySHACL costs ~5 ms per statement, the SPARQL rules ~0.1 ms (bench_writeback)
 _BATCH = 500  # subjects per VALUES block in context queries (portable across servers)
 _STRUCTURE = KGSH + "structure"
 
