@@ -1,15 +1,16 @@
 """Build, validate and write 100,000 predictions: seconds per step, per store, as sync does it.
 
     .venv/bin/python bench/bench_writeback.py [--predictions 100000] [--chunk 2000] [--runs 3]
-                                              [--shacl-sample 2000] [--no-server]
+                                              [--shacl-sample 2000] [--no-server] [--replace] [--sparql-only]
 
 Synthetic artifacts (4 production tasks, 5 groups each, two images per artifact) go
 through the code of ``kgenrich sync``, chunk by chunk: select_predictions ->
 predictions.prediction_lines (N-Triples) -> validation.ChunkValidator (the SPARQL rules
 per chunk, with the subject classes read from the store) -> the spool -> sync.write_graphs.
-Writes: a first write into an empty graph, then a replacement of every prediction, on the
-embedded store (on disk) and on an Oxigraph server (Graph Store Protocol, and SPARQL
-Update only).  Every figure is the median of ``--runs`` runs, with min-max; CPU seconds
+Writes: a first write into an empty graph on the embedded store (on disk) and on an
+Oxigraph server with the Graph Store Protocol; ``--replace`` adds a second write that
+replaces every prediction (models retrained), ``--sparql-only`` a server without the Graph
+Store Protocol (staging graphs and one swap request).  Every figure is the median of ``--runs`` runs, with min-max; CPU seconds
 are this process's (the server's work is not in them).
 """
 
@@ -122,6 +123,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--shacl-sample", type=int, default=2000, help="predictions also validated by pySHACL (0: none)")
     ap.add_argument("--no-server", action="store_true")
+    ap.add_argument("--replace", action="store_true", help="also replace every prediction (a retrain)")
+    ap.add_argument("--sparql-only", action="store_true", help="also a server without the Graph Store Protocol")
     args = ap.parse_args()
     n_art = args.predictions // len(TASKS)
     graphs = OwnGraphs.from_settings(Settings())
@@ -133,15 +136,17 @@ def main():
             store.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
             results.setdefault("embedded: first write", []).append(
                 one_write(store, graphs, tmp, args.predictions, args.chunk, 2 * run, first=True))
-            results.setdefault("embedded: replace every prediction", []).append(
-                one_write(store, graphs, tmp, args.predictions, args.chunk, 2 * run + 1, first=False))
+            if args.replace:
+                results.setdefault("embedded: replace every prediction", []).append(
+                    one_write(store, graphs, tmp, args.predictions, args.chunk, 2 * run + 1, first=False))
             store.close()
             print(f"run {run + 1}: embedded done", file=sys.stderr, flush=True)
         if not args.no_server:
             from servers import OxigraphServer
 
             for run in range(args.runs):
-                for label, gsp in (("Graph Store Protocol", True), ("SPARQL Update only", False)):
+                kinds = [("Graph Store Protocol", True)] + ([("SPARQL Update only", False)] if args.sparql_only else [])
+                for label, gsp in kinds:
                     server = OxigraphServer(tmp / f"server-{run}-{int(gsp)}")
                     try:
                         remote = RemoteStore(server.query, update_endpoint=server.update,
@@ -149,8 +154,10 @@ def main():
                         remote.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
                         results.setdefault(f"Oxigraph server, {label}: first write", []).append(
                             one_write(remote, graphs, tmp, args.predictions, args.chunk, 2 * run, first=True))
-                        results.setdefault(f"Oxigraph server, {label}: replace every prediction", []).append(
-                            one_write(remote, graphs, tmp, args.predictions, args.chunk, 2 * run + 1, first=False))
+                        if args.replace:
+                            results.setdefault(f"Oxigraph server, {label}: replace every prediction", []).append(
+                                one_write(remote, graphs, tmp, args.predictions, args.chunk, 2 * run + 1,
+                                          first=False))
                     finally:
                         server.stop()
                 print(f"run {run + 1}: server done", file=sys.stderr, flush=True)

@@ -67,7 +67,8 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
     from ..store.embedded import EmbeddedStore
     from ..pipeline import with_model_settings
     from ..sync import run_sync
-    from ..training import Ensemble, demo_model_settings
+    from ..models.base import read_card
+    from ..training import ENSEMBLE_FILE, demo_model_settings
     from .generator import generate
 
     if settings.is_remote:
@@ -99,11 +100,11 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
              "USE text embeddings, each with multitask heads; LightGBM tabular and fusion. Real collections default "
              "to ResNet-152 and XLM-RoBERTa.")
         report = run_sync(store, demo_settings, retrain=True, progress=progress)
-        ensemble = Ensemble.load(models_dir, demo_settings)
     finally:
         store.close()
 
-    evaluation = ensemble_evaluation(ensemble.card)
+    # The card alone holds the scores: loading the models again would only cost seconds.
+    evaluation = ensemble_evaluation(read_card(models_dir, ENSEMBLE_FILE))
     return {
         "artifacts": collection.n_artifacts,
         "museums": len(collection.museums),
