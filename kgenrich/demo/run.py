@@ -96,7 +96,7 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
         store.load_bytes(demo_model_preset(demo_model_settings()), "ntriples", graph=CONFIG_GRAPH)
         demo_settings = dataclasses.replace(settings, sections=dict(settings.sections))
         with_model_settings(demo_settings, demo_model_settings())
-        echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 96 px, frozen multilingual "
+        echo("demo models (small, for a CPU): frozen EfficientNet-Lite0 image features at 80 px, frozen multilingual "
              "USE text embeddings, each with multitask heads; LightGBM tabular and fusion. Real collections default "
              "to ResNet-152 and XLM-RoBERTa.")
         report = run_sync(store, demo_settings, retrain=True, progress=progress)
