@@ -634,7 +634,10 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         with stage("fingerprints"):
             # Where the store can digest its content, an unchanged store is recognised without
             # extracting anything: one pass over the quads, no records, no models.
-            digest = store.content_digest(graphs.is_ours)
+            # Every graph but those sync writes: a graph of ours that it reads (the configuration
+            # graph, a review graph) must change the key too.
+            digest = store.content_digest(lambda g: g in (str(graphs.predictions), str(graphs.provenance))
+                                          or graphs.is_staging(g))
             if digest is not None and not retrain and trainer.exists(models_dir):
                 key = input_key(digest, tasks, settings, options, graphs, _model_card(trainer, models_dir, settings))
                 last = _last_run(store, graphs)

@@ -246,6 +246,10 @@ def test_an_unchanged_store_is_recognised_by_its_digest_and_any_edit_is_not(tmp_
     assert "label_groups" in full.stages and not full.wrote and full.repredicted_artifacts == 0
     assert _live(store) == before
     assert "label_groups" not in run_sync(store, settings, progress=False, trainer=FakeTrainer()).stages
+    # a graph of kgenrich's that sync reads (the configuration graph) is part of the digest too
+    store.update('INSERT DATA { GRAPH <https://w3id.org/kgenrich/config> { '
+                 '<https://w3id.org/kgenrich/config> <http://www.w3.org/2000/01/rdf-schema#comment> "edited" } }')
+    assert "label_groups" in run_sync(store, settings, progress=False, trainer=FakeTrainer()).stages
     # an edit the predictions read: never taken for no change
     _, obj = _material_prediction(store)
     museum = store.select(sparql.bind("SELECT ?g WHERE { GRAPH ?g { $obj a ?c } }", {"obj": obj}))[0]["g"]
