@@ -73,9 +73,13 @@ def agent_iri(task: str, model_fingerprint: str) -> URIRef:
 
 def confidence_literal(p: float) -> Literal:
     """silk:L18 value: xsd:float with six decimals, as SILKNOW wrote it."""
+    return Literal(_confidence_text(p), datatype=XSD.float)
+
+
+def _confidence_text(p: float) -> str:
     if not math.isfinite(p) or p < -1e-6 or p > 1 + 1e-6:
         raise PredictionError(f"confidence {p!r} is not a probability")
-    return Literal(f"{min(1.0, max(0.0, p)):.6f}", datatype=XSD.float)
+    return f"{min(1.0, max(0.0, p)):.6f}"
 
 
 def now_literal() -> Literal:
@@ -359,37 +363,45 @@ def prediction_lines(predictions: Iterable[Prediction], agents: Iterable[Agent],
     derived: dict[str, None] = {}
     minted: dict[str, None] = {}
     minted_terms: dict[tuple[str, str], tuple[str, str]] = {}
+    checked: dict[str, str] = {}  # IRIs repeat (predicates, concepts, a production's tasks): check each once
+
+    def iri(value: str, what: str) -> str:
+        term = checked.get(value)
+        if term is None:
+            term = checked[value] = _iri(value, what)
+        return term
+
     for p in predictions:
         if p.agent not in known_agents:
             raise PredictionError(f"prediction for {p.artifact} names an unknown agent {p.agent}")
-        subject = _iri(p.subject, "statement subject")
-        predicate = _iri(p.predicate, "predicate")
-        obj = _iri(p.object, f"predicted value of {p.task} for {p.artifact}")
+        subject = iri(p.subject, "statement subject")
+        predicate = iri(p.predicate, "predicate")
+        obj = iri(p.object, f"predicted value of {p.task} for {p.artifact}")
         st = f"<{p.statement}>"
         act = f"<{p.activity}>"
-        confidence = confidence_literal(p.confidence)
+        confidence = _confidence_text(p.confidence)
         time_term = serialize_term(p.time) if p.time is not None else default_time
         for line in (f"{st} {_T_TYPE} {_T_STATEMENT} .\n",
                      f"{st} {_T_SUBJECT} {subject} .\n",
                      f"{st} {_T_PREDICATE} {predicate} .\n",
                      f"{st} {_T_OBJECT} {obj} .\n",
-                     f"{st} {_T_L18} {_literal(str(confidence), _T_FLOAT)} .\n",
+                     f"{st} {_T_L18} {_literal(confidence, _T_FLOAT)} .\n",
                      f"{st} {_T_GENERATED} {act} .\n",
                      f"{act} {_T_TYPE} {_T_ACTIVITY} .\n",
                      f"{act} {_T_AT_TIME} {time_term} .\n",
                      f"{act} {_T_ASSOCIATED} <{p.agent}> .\n"):
             reified[line] = None
         for u in p.used:
-            reified[f"{act} {_T_USED} {_iri(u, 'prov:used input')} .\n"] = None
+            reified[f"{act} {_T_USED} {iri(u, 'prov:used input')} .\n"] = None
         derived[f"{subject} {predicate} {obj} .\n"] = None
         if p.minted_subject:
-            cls = _iri(p.minted_class or str(ECRM.E12_Production), "class")
-            link = _iri(p.minted_subject, "subject link")
-            artifact = _iri(p.artifact, "artifact")
+            cls = iri(p.minted_class or str(ECRM.E12_Production), "class")
+            link = iri(p.minted_subject, "subject link")
+            artifact = iri(p.artifact, "artifact")
             minted_terms[(subject, link)] = (cls, artifact)
             derived[f"{subject} {_T_TYPE} {cls} .\n"] = None
             derived[f"{subject} {link} {artifact} .\n"] = None
-        out.statements.append((str(p.statement), float(str(confidence))))
+        out.statements.append((str(p.statement), float(confidence)))
         out.subjects.add(p.subject)
     for (subject, link), (cls, artifact) in minted_terms.items():
         minted[f"{subject} <{MINTED_CLASS}> {cls} .\n"] = None
