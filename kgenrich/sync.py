@@ -939,8 +939,9 @@ def _fits(store: Store, operations: Sequence[str], files: Sequence[Path]) -> boo
 def write_graphs(store: Store, plan: _WritePlan) -> str:
     """Apply a run's spooled changes to the live graphs, in one step readers see whole where the store can.
 
-    - one update request (on the embedded store: one transaction; a first write into empty
-      graphs is a streamed load per graph) when the change fits :attr:`Store.max_update_bytes`;
+    - a first write into an empty prediction graph: in pieces, the state node last;
+    - one update request (on the embedded store: one transaction) when the change fits
+      :attr:`Store.max_update_bytes`;
     - a whole new prediction graph on a store with the Graph Store Protocol: one PUT, then
       the provenance (the prediction graph goes first: if the run stops in between, the old
       provenance does not describe the live graph, and the next sync redoes the work);
@@ -952,11 +953,13 @@ def write_graphs(store: Store, plan: _WritePlan) -> str:
     pred_ops, prov_ops = plan.prediction_operations(), plan.provenance_operations()
     prov_files = [spool.provenance, spool.state]
     first = plan.replace_all and plan.live_was_empty and not pred_ops + prov_ops
-    if first and store.bulk_loads and not plan.atomic_first_write:
-        # A first write into an empty prediction graph has no old predictions to keep: it is
-        # bulk-loaded (several times faster than one transaction, and flat in memory) and the
-        # state node, written last in a transaction of its own, says it is complete.  A run
-        # killed before that leaves no state: the next sync replaces what it wrote.
+    if first and not plan.atomic_first_write:
+        # A first write into an empty prediction graph has no old predictions to keep: it goes in
+        # pieces (pyoxigraph's bulk loader on the embedded store, Graph Store POSTs or INSERT DATA
+        # requests of batch_bytes on a remote one) -- several times faster than one transaction,
+        # whose cost grows faster than the graph -- and the state node, written last in a request
+        # of its own, says it is complete.  A run killed before that leaves no state: the next
+        # sync replaces what it wrote.
         for graph, path in ((g.predictions, spool.reified), (g.predictions, spool.derived),
                             (g.provenance, spool.provenance)):
             store.add_ntriples(graph, path)

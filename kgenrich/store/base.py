@@ -237,20 +237,14 @@ class Store(ABC):
         return DEFAULT_BATCH_BYTES
 
     @property
-    def bulk_loads(self) -> bool:
-        """Whether :meth:`add_ntriples` writes without a transaction, several times faster than one (a local
-        bulk loader), rather than by requests that are each applied whole."""
-        return False
-
-    @property
     def max_update_triples(self) -> int | None:
         """The most triples one update request carries (some servers refuse more); None: no such limit."""
         return DEFAULT_BATCH_TRIPLES
 
     def add_ntriples(self, graph: URIRef, path: Path) -> int:
-        """Add an N-Triples file (ground triples) to a graph no reader uses yet (a staging graph), the fastest
-        way the store has, with bounded memory.  Not atomic: after a failure the graph may hold part of the
-        file (staging graphs are dropped by the next run).  Returns the number of lines sent.
+        """Add an N-Triples file (ground triples) to a graph, the fastest way the store has, with bounded
+        memory: for a graph no reader relies on yet (a staging graph, a first write).  Not atomic: after a
+        failure the graph may hold part of the file.  Returns the number of lines sent.
 
         This generic version sends INSERT DATA requests of at most :attr:`max_update_bytes`.
         """

@@ -131,7 +131,6 @@ class EmbeddedStore(Store):
     # No request size to respect: everything is one local transaction.
     max_update_bytes = None
     max_update_triples = None
-    bulk_loads = True
 
     def add_ntriples(self, graph: URIRef, path: Path) -> int:
         # pyoxigraph's bulk loader writes index files directly, without a transaction: several
