@@ -225,10 +225,13 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "threads": _integer(1),
         "seed": _integer(0),
         "n_jobs": _integer(0),
+        "calibration": _choice("auto", "none", "temperature", "bias_temperature", "isotonic"),
+        "decision": _choice("auto", "argmax", "macro_f1"),
     },
     "sync": {
         "top_k": _integer(1),
         "min_confidence": _per_task(_number(0, 1)),
+        "min_precision": _per_task(_number(0, 1, open_low=True)),
         "retrain_share": _number(0, 1),
         "provenance_graph": _iri,
         "validation_engine": _choice("auto", "shacl", "sparql"),

@@ -81,6 +81,9 @@ class SyncReport:
     predictions_graph: str = ""
     provenance_graph: str = ""
     run: str = ""
+    # task -> confidence threshold applied, and with [sync] min_precision the models'
+    # out-of-fold precision and coverage expected there (SelectionOptions.report)
+    thresholds: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,9 +91,16 @@ class SyncReport:
     def summary(self) -> str:
         gaps = ", ".join(f"{k} {v}" for k, v in self.gaps.items())
         what = "dry run, nothing written" if self.dry_run else ("graphs replaced" if self.wrote else "nothing to write")
+        targets = "; ".join(
+            f"{t} min_precision {v['min_precision']:g}: " + (
+                f"confidence >= {v['threshold']:.3f} (expected precision {v['expected_precision']:.3f}, "
+                f"coverage {v['expected_coverage']:.0%})" if v["reachable"] else
+                f"not reached out of fold (best {v['expected_precision'] or 0:.3f}), nothing written")
+            for t, v in self.thresholds.items() if "min_precision" in v)
         return (f"{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: {self.written} written, "
                 f"{self.withdrawn} withdrawn, {self.unchanged} unchanged; {self.repredicted_artifacts} artifacts "
-                f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s")
+                f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s"
+                + (f"\n{targets}" if targets else ""))
 
 
 # ------------------------------------------------------------------ models
@@ -158,6 +168,7 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
         "min_confidence": options.min_confidence,
         "graph": predictions_graph,
         "format": 1,
+        **options.fingerprint(),
     })
 
 
@@ -442,6 +453,9 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                                                                      retrain, progress, fingerprints, scratch_dir)
     agents = _agents(ensemble, tasks)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
+    # the models' decision rules, and min_precision as thresholds from their out-of-fold precision
+    options = options.for_models(getattr(ensemble, "decisions", {}), [t.name for t in predicted_tasks])
+    report.thresholds = options.report(predicted_tasks)
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
                              str(graphs.predictions))
 

@@ -33,12 +33,14 @@ import json
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from . import __version__
+from .calibration import TaskCalibration, fit_task, load_calibration, save_calibration
 from .errors import ModelError
 from .metrics import oof_scores
 from .models import create
@@ -202,6 +204,55 @@ def create_stacker(name: str, groups, params, settings) -> Stacker:
     return model
 
 
+@dataclass
+class Calibration:
+    """What ``calibrate`` fits on the out-of-fold tables (see calibration.py)."""
+
+    fusion: dict[str, TaskCalibration]  # task -> calibrator, decision offsets, precision curve
+    modalities: dict[str, dict[str, TaskCalibration]]  # modality -> task -> calibrator only
+    fused_oof: dict[str, np.ndarray]  # calibrated, out of fold (calibrators cross-fitted)
+    fused_pred: dict[str, np.ndarray]  # the decision rule's choices, out of fold
+    modality_oof: dict[str, dict[str, np.ndarray]]
+    summary: dict  # task -> calibration / decision / precision_targets, for the cards
+
+
+def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], oof: dict[str, dict[str, np.ndarray]],
+              fused_oof: dict[str, np.ndarray], folds, cfg: dict, settings) -> Calibration:
+    """Per task: fusion's calibrator, decision rule and precision curve, and each modality's
+    calibrator, all fitted on out-of-fold probabilities with the cross-fitting folds
+    (``[models] calibration`` / ``decision``, default ``auto``)."""
+    method, decision = cfg.get("calibration", "auto"), cfg.get("decision", "auto")
+    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    fold = np.zeros(len(labelled), dtype=np.int64)
+    for f, (_, va) in enumerate(folds):
+        fold[va] = f
+    targets = encode_targets(labelled, groups)
+    out = Calibration({}, {m: {} for m in oof}, {}, {}, {m: {} for m in oof}, {})
+    for task, ids in groups.items():
+        y = targets[task]
+        rows = y >= 0
+        task_targets = [wanted.get(task)] if isinstance(wanted, dict) else [wanted]
+        fit = fit_task(fused_oof[task][rows], y[rows], fold[rows], ids, method, decision,
+                       [t for t in task_targets if t is not None])
+        out.fusion[task] = fit.saved
+        out.summary[task] = fit.summary
+        out.fused_oof[task] = fused_oof[task].copy()
+        out.fused_oof[task][rows] = fit.oof_probs
+        out.fused_pred[task] = fused_oof[task].argmax(axis=1)
+        out.fused_pred[task][rows] = fit.oof_pred
+        for m, per_task in oof.items():
+            p = per_task[task]
+            has = rows & ~np.isnan(p).any(axis=1)
+            out.modality_oof[m][task] = p.copy()
+            if has.sum() < 2:
+                out.modalities[m][task] = TaskCalibration()
+                continue
+            choice = fit_task(p[has], y[has], fold[has], ids, method, "argmax")
+            out.modalities[m][task] = TaskCalibration(choice.saved.calibrator)
+            out.modality_oof[m][task][has] = choice.oof_probs
+    return out
+
+
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
                    models_dir: Path, progress: bool = True) -> "Ensemble":
     from tqdm.auto import tqdm
@@ -282,10 +333,18 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
             fused_oof[t][va] = pv[t]
     fusion = create_stacker(stacker_name, groups, fparams, settings).fit(labelled, oof)
     timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
-    scores = {m: oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
-    scores["fusion"] = oof_scores(labelled, groups, fused_oof)
+    t0 = time.perf_counter()
+    cal = calibrate(labelled, groups, oof, fused_oof, folds, cfg, settings)
+    timings["calibration"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
+    scores = {m: oof_scores(labelled, groups, p, calibrated=cal.modality_oof[m], fused_decisions=cal.fused_pred)
+              for m, p in oof.items()}
+    scores["fusion"] = oof_scores(labelled, groups, fused_oof, calibrated=cal.fused_oof, decisions=cal.fused_pred)
     fusion.info["oof_scores"] = scores["fusion"]
+    fusion.info["calibration"] = cal.summary
     fusion.save(staging / STACKER_DIR)
+    save_calibration(staging / STACKER_DIR, cal.fusion)
+    for m, per_task in cal.modalities.items():
+        save_calibration(staging / m, per_task)
     descriptions["fusion"] = fusion.describe()
 
     targets = encode_targets(labelled, groups)
@@ -306,7 +365,12 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         "scores": scores,
         "score_method": (f"out-of-fold ({k}-fold cross-fitting) on the training data; each modality on the "
                          "labelled artifacts that have it (coverage), with fusion on the same rows "
-                         "(fusion_same_rows); fusion on all labelled artifacts"),
+                         "(fusion_same_rows); fusion on all labelled artifacts. ece/brier/log_loss: of the "
+                         "calibrated probabilities, calibrators cross-fitted on the same folds (uncalibrated: "
+                         "before); fusion's macro-F1 and ECE: of its decision rule's choices, tuned out of fold"),
+        "calibration": cal.summary,
+        "modality_calibration": {m: {t: c.calibrator.method for t, c in per_task.items()}
+                                 for m, per_task in cal.modalities.items()},
         "timings": timings,
         "notes": notes,
         "versions": library_versions(),
@@ -324,17 +388,28 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
 
 
 class Ensemble:
-    """The trained modality models and the stacker (fusion), as loaded from a models directory."""
+    """The trained modality models and the stacker (fusion), as loaded from a models directory,
+    with the calibration fitted on their out-of-fold probabilities (calibration.py)."""
 
-    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker):
+    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker,
+                 calibration: dict[str, TaskCalibration] | None = None,
+                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None):
         self.directory = Path(directory)
         self.card = card
         self.models = models
         self.fusion = fusion
+        # models saved without calibration (an older kgenrich): identity calibrators, argmax
+        self.calibration = calibration or {}
+        self.modality_calibration = modality_calibration or {}
 
     @property
     def groups(self) -> dict[str, list[str]]:
         return self.card["groups"]
+
+    @property
+    def decisions(self) -> dict[str, TaskCalibration]:
+        """task -> decision rule and out-of-fold precision curve (what ``min_precision`` reads)."""
+        return self.calibration
 
     @classmethod
     def load(cls, models_dir: Path, settings=None) -> "Ensemble":
@@ -344,19 +419,35 @@ class Ensemble:
         card = read_card(models_dir, ENSEMBLE_FILE)
         models = {m: ModalityModel.load(models_dir / m, settings) for m in card["modalities"]}
         fusion = Stacker.load(models_dir / STACKER_DIR, settings)
-        return cls(models_dir, card, models, fusion)
+        return cls(models_dir, card, models, fusion, load_calibration(models_dir / STACKER_DIR),
+                   {m: load_calibration(models_dir / m) for m in card["modalities"]})
 
-    def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
-        return {m: model.predict(records, progress=progress) for m, model in self.models.items()}
+    def calibrate(self, probs: dict[str, np.ndarray], modality: str = "fusion") -> dict[str, np.ndarray]:
+        """Calibrated probabilities of fusion (default) or of one modality; NaN rows stay NaN."""
+        table = self.calibration if modality == "fusion" else self.modality_calibration.get(modality, {})
+        return {t: (table[t].calibrator(p) if t in table else p) for t, p in probs.items()}
 
-    def fuse(self, records, inputs) -> dict[str, np.ndarray]:
-        return self.fusion.predict(records, inputs)
+    def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False,
+                       calibrated: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """modality -> task -> (n, k); raw by default (fusion's inputs), ``calibrated=True`` for display."""
+        raw = {m: model.predict(records, progress=progress) for m, model in self.models.items()}
+        return {m: self.calibrate(p, m) for m, p in raw.items()} if calibrated else raw
 
-    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, np.ndarray]:
+    def fuse(self, records, inputs, calibrated: bool = True) -> dict[str, np.ndarray]:
+        fused = self.fusion.predict(records, inputs)
+        return self.calibrate(fused) if calibrated else fused
+
+    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False,
+                calibrated: bool = True) -> dict[str, np.ndarray]:
+        """task -> (n, k) fused probabilities, calibrated unless ``calibrated=False``."""
         records = list(records)
         if not records:
             return {t: np.zeros((0, len(g))) for t, g in self.groups.items()}
-        return self.fuse(records, self.modality_probs(records, progress))
+        return self.fuse(records, self.modality_probs(records, progress), calibrated)
+
+    def decide(self, task: str, probs: np.ndarray) -> np.ndarray:
+        """The group index chosen per row by the task's decision rule (argmax without one)."""
+        return self.calibration[task].decide(probs) if task in self.calibration else np.asarray(probs).argmax(axis=1)
 
     def describe(self, task: str) -> str:
         c = self.card
@@ -369,4 +460,15 @@ class Ensemble:
                 f"{c['descriptions']['fusion']}. Trained {c['created']} on {info.get('training_labels', '?')} labelled "
                 f"artifacts of {c['training_data']['artifacts']} (data fingerprint {c['fingerprint'][:16]}). "
                 f"Out-of-fold macro-F1: fused {s.get('macro_f1', float('nan')):.2f}"
-                + (f" ({per})" if per else "") + f", accuracy {s.get('accuracy', float('nan')):.2f}.")
+                + (f" ({per})" if per else "") + f", accuracy {s.get('accuracy', float('nan')):.2f}."
+                + self._describe_confidence(task))
+
+    def _describe_confidence(self, task: str) -> str:
+        summary = self.card.get("calibration", {}).get(task)
+        if not summary:
+            return " Confidence: the fused probability (not calibrated)."
+        s = self.card["scores"].get("fusion", {}).get(task, {})
+        ece = f", out-of-fold expected calibration error {s['ece']:.3f}" if s.get("ece") is not None else ""
+        rule = summary["decision"]["rule"]
+        return (f" Confidence: the calibrated probability of the chosen value ({summary['calibration']['method']} "
+                f"calibration{ece}); value chosen by {'per-group offsets tuned for macro-F1' if rule == 'macro_f1' else 'the highest probability'}.")
