@@ -36,10 +36,12 @@ MODALITY_ORDER = ("image", "text", "tabular", "fusion")
 
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
-    """A copy of the record as it would look with the task's value unknown."""
+    """A copy of the record as it would look with the task's value unknown (label, values and
+    their broader concepts removed)."""
     r = copy.copy(record)
     r.labels = {**record.labels, task: None}
     r.values = {**record.values, task: []}
+    r.ancestors = {t: a for t, a in record.ancestors.items() if t != task}
     return r
 
 

@@ -17,7 +17,7 @@ from .config import Settings
 from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records
 from .errors import KgenrichError
 from .graphs import OwnGraphs
-from .labels import compute_label_groups
+from .labels import assign_ancestors, compute_label_groups, value_ancestors
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 from .tasks import load_tasks
@@ -54,7 +54,15 @@ def extract(store: Store, tasks: list[Task], labels: Optional[Mapping[str, TaskL
                                 progress=progress, literal_properties=literal_properties))
     computed, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, dict(labels) if labels is not None else computed, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return records
+
+
+def _attach_ancestors(store: Store, tasks: list[Task], records: list[ArtifactRecord]) -> None:
+    """The broader concepts of every asserted value, asked of the store once per run."""
+    values = {v for r in records for t in tasks for v in r.values.get(t.name, [])}
+    assign_ancestors(records, tasks, value_ancestors(store, values))
 
 
 def label_groups(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE,
@@ -70,7 +78,8 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
                 progress: bool = True) -> Inputs:
     """Tasks, label groups and labelled records of the store, in one pass over it.
 
-    ``with_inputs=False`` reads only what label groups need (no texts, images or literals).
+    ``with_inputs=False`` reads only what label groups need (no texts, images, literals or the
+    values' broader concepts).
     """
     own = OwnGraphs.from_settings(settings)
     tasks = select_tasks(load_tasks(store, settings), task_names)
@@ -79,4 +88,6 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
                                 literal_properties=settings.literal_features if with_inputs else ()))
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return Inputs(tasks, labels, records, own)
