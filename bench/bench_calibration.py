@@ -1,6 +1,6 @@
 """Calibration, the macro-F1 decision rule and precision targets on the real SILKNOW data (issue 11).
 
-    python bench/bench_calibration.py tune                 # choose the tabular defaults: 5-fold CV on train only
+    python bench/bench_calibration.py tune [--only NAME]   # choose the tabular defaults: 5-fold CV on train only
     python bench/bench_calibration.py dev [--seeds 0 1 2]  # train on silknow-train, score silknow-dev once per seed
     python bench/bench_calibration.py dev --config before  # the same with the models as they were before issue 11
 
@@ -70,7 +70,7 @@ def load(split: str, labels=None):
     return labels, records
 
 
-def tune(threads: int) -> dict:
+def tune(threads: int, only: str = "") -> dict:
     import numpy as np
 
     from kgenrich.calibration import fit_task, macro_f1
@@ -90,6 +90,8 @@ def tune(threads: int) -> dict:
     targets = encode_targets(kept, groups)
     results, rows = {}, []
     for name, params in GRID.items():
+        if only not in name:
+            continue
         t0 = time.perf_counter()
         oof = {t: np.zeros((len(kept), len(g))) for t, g in groups.items()}
         for tr, va in folds:
@@ -110,7 +112,8 @@ def tune(threads: int) -> dict:
                               for t in groups]
                     + [f"{statistics.mean(res[t]['decision'] for t in groups):.4f}", f"{time.perf_counter() - t0:.0f}"])
         print(f"  {name}: done", flush=True)
-    print(f"\ntabular alone, 5-fold CV on silknow-train ({len(kept)} labelled artifacts), {len(GRID)} configurations; "
+    print(f"\ntabular alone, 5-fold CV on silknow-train ({len(kept)} labelled artifacts), {len(rows)} of the "
+          f"{len(GRID)} configurations; "
           "per task: macro-F1 argmax / macro-F1 decision rule (calibrated, offsets tuned out of fold) / "
           "calibrated log-loss")
     print(table(rows, ["configuration"] + list(groups) + ["mean decision F1", "s"]))
@@ -198,14 +201,15 @@ def main():
     ap.add_argument("--config", choices=["current", "before"], default="current")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", default="", help="tune: the configurations whose name contains this")
     args = ap.parse_args()
     if not (SILKNOW / "kg" / "silknow-train.trig.gz").is_file():
         print(f"skipped: SILKNOW data not found at {SILKNOW}")
         return
     OUT.mkdir(parents=True, exist_ok=True)
     if args.part == "tune":
-        result = tune(args.threads)
-        path = OUT / "bench_calibration_tune.json"
+        result = tune(args.threads, args.only)
+        path = OUT / f"bench_calibration_tune{'_' + args.only.replace(' ', '_') if args.only else ''}.json"
     else:
         result = dev(args.config, args.seeds, args.threads)
         path = OUT / f"bench_calibration_dev_{args.config}.json"
