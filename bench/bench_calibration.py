@@ -11,8 +11,9 @@ tune  the tabular model alone, for each configuration of a small grid, cross-val
 dev   tabular + fusion trained on silknow-train (3-fold cross-fitting, as `kgenrich
       train`), every dev artifact scored on each task it has with that value hidden:
       macro-F1 of tabular and of the written predictions (fusion, calibrated, decision
-      rule), ECE / Brier / log-loss of the written confidence calibrated and uncalibrated,
-      and with min_precision = 0.9 the precision and coverage measured on dev.
+      rule), ECE / Brier / log-loss of the written confidence calibrated and uncalibrated
+      (and the ECE that sampling alone would give a perfectly calibrated model on these
+      rows), and with min_precision = 0.9 the precision and coverage measured on dev.
       "--config before" trains the models as they were before calibration (tabular:
       200 rounds of 31 leaves, balanced weights, group features only; no calibration,
       argmax): the same protocol, for comparison.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -140,6 +142,15 @@ def dev_run(config: str, seed: int, train, dev, labels, threads: int) -> dict:
     return report
 
 
+def ece_floor(rel: dict) -> float:
+    """The ECE a perfectly calibrated model would still show on these rows, from sampling alone:
+    per bin the expected |accuracy - confidence| of n Bernoulli draws at the bin's confidence
+    (half-normal: sqrt(2/pi) * sd), weighted like ECE.  An approximation from the bins."""
+    n = sum(rel["count"])
+    return sum(c / n * math.sqrt(2 / math.pi) * math.sqrt(m * (1 - m) / c)
+               for c, m in zip(rel["count"], rel["confidence"]) if c)
+
+
 def spread(values) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -162,12 +173,16 @@ def dev(config: str, seeds: list[int], threads: int) -> dict:
     for t in tasks:
         rows.append([t, runs[seeds[0]]["tasks"][t]["fusion"]["support"], spread(get(t, "tabular", "macro_f1")),
                      spread(get(t, "fusion", "macro_f1")), f"{TARGETS[t]:.2f}", f"{SILKNOW_TABULAR[t]:.2f}",
-                     spread(get(t, "fusion", "ece")), spread(get(t, "fusion", "uncalibrated", "ece")),
+                     spread(get(t, "fusion", "ece")),
+                     spread([ece_floor(r) for r in get(t, "fusion", "reliability")]),
+                     spread(get(t, "fusion", "uncalibrated", "ece")),
                      spread(get(t, "fusion", "brier")), spread(get(t, "fusion", "uncalibrated", "brier")),
                      spread(get(t, "fusion", "log_loss")), spread(get(t, "fusion", "uncalibrated", "log_loss"))])
     print(f"\nSILKNOW train ({len(train)}) -> dev ({len(dev_records)}), one value hidden per artifact and task; "
-          f"config '{config}', seeds {seeds}: mean (min-max)")
-    print(table(rows, ["task", "support", "tabular F1", "written F1", "target", "SILKNOW tab", "ECE", "ECE uncal",
+          f"config '{config}', seeds {seeds}: mean (min-max). Written F1: fusion's decisions; ECE: of the "
+          "written confidence; ECE floor: what sampling alone gives a perfectly calibrated model on these rows")
+    print(table(rows, ["task", "support", "tabular F1", "written F1", "target", "SILKNOW tab", "ECE",
+                       "ECE floor", "ECE uncal",
                        "Brier", "Brier uncal", "log-loss", "log-loss uncal"]))
     prow = []
     for t in tasks:
