@@ -380,7 +380,9 @@ def apply(store: Store, settings: Settings, new_triples: Sequence[Triple], *, ac
         change.groups = _compare(old, _label_groups(store, settings, p.after.tasks, progress, same, old_tasks))
     run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     activity, triples = record_triples(own, change, change.agent, started, _now(), run)
-    store.update(sparql.prepare("insert_data", graph=own.provenance, triples=sparql.TripleBlock(triples)))
+    # Ground triples only: INSERT DATA twice adds them once, so the store may retry it.
+    store.update(sparql.prepare("insert_data", graph=own.provenance, triples=sparql.TripleBlock(triples)),
+                 idempotent=True)
     change.written, change.activity = True, str(activity)
     return change
 
