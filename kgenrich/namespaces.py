@@ -35,3 +35,9 @@ STATEMENT_NS = "http://data.silknow.org/statement/"
 ACTIVITY_NS = "http://data.silknow.org/activity/"
 PRODUCTION_NS = "http://data.silknow.org/production/"
 AGENT_NS = "http://data.silknow.org/actor/kgenrich/"
+
+# IRI spaces of what the review page mints (decisions, reviewers, curated statements).
+REVIEW_NS = "http://data.silknow.org/review/"
+REVIEWER_NS = "http://data.silknow.org/actor/reviewer/"
+CURATED_NS = "http://data.silknow.org/curated/"
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")
