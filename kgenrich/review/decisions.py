@@ -306,10 +306,13 @@ def decisions_on(store: Store, graphs: OwnGraphs, statement: str) -> list[dict]:
 
 def write(store: Store, graphs: OwnGraphs, p: Prepared, reviewer: Reviewer) -> Outcome:
     """Send one decision as one conditional update, then read back who decided the statement."""
-    update = sparql.prepare(
-        "review_decide", reviews=graphs.reviews, curated=graphs.curated, predictions=graphs.predictions,
-        statement=URIRef(p.proposal.statement), proposed=URIRef(p.proposal.object),
-        reviewTriples=sparql.TripleBlock(p.review_triples), curatedTriples=sparql.TripleBlock(p.curated_triples))
+    bindings = dict(reviews=graphs.reviews, predictions=graphs.predictions, statement=URIRef(p.proposal.statement),
+                    proposed=URIRef(p.proposal.object), reviewTriples=sparql.TripleBlock(p.review_triples))
+    if p.curated_triples:
+        update = sparql.prepare("review_decide", curated=graphs.curated,
+                                curatedTriples=sparql.TripleBlock(p.curated_triples), **bindings)
+    else:
+        update = sparql.prepare("review_decide_rejection", **bindings)
     # Retrying this request is harmless (the review IRI is fixed: a repeat finds it and adds nothing).
     store.update(update)
     recorded = decisions_on(store, graphs, p.proposal.statement)
