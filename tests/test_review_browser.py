@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from rdflib import URIRef
@@ -154,6 +155,15 @@ def test_review_in_a_browser_then_sync(demo):
             # the artifact view: images, texts, values, predictions and what each modality said
             page.click(f'li.item[data-statement="{third}"] a.artifact')
             page.wait_for_selector("table.scores")
+            # thumbnails are made by the server from the local image files (a missing file stays blank)
+            widths = page.eval_on_selector_all("section.images img", "imgs => Promise.all(imgs.map(i => "
+                                               "i.decode().then(() => i.naturalWidth, () => 0)))")
+            assert not widths or max(widths) > 0
+            with_image = next(i for i in served.app.state.review.reader.queue(limit=50)["items"]
+                              if any(Path(loc.removeprefix("file://")).is_file()
+                                     for loc in served.app.state.review.reader.image_locations(i["artifact"])[:1]))
+            thumb = page.request.get(f"{served.url}/thumbnails/0?artifact={quote(with_image['artifact'], safe='')}")
+            assert thumb.status == 200 and thumb.headers["content-type"] == "image/jpeg" and len(thumb.body()) > 500
             assert "tabular" in page.inner_text("table.scores") and "fusion" not in page.inner_text("table.scores th")
             _screenshot(page, shots / "review-artifact.png", full_page=True)
 

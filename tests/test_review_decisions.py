@@ -300,3 +300,26 @@ def test_users_file_salted_hashes_roles_and_atomic_writes(tmp_path):
         users.add("bad name/../x", "password1")
     users.remove("bob")
     assert users.get("bob") is None
+
+
+def test_review_settings_and_graphs(tmp_path):
+    from kgenrich.config import load_settings
+    from kgenrich.errors import ConfigError
+    from kgenrich.graphs import OwnGraphs
+
+    own = OwnGraphs.from_settings(mini_settings())
+    assert (str(own.reviews), str(own.curated)) == (PRED + "/reviews", PRED + "/curated")
+    assert own.is_ours(own.reviews) and own.is_ours(own.curated)  # never museum graphs
+    for section, match in (({"curated_graph": PRED}, "curated_graph must differ from the prediction graph"),
+                           ({"curated_graph": PRED + "/x", "reviews_graph": PRED + "/x"}, "differ from the reviews"),
+                           ({"reviews_graph": PRED + "/provenance"}, "reviews_graph must differ")):
+        settings = mini_settings()
+        settings.sections = {"review": section}
+        with pytest.raises(ConfigError, match=match):
+            OwnGraphs.from_settings(settings)
+    (tmp_path / "kgenrich.toml").write_text('[review]\ncurated_grahp = "urn:x"\n')
+    with pytest.raises(ConfigError, match="did you mean 'curated_graph'"):
+        load_settings(environ={}, cwd=tmp_path)
+    (tmp_path / "kgenrich.toml").write_text('[review]\nbulk_limit = 0\n')
+    with pytest.raises(ConfigError, match="bulk_limit"):
+        load_settings(environ={}, cwd=tmp_path)
