@@ -117,6 +117,17 @@ def test_anonymous_users_see_nothing_and_cannot_write(served):
     assert served.graphs() == before
 
 
+def test_anonymous_read_lets_visitors_look_but_never_write(served):
+    served.app.state.review.anonymous_read = True  # [review] anonymous_read = true
+    page = requests.get(served.url + "/queue")
+    assert page.status_code == 200 and "awaiting review" in page.text and 'value="accepted"' not in page.text
+    item = requests.get(served.url + "/api/queue").json()["items"][0]
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    r = requests.post(served.url + "/api/reviews", json={"statement": item["statement"], "decision": "accepted"},
+                      headers={"X-CSRF-Token": token}, cookies=page.cookies)
+    assert r.status_code == 401 and "anonymous users cannot record decisions" in r.json()["error"]
+
+
 def test_wrong_password_and_no_open_redirect(served):
     s = requests.Session()
     token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(served.url + "/login").text).group(1)
