@@ -220,6 +220,7 @@ TOP_LEVEL: dict[str, Check] = {
 SECTIONS: dict[str, dict[str, Check]] = {
     "models": {
         "modalities": _list_of(_nonempty_string),
+        "stacker": _nonempty_string,
         "folds": _integer(2),
         "focal_gamma": _number(0),
         "device": _device,

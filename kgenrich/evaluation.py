@@ -4,8 +4,10 @@ Protocol (the same as prediction time): for every test artifact and every task
 it has a kept label for, that one value is hidden -- the label and the asserted
 values of the task are removed -- and the artifact is predicted with
 everything else it has (its images, texts, museum and its *other* tasks'
-labels, which the tabular and fusion models read).  Image and text models do
-not read labels, so their probabilities are computed once per artifact.
+labels, which the tabular and fusion models read).  A modality model that says
+it reads no labels (``reads_labels = False``: image, text) gets the same input
+either way, so its probabilities are computed once per artifact; every other
+one, and the stacker, predicts the hidden-value copies task by task.
 
 Each modality is scored on the test artifacts that have it (as in the SILKNOW
 paper, every classifier on its own test set; ``coverage`` says which share
@@ -17,8 +19,8 @@ micro-F1, accuracy, support, and the confusion matrix over all the task's groups
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,28 +29,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .metrics import scores
 from .records import ArtifactRecord, TaskLabels
 
 MODALITY_ORDER = ("image", "text", "tabular", "fusion")
-
-
-def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
-    y_true, y_pred = list(y_true), list(y_pred)
-    if not y_true:
-        return {"macro_f1": None, "micro_f1": None, "accuracy": None, "support": 0,
-                "confusion": [], "labels": list(labels)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "support": len(y_true),
-            "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
-            "labels": list(labels),
-        }
 
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
@@ -64,17 +48,16 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
     test = list(test)
     groups = ensemble.groups
     report: dict = {"tasks": {}}
-    # image/text do not read labels: one pass over the test artifacts
+    # a model that reads no labels sees the same input with or without the hidden value: one pass
     label_free = {m: model.predict(test, progress=progress) for m, model in ensemble.models.items()
-                  if m != "tabular"}
+                  if not model.reads_labels}
     for task, ids in groups.items():
         rows = [i for i, r in enumerate(test) if r.labels.get(task) in set(ids)]
         if not rows:
             continue
         hidden = [hide(test[i], task) for i in rows]
-        inputs = {m: {t: p[rows] for t, p in pm.items()} for m, pm in label_free.items()}
-        if "tabular" in ensemble.models:
-            inputs["tabular"] = ensemble.models["tabular"].predict(hidden)
+        inputs = {m: ({t: p[rows] for t, p in label_free[m].items()} if m in label_free else model.predict(hidden))
+                  for m, model in ensemble.models.items()}
         fused = ensemble.fuse(hidden, inputs)[task]
         truth = np.array([test[i].labels[task] for i in rows])
         ids_arr = np.array(ids)

@@ -1,36 +1,40 @@
-"""Credentials out of every text kgenrich prints: messages, reports, logs.
+"""Credentials out of text: every message that may name an endpoint goes through :func:`redact`.
 
-A pure function at the bottom floor (no imports from the package), so that the
-stores, the CLI and the report writers all strip the same things: the
-user-info part of anything that looks like a URL (``scheme://user:pass@host``,
-also without a scheme, ``user:pass@host``), and any secret value given
-explicitly (the password from the environment), wherever it appears.
+Pure and dependency-free (the CLI calls it on every error message, whatever
+raised it), and tolerant of text that is not a valid URL at all: a URL the
+user mistyped is exactly the one that ends up in an error message.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Iterable
+from urllib.parse import quote
 
 MASK = "***"
-# user-info before a host: "//user:pass@" or, without a scheme, "user:pass@host" at a word start
-_WITH_SCHEME = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^/\s@'\"<>]*)@")
-_WITHOUT_SCHEME = re.compile(r"(?P<pre>^|[\s'\"(<=,])(?P<info>[^\s/@'\"<>:]+:[^\s/@'\"<>]*)@(?=[^\s@])")
+# Shorter secrets are masked in free text only where they stand alone: masking every
+# "p" of a message would make it unreadable.  (User-info in URLs is masked whatever
+# its length.)
+MIN_SECRET_LENGTH = 4
+
+# scheme://userinfo@ -- the user-info runs to the last "@" before the URL ends
+# (whitespace, quotes, angle brackets), so that a password holding "/", "?" or
+# "#" (unescaped, hence unparsable) is still covered as a whole.
+_SCHEME_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s'\"<>`]*)@")
+# user:password@host without a scheme (a URL typed without "http://"); not a mailto: address.
+_BARE_USERINFO = re.compile(
+    r"(?P<before>^|[\s'\"<>(\[{=,;`])(?!mailto:)(?P<user>[^\s'\"<>`@/:]+):(?!//)[^\s'\"<>`@]*@", re.IGNORECASE)
 
 
-# Below this length a secret is masked only where it stands alone: a one-letter password must
-# not turn every "p" of a message into "***" (the user-info rules above still catch it in URLs).
-_SHORT_SECRET = 6
-
-
-def redact(text: object, secrets: Iterable[str] = ()) -> str:
-    """``text`` as a string with user-info and the given secrets replaced by ``***``."""
-    out = str(text)
-    out = _WITH_SCHEME.sub(lambda m: f"{m.group('pre')}{MASK}@", out)
-    out = _WITHOUT_SCHEME.sub(lambda m: f"{m.group('pre')}{MASK}@", out)
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every ``user:password@`` of a URL-looking substring, and every secret, masked."""
+    text = _SCHEME_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", str(text))
+    text = _BARE_USERINFO.sub(lambda m: m.group("before") + MASK + "@", text)
+    # Longest first, so that a secret containing another one is masked whole.
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        if len(secret) >= _SHORT_SECRET:
-            out = out.replace(secret, MASK)
-        else:
-            out = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, out)
-    return out
+        for form in {secret, quote(secret, safe="")}:
+            if len(secret) >= MIN_SECRET_LENGTH:
+                text = text.replace(form, MASK)
+            else:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", MASK, text)
+    return text

@@ -56,7 +56,6 @@ from . import validation
 log = logging.getLogger(__name__)
 
 TRAINING_STATE = "sync-training.json"
-_PAGE = 5000  # rows per page when reading the live graph (below Virtuoso's default 10000 cap)
 
 
 class SyncError(KgenrichError):
@@ -173,17 +172,6 @@ def _count(store: Store, graph: URIRef) -> int:
     return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
 
 
-def _update_once(store: Store, text: str) -> None:
-    # Repeating the swap after an unanswered first attempt could MOVE an already moved
-    # (now absent) staging graph over the fresh live graph: never retry it.
-    from .store.remote import RemoteStore
-
-    if isinstance(store, RemoteStore):
-        store.update(text, retry=False)
-    else:
-        store.update(text)
-
-
 def drop_staging(store: Store, graphs: OwnGraphs) -> int:
     """Drop every staging graph a previous (killed) run left behind."""
     stale = [g for g in store.graph_names() if str(g).startswith(graphs.staging_prefix)]
@@ -204,11 +192,9 @@ class LiveStatement:
 
 
 def read_live(store: Store, graph: URIRef) -> list[LiveStatement]:
-    from .store.remote import RemoteStore
-
-    # Pages keep remote answers under server row caps; locally one sorted pass is far cheaper
-    # than re-sorting the whole graph for every OFFSET.
-    page = _PAGE if isinstance(store, RemoteStore) else 1 << 40
+    # Pages keep answers under a store's row cap; a store without one is read in one
+    # sorted pass, far cheaper than re-sorting the whole graph for every OFFSET.
+    page = store.page_rows or 1 << 40
     out = []
     offset = 0
     while True:
@@ -370,36 +356,22 @@ def _provenance_triples(graphs: OwnGraphs, run: str, started: Literal, report: S
     return sorted(triples)
 
 
-def _stage(store: Store, graph: URIRef, triples: Sequence[Triple]) -> None:
-    """Write a staging graph.  It is invisible to readers until the swap, so a remote
-    store without the Graph Store Protocol gets plain INSERT DATA batches here rather
-    than replace_graph's scratch-and-MOVE (which would copy the graph twice)."""
-    from .store.remote import RemoteStore
-
-    if isinstance(store, RemoteStore) and not store.gsp_endpoint:
-        store.drop_graph(graph)
-        triples = list(triples)
-        for start in range(0, len(triples), store.batch_triples):
-            # INSERT DATA has set semantics: the store's retry of a batch is harmless.
-            store.update(sparql.prepare("insert_data", graph=graph,
-                                        triples=sparql.TripleBlock(triples[start:start + store.batch_triples])))
-    else:
-        store.replace_graph(graph, triples)
-
-
 def write_graphs(store: Store, graphs: OwnGraphs, run: str, triples: Sequence[Triple],
                  prov_triples: Sequence[Triple]) -> None:
     """Stage both graphs, check they are complete, then swap them in with one update request."""
     staged, staged_prov = graphs.staging(run)
-    _stage(store, staged, triples)
-    _stage(store, staged_prov, prov_triples)
+    store.stage_graph(staged, triples)
+    store.stage_graph(staged_prov, prov_triples)
     # A short write (a batch lost on a remote store) must never become visible.
     for graph, expected in ((staged, len(triples)), (staged_prov, len(prov_triples))):
         got = _count(store, graph)
         if got != expected:
             raise StoreError(f"staging graph {graph} holds {got} triples, {expected} were written; nothing replaced")
-    _update_once(store, sparql.prepare("sync_swap", live=graphs.predictions, staged=staged,
-                                       live_provenance=graphs.provenance, staged_provenance=staged_prov))
+    # The one step that makes a sync visible.  The prediction graph goes first: on a
+    # store that applies the operations one by one and stops between them, the
+    # provenance graph still holds the previous fingerprints, and the next sync only
+    # redoes work.  swap_graphs never repeats the request (see Store.swap_graphs).
+    store.swap_graphs({graphs.predictions: staged, graphs.provenance: staged_prov})
     got = _count(store, graphs.predictions)
     if got != len(triples):
         raise StoreError(f"after the swap {graphs.predictions} holds {got} triples instead of {len(triples)}")

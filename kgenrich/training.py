@@ -12,11 +12,16 @@ for a new artifact -- and the final modality models are then trained on all
 records.  The scores in the model card are OOF scores too (fusion's through a
 second cross-fit on the OOF table), so they estimate unseen-data quality.
 
+Models are created by name through the registry (``kgenrich.models``): the
+names in ``[models] modalities`` must be modality models, and ``[models]
+stacker`` (default ``fusion``, LightGBM late fusion) a stacker; each reads its
+parameters from the table of its name (``[models.fusion]`` ...).
+
 Layout of a models directory::
 
     ensemble.json          the ensemble's card (version, fingerprint, tasks, scores ...)
     image/ text/ tabular/  one directory per modality: model.json + weights
-    fusion/                model.json + LightGBM text files
+    fusion/                the stacker: model.json + its files (LightGBM text files for fusion)
 """
 
 from __future__ import annotations
@@ -29,24 +34,26 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import ModelError
+from .metrics import oof_scores
 from .models import create
-from .models.base import FORMAT_VERSION, ModalityModel, encode_targets, library_versions
+from .models.base import FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
 from .records import ArtifactRecord, TaskLabels
 
 ENSEMBLE_FILE = "ensemble.json"
-MODALITIES = ("image", "text", "tabular")
+STACKER_DIR = "fusion"  # the stacker's directory, whichever stacker it is (and its key in the card's scores)
 
 # Defaults for real collections: the paper's models.  Without local pretrained
 # weights the ResNet trains from scratch (said in its description) and the
 # text model falls back to the measured offline choice (see docs/models.md).
 DEFAULTS: dict = {
     "modalities": ["image", "text", "tabular"],
+    "stacker": "fusion",
     "folds": 3,
     "focal_gamma": 2.0,
     "image": {"backbone": "resnet152", "weights": None, "size": 224, "epochs": 10, "freeze_backbone": False,
@@ -96,6 +103,8 @@ def model_config(settings) -> dict:
             cfg[key] = value
     if isinstance(cfg["modalities"], str):
         cfg["modalities"] = [cfg["modalities"]]
+    if not isinstance(cfg["stacker"], str):
+        raise ModelError("models.stacker must be the name of one stacker (e.g. \"fusion\")")
     cfg["folds"] = int(cfg["folds"])
     if cfg["folds"] < 2:
         raise ModelError("models.folds must be at least 2 (fusion trains on out-of-fold predictions)")
@@ -178,45 +187,26 @@ def _empty_probs(groups, n):
     return {t: np.full((n, len(g)), np.nan) for t, g in groups.items()}
 
 
-def _metric_subset(s: dict) -> dict:
-    return {k: s[k] for k in ("macro_f1", "micro_f1", "accuracy", "support")}
+def create_modality(name: str, groups, params, settings) -> ModalityModel:
+    model = create(name, groups, params, settings)
+    if not isinstance(model, ModalityModel):
+        raise ModelError(f"models.modalities: '{name}' is a {type(model).__name__}, not a modality model"
+                         + (" (set it as models.stacker)" if isinstance(model, Stacker) else ""))
+    return model
 
 
-def _oof_scores(records, groups, probs: dict[str, np.ndarray], fused: Optional[dict[str, np.ndarray]] = None) -> dict:
-    """Scores of one modality's out-of-fold probabilities, per task.
-
-    A modality is scored on the labelled rows where it has a prediction (image
-    and text: the artifacts with a readable image / a text); ``coverage`` is
-    that share of the task's labelled rows.  With ``fused`` (fusion's own
-    out-of-fold probabilities) each entry also carries ``fusion_same_rows``:
-    fusion scored on exactly those rows -- the like-for-like comparison.
-    """
-    from .evaluation import scores
-
-    targets = encode_targets(records, groups)
-    out = {}
-    for task, ids in groups.items():
-        p = probs[task]
-        labelled = targets[task] >= 0
-        rows = labelled & ~np.isnan(p).any(axis=1)
-        if rows.any():
-            ids_arr = np.array(ids)
-            truth = ids_arr[targets[task][rows]]
-            entry = _metric_subset(scores(truth, ids_arr[p[rows].argmax(1)], ids))
-            entry["coverage"] = round(float(rows.sum() / labelled.sum()), 4)
-            if fused is not None and fused is not probs:
-                entry["fusion_same_rows"] = _metric_subset(scores(truth, ids_arr[fused[task][rows].argmax(1)], ids))
-            out[task] = entry
-    return out
+def create_stacker(name: str, groups, params, settings) -> Stacker:
+    model = create(name, groups, params, settings)
+    if not isinstance(model, Stacker):
+        raise ModelError(f"models.stacker: '{name}' is a {type(model).__name__}, not a stacker")
+    return model
 
 
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
                    models_dir: Path, progress: bool = True) -> "Ensemble":
     from tqdm.auto import tqdm
 
-    from .models.fusion import FusionModel
-
-    from .models.base import resolve_device
+    from .models.torch_base import resolve_device
 
     cfg = model_config(settings)
     # an impossible device is the user's error for the whole run, not a per-model note
@@ -243,7 +233,7 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
     descriptions: dict[str, str] = {}
     for name in cfg["modalities"]:
         params = model_params(cfg, name, settings)
-        probe = create(name, groups, params, settings)
+        probe = create_modality(name, groups, params, settings)
         avail = probe.available(labelled)
         if not avail.any():
             notes.append(f"{name}: no labelled artifact has this modality; skipped")
@@ -252,7 +242,8 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         pred = _empty_probs(groups, len(labelled))
         for f, (tr, va) in enumerate(tqdm(folds, desc=f"{name} cross-fit", disable=not progress, leave=False)):
             try:
-                model = create(name, groups, params, settings).fit([labelled[i] for i in tr], progress=progress)
+                model = create_modality(name, groups, params, settings).fit([labelled[i] for i in tr],
+                                                                            progress=progress)
             except ModelError as exc:
                 notes.append(f"{name}, fold {f + 1}: {exc}")
                 continue
@@ -261,12 +252,12 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
                 pred[t][va] = fold_pred[t]
         t1 = time.perf_counter()
         try:
-            final = create(name, groups, params, settings).fit(labelled, progress=progress)
+            final = create_modality(name, groups, params, settings).fit(labelled, progress=progress)
         except ModelError as exc:
             notes.append(f"{name}: {exc}; modality left out")
             continue
         t2 = time.perf_counter()
-        final.info["oof_scores"] = _oof_scores(labelled, groups, pred)
+        final.info["oof_scores"] = oof_scores(labelled, groups, pred)
         final.save(staging / name)
         oof[name] = pred
         descriptions[name] = final.describe()
@@ -278,22 +269,23 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError("no modality could be trained: " + "; ".join(notes))
 
-    # fusion's own honest score: cross-fit it over the OOF table with the same folds
-    fparams = model_params(cfg, "fusion", settings)
+    # the stacker's own honest score: cross-fit it over the OOF table with the same folds
+    stacker_name = cfg["stacker"]
+    fparams = model_params(cfg, stacker_name, settings)
     fused_oof = _empty_probs(groups, len(labelled))
     t0 = time.perf_counter()
     for tr, va in folds:
         sub = {m: {t: p[tr] for t, p in pm.items()} for m, pm in oof.items()}
-        fm = FusionModel(groups, fparams, settings).fit([labelled[i] for i in tr], sub)
+        fm = create_stacker(stacker_name, groups, fparams, settings).fit([labelled[i] for i in tr], sub)
         pv = fm.predict([labelled[i] for i in va], {m: {t: p[va] for t, p in pm.items()} for m, pm in oof.items()})
         for t in groups:
             fused_oof[t][va] = pv[t]
-    fusion = FusionModel(groups, fparams, settings).fit(labelled, oof)
+    fusion = create_stacker(stacker_name, groups, fparams, settings).fit(labelled, oof)
     timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
-    scores = {m: _oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
-    scores["fusion"] = _oof_scores(labelled, groups, fused_oof)
+    scores = {m: oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
+    scores["fusion"] = oof_scores(labelled, groups, fused_oof)
     fusion.info["oof_scores"] = scores["fusion"]
-    fusion.save(staging / "fusion")
+    fusion.save(staging / STACKER_DIR)
     descriptions["fusion"] = fusion.describe()
 
     targets = encode_targets(labelled, groups)
@@ -309,7 +301,7 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         "groups": groups,
         "modalities": sorted(oof),
         "training_data": {"artifacts": len(records), "labelled": len(labelled), "folds": k},
-        "params": {**cfg, **{m: model_params(cfg, m, settings) for m in list(oof) + ["fusion"]}},
+        "params": {**cfg, **{m: model_params(cfg, m, settings) for m in list(oof) + [stacker_name]}},
         "descriptions": descriptions,
         "scores": scores,
         "score_method": (f"out-of-fold ({k}-fold cross-fitting) on the training data; each modality on the "
@@ -332,9 +324,9 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
 
 
 class Ensemble:
-    """The trained modality models and fusion, as loaded from a models directory."""
+    """The trained modality models and the stacker (fusion), as loaded from a models directory."""
 
-    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion):
+    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker):
         self.directory = Path(directory)
         self.card = card
         self.models = models
@@ -347,12 +339,11 @@ class Ensemble:
     @classmethod
     def load(cls, models_dir: Path, settings=None) -> "Ensemble":
         from .models.base import read_card
-        from .models.fusion import FusionModel
 
         models_dir = Path(models_dir)
         card = read_card(models_dir, ENSEMBLE_FILE)
         models = {m: ModalityModel.load(models_dir / m, settings) for m in card["modalities"]}
-        fusion = FusionModel.load(models_dir / "fusion", settings)
+        fusion = Stacker.load(models_dir / STACKER_DIR, settings)
         return cls(models_dir, card, models, fusion)
 
     def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, dict[str, np.ndarray]]:

@@ -118,11 +118,12 @@ def oxigraph_binary() -> str | None:
 
 
 class OxigraphServer(_ServerProcess):
-    """``oxigraph serve`` on 127.0.0.1 with the union default graph (as Virtuoso behaves)."""
+    """``oxigraph serve`` on 127.0.0.1: with the union default graph (as Virtuoso behaves), or in
+    its default mode, where the default graph is a graph of its own."""
 
     kind = "oxigraph"
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, union_default_graph: bool = True):
         binary = oxigraph_binary()
         if binary is None:
             pytest.skip("the oxigraph server binary is not installed (pip install oxigraph)")
@@ -130,9 +131,11 @@ class OxigraphServer(_ServerProcess):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / "oxigraph.log", "wb")
-        self.process = subprocess.Popen(
-            [binary, "serve", "--location", str(workdir / "data"), "--bind", f"127.0.0.1:{self.port}",
-             "--union-default-graph"], stdout=self.log, stderr=subprocess.STDOUT)
+        self.union_default_graph = union_default_graph
+        command = [binary, "serve", "--location", str(workdir / "data"), "--bind", f"127.0.0.1:{self.port}"]
+        if union_default_graph:
+            command.append("--union-default-graph")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait(timeout=30, interval=0.1)
 
     query = property(lambda self: self.url + "/query")
@@ -243,6 +246,14 @@ class VirtuosoServer(_ServerProcess):
 @pytest.fixture
 def oxigraph(tmp_path):
     server = OxigraphServer(tmp_path / "oxigraph")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oxigraph_default(tmp_path):
+    """An Oxigraph server in its default mode: queries without GRAPH read only its own default graph."""
+    server = OxigraphServer(tmp_path / "oxigraph-default", union_default_graph=False)
     yield server
     server.stop()
 

@@ -1,12 +1,16 @@
-"""Cross-fitting: fusion must be trained on out-of-fold modality probabilities."""
+"""Cross-fitting: fusion must be trained on out-of-fold modality probabilities; the stacker contract."""
+
+import warnings
 
 import numpy as np
 import pytest
 
 from kgenrich.config import Settings
+from kgenrich.errors import ModelError
 from kgenrich.models import register, unregister
-from kgenrich.models.base import ModalityModel
+from kgenrich.models.base import ModalityModel, Stacker
 from kgenrich.models.fusion import FusionModel
+from kgenrich.models.tabular import TabularModel
 from kgenrich.training import Ensemble, train_ensemble
 
 from test_models_data import groups_of, make_labels, make_records
@@ -170,3 +174,90 @@ def test_fusion_combines_complementary_modalities():
     p = off.predict(records, inputs)[task]
     poe = inputs["a"][task] * inputs["b"][task]
     assert np.allclose(p, poe / poe.sum(1, keepdims=True), atol=1e-3)
+
+
+class MeanStacker(Stacker):
+    """The mean of the modalities present for a record (uniform where none is)."""
+
+    name = "mean"
+
+    def _fit(self, records, inputs, targets, progress):
+        self.info["inputs"] = sorted(inputs)
+
+    def _predict(self, records, inputs, progress):
+        out = {}
+        for task, ids in self.groups.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a record no modality covers: all NaN
+                mean = np.nanmean(np.stack([inputs[m][task] for m in sorted(inputs)]), axis=0)
+            out[task] = np.where(np.isnan(mean), 1.0 / len(ids), mean)
+        return out
+
+    def _save(self, directory):
+        pass
+
+    def _load(self, directory):
+        pass
+
+
+def test_a_stacker_registered_by_name_replaces_fusion(tmp_path):
+    register("mean", MeanStacker)
+    try:
+        s = Settings(sections={"models": {"modalities": ["tabular"], "stacker": "mean", "folds": 2, "n_jobs": 1,
+                                          "tabular": {"num_boost_round": 20}}})
+        records = make_records(60, seed=1, text=False)
+        train_ensemble(records, make_labels(), s, tmp_path / "m", progress=False)
+        ens = Ensemble.load(tmp_path / "m")  # by the name in fusion/model.json
+        assert isinstance(ens.fusion, MeanStacker) and ens.fusion.name == "mean"
+        assert ens.fusion.info["inputs"] == ["tabular"] and "fusion" in ens.card["scores"]
+        fresh = make_records(20, seed=9, text=False)
+        tab = ens.models["tabular"].predict(fresh)
+        fused = ens.predict(fresh)
+        assert all(np.allclose(fused[t], tab[t]) for t in tab)  # the mean of one modality is that modality
+    finally:
+        unregister("mean")
+
+
+def test_stackers_and_modalities_are_not_interchangeable(tmp_path):
+    assert issubclass(FusionModel, Stacker) and not issubclass(FusionModel, ModalityModel)
+    records = make_records(30, seed=1, text=False)
+    base = {"folds": 2, "n_jobs": 1, "tabular": {"num_boost_round": 5}}
+    with pytest.raises(ModelError, match="'fusion' is a FusionModel, not a modality model.*models.stacker"):
+        train_ensemble(records, make_labels(), Settings(sections={"models": {**base, "modalities": ["fusion"]}}),
+                       tmp_path / "a", progress=False)
+    with pytest.raises(ModelError, match="'tabular' is a TabularModel, not a stacker"):
+        train_ensemble(records, make_labels(), Settings(sections={"models": {**base, "modalities": ["tabular"],
+                                                                             "stacker": "tabular"}}),
+                       tmp_path / "b", progress=False)
+    groups = groups_of(make_labels())
+    TabularModel(groups, {"n_jobs": 1, "num_boost_round": 5}).fit(records).save(tmp_path / "tab")
+    with pytest.raises(ModelError, match="is a TabularModel, not a Stacker"):
+        Stacker.load(tmp_path / "tab")
+
+
+def test_the_contract_is_abstract_and_the_stacker_output_checked():
+    class NoPredict(ModalityModel):
+        def _fit(self, records, targets, progress):
+            pass
+
+        def _save(self, directory):
+            pass
+
+        def _load(self, directory):
+            pass
+
+    with pytest.raises(TypeError, match="abstract method.*_predict"):
+        NoPredict({"t": ["a", "b"]})
+
+    class Doubling(MeanStacker):
+        def _predict(self, records, inputs, progress):
+            return {t: 2 * p for t, p in super()._predict(records, inputs, progress).items()}
+
+    records = make_records(10, seed=1, text=False)
+    groups = groups_of(make_labels())
+    inputs = {"a": {t: np.full((10, len(g)), 1.0 / len(g)) for t, g in groups.items()}}
+    stacker = Doubling(groups).fit(records, inputs)
+    with pytest.raises(ModelError, match="not probability distributions"):
+        stacker.predict(records, inputs)
+    with pytest.raises(ModelError, match="10 rows of a probabilities for task material, 9 records"):
+        stacker.predict(records[:9], inputs)

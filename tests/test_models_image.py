@@ -1,4 +1,6 @@
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -128,6 +130,11 @@ def test_image_source_resolves_locations(tmp_path):
     src = ImageSource(images_root=str(tmp_path))
     assert src.resolve("sub/a.png") == f
     assert src.resolve(f.as_uri()) == f
-    assert src.resolve("/elsewhere/a.png") is None or src.resolve("/elsewhere/a.png").name == "a.png"
+    # an absolute path from another machine: the same file name under images_root when it is there ...
+    (tmp_path / "b.png").write_bytes(b"y")
+    assert src.resolve("/other/machine/b.png") == tmp_path / "b.png"
+    # ... else the path as given, which open() then skips and counts as a missing file
+    assert src.resolve("/elsewhere/a.png") == Path("/elsewhere/a.png")
+    assert src.open("/elsewhere/a.png") is None and src.skipped["missing file"] == 1
     assert src.resolve("https://example.org/a.png") is None  # not cached, fetching off
     assert src.prefetch(["https://example.org/a.png"]) == 0  # never touches the network when off

@@ -1,4 +1,5 @@
-"""The one store interface, on the embedded store and on a real Oxigraph server."""
+"""The one store interface, on the embedded store, on real Oxigraph servers (union default
+graph or not, SPARQL Update or Graph Store Protocol) and on Virtuoso 7."""
 
 import gzip
 import http.server
@@ -8,21 +9,24 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgenrich import sparql
-from kgenrich.errors import EndpointUnreachable, LoadError, TruncatedResult
+from kgenrich.errors import EndpointUnreachable, LoadError, StoreError, TruncatedResult
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 
 from helpers import MINI
+from servers import oxigraph_default  # noqa: F401  (fixture)
 
 G = URIRef("https://w3id.org/kgenrich/test/graph/museum-a")
+SERVERS = {"oxigraph-server": "oxigraph", "oxigraph-default": "oxigraph_default", "virtuoso": "virtuoso"}
 
 
-@pytest.fixture(params=["embedded", "oxigraph-server", "oxigraph-server-gsp", "virtuoso"])
+@pytest.fixture(params=["embedded", "oxigraph-server", "oxigraph-server-gsp", "oxigraph-default",
+                        "oxigraph-default-gsp", "virtuoso"])
 def store(request, tmp_path):
     if request.param == "embedded":
         yield EmbeddedStore(tmp_path / "store")
         return
-    server = request.getfixturevalue("virtuoso" if request.param == "virtuoso" else "oxigraph")
+    server = request.getfixturevalue(SERVERS[request.param.removesuffix("-gsp")])
     gsp = server.gsp if request.param.endswith("gsp") else None
     s = RemoteStore(server.query, update_endpoint=server.update, gsp_endpoint=gsp, retries=2, backoff=0.05)
     # Virtuoso is shared by the module's tests and has system graphs: leave only those behind.
@@ -112,13 +116,15 @@ class _FlakyHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         type(self).calls += 1
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        request = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if type(self).failures_left > 0:
             type(self).failures_left -= 1
             self.send_response(503)
             self.end_headers()
             return
         body = b'{"head":{"vars":["x"]},"results":{"bindings":[{"x":{"type":"literal","value":"1"}}]}}'
+        if b"ASK" in request:  # the store's probe of its default graph: an empty store
+            body = b'{"boolean":false}'
         self.send_response(200)
         self.send_header("Content-Type", "application/sparql-results+json")
         for k, v in self.extra_headers.items():
@@ -143,8 +149,10 @@ def flaky_server():
 
 
 def test_retries_with_backoff_on_5xx(flaky_server):
-    _FlakyHandler.failures_left = 2
     store = RemoteStore(flaky_server, retries=3, backoff=0.01)
+    store.select("SELECT ?x {}")  # the first query also probes the default graph: count the next one only
+    _FlakyHandler.calls = 0
+    _FlakyHandler.failures_left = 2
     assert store.select("SELECT ?x {}") == [{"x": Literal("1")}]
     assert _FlakyHandler.calls == 3
 
@@ -174,10 +182,12 @@ def test_blank_nodes_and_the_default_graph(store, tmp_path, request):
 <http://x/louis-xv> time:intervalIn <http://x/c18> .
 """)
     graph = None
-    if "virtuoso" in request.node.name:
-        # Virtuoso has no default graph to write into: a clear error, then a named graph.
-        with pytest.raises(LoadError, match="give --graph IRI"):
+    if "virtuoso" in request.node.name or "oxigraph-default" in request.node.name:
+        # Virtuoso has no default graph to write into; an Oxigraph server in its default
+        # mode has one that kgenrich's queries do not read: a clear error, then a named graph.
+        with pytest.raises(LoadError, match="give --graph IRI") as info:
             store.load_file(path)
+        assert "\n" not in str(info.value)
         graph = URIRef("http://x/periods")
     assert store.load_file(path, graph=graph).quads == 6
     rows = store.select("""PREFIX time: <http://www.w3.org/2006/time#>
@@ -185,3 +195,72 @@ def test_blank_nodes_and_the_default_graph(store, tmp_path, request):
     # Each blank node kept its own identity: exactly one beginning and one end.
     assert [(str(r["b"]), str(r["e"])) for r in rows] == [("1701", "1800")]
     assert store.ask("ASK { <http://x/louis-xv> <http://www.w3.org/2006/time#intervalIn> <http://x/c18> }")
+
+
+# ------------------------------------------------------------------ the contract: staging, swapping, capabilities
+def test_stage_and_swap_graphs(store):
+    store.load_file(MINI)
+    museum_b = URIRef("https://w3id.org/kgenrich/test/graph/museum-b")
+    other_before = sorted(store.graph_triples(museum_b))
+    live, live2 = URIRef("http://x/live"), URIRef("http://x/live2")
+    staged, staged2 = URIRef("http://x/staging/a"), URIRef("http://x/staging/b")
+    store.stage_graph(live, [(URIRef("http://x/s"), URIRef("http://x/p"), Literal("old"))])
+    store.stage_graph(live2, [(URIRef("http://x/s"), URIRef("http://x/p"), Literal("old2"))])
+    new = [(URIRef("http://x/s"), URIRef("http://x/p"), Literal(f"v{i}")) for i in range(7)]
+    assert store.stage_graph(staged, new) == 7
+    assert store.stage_graph(staged, new[:3]) == 3  # staging again replaces, never adds
+    assert sorted(store.graph_triples(staged)) == sorted(new[:3])
+    store.stage_graph(staged2, [])
+    store.swap_graphs({live: staged, live2: staged2})
+    assert sorted(store.graph_triples(live)) == sorted(new[:3])
+    assert list(store.graph_triples(live2)) == []  # an empty staged graph empties the live one
+    names = store.graph_names()
+    assert staged not in names and staged2 not in names and live2 not in names
+    assert sorted(store.graph_triples(museum_b)) == other_before
+    with pytest.raises(StoreError, match="distinct"):
+        store.swap_graphs({live: live})
+
+
+def test_capabilities_say_what_differs(store, request):
+    kind = request.node.callspec.params["store"]
+    assert store.graph_store_protocol == kind.endswith("-gsp")
+    if kind == "embedded":
+        assert store.page_rows is None and store.atomic_updates and store.default_graph_is_union
+        return
+    assert store.page_rows == 5000 and not store.atomic_updates
+    store.load_file(MINI)
+    assert store.default_graph_is_union is (not kind.startswith("oxigraph-default"))
+    capped = RemoteStore(store.endpoint, result_limit=1000)
+    assert capped.page_rows == 999
+
+
+def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_default):
+    from kgenrich.labels import labels_json
+    from kgenrich.pipeline import extract, label_groups
+    from kgenrich.tasks import load_tasks
+
+    from helpers import mini_settings
+
+    local = EmbeddedStore()
+    local.load_file(MINI)
+    remote = RemoteStore(oxigraph_default.query, update_endpoint=oxigraph_default.update)
+    remote.load_file(MINI)
+    assert remote.default_graph_is_union is False
+    results = []
+    for s in (local, remote):
+        tasks = load_tasks(s, mini_settings())
+        results.append(([t.name for t in tasks], labels_json(label_groups(s, tasks)),
+                         [r.to_dict() for r in extract(s, tasks, page_size=4, progress=False)]))
+    assert results[0] == results[1]
+    assert results[0][2]  # records were read at all
+
+
+def test_no_module_outside_the_store_asks_which_store_it_has():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "kgenrich"
+    pattern = re.compile(r"isinstance\([^)]*(RemoteStore|EmbeddedStore)|store\.remote import|store\.(gsp_endpoint|batch_triples)")
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if "store" not in p.relative_to(root).parts and pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []

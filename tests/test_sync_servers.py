@@ -12,7 +12,7 @@ from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
 
 from helpers import MINI, mini_settings
-from servers import FakeTrainer, oxigraph, virtuoso  # noqa: F401  (fixtures)
+from servers import FakeTrainer, oxigraph, oxigraph_default, virtuoso  # noqa: F401  (fixtures)
 from test_sync import PRED, PROV_G, graph_fingerprints
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -50,11 +50,17 @@ def _sync_twice(store, tmp_path, batch_triples=5000):
     return first
 
 
+@pytest.mark.parametrize("mode", ["oxigraph", "oxigraph_default"], ids=["union-default-graph", "default-mode"])
 @pytest.mark.parametrize("gsp", [False, True], ids=["sparql-update", "graph-store"])
-def test_sync_on_oxigraph_server(oxigraph, tmp_path, gsp):
-    store = RemoteStore(oxigraph.query, update_endpoint=oxigraph.update,
-                        gsp_endpoint=oxigraph.gsp if gsp else None, batch_triples=40)
+def test_sync_on_oxigraph_server(mode, tmp_path, gsp, request):
+    # In its default mode the server's default graph is not the union of the named
+    # graphs; task checks, label groups and SHACL validation read vocabulary without
+    # GRAPH and must see the same as on a union store.
+    server = request.getfixturevalue(mode)
+    store = RemoteStore(server.query, update_endpoint=server.update,
+                        gsp_endpoint=server.gsp if gsp else None, batch_triples=40)
     store.load_file(MINI)
+    assert store.default_graph_is_union is server.union_default_graph
     _sync_twice(store, tmp_path)
 
 

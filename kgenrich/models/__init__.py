@@ -1,37 +1,81 @@
-"""Registry of the modality models, by name.
+"""Registry of the models (modality models and stackers), by name.
 
 Like Annif's ``annif/backend/__init__.py``: the registry maps a name to the
 module and class that implement it, and imports the module only when the name
 is asked for, so that ``import kgenrich.models`` stays cheap (no torch, no
 transformers) and a model whose optional package is missing only fails when
 someone configures it.  A new modality or backbone is one class plus one line
-in ``_REGISTRY``.
+in ``_REGISTRY``, or, from code, ``register(name, "pkg.mod:Class")``.
+
+Other distributions add models without editing kgenrich, through entry points
+in the group ``kgenrich.models``::
+
+    [project.entry-points."kgenrich.models"]
+    clip = "mypkg.clip:ClipModel"
+
+Entry points are read only when a name is not built in (or registered), or when
+``names()`` is asked, so an unrelated broken plugin cannot slow down or break a
+run that does not use it.  A built-in or registered name wins over an entry
+point of the same name.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 from ..errors import ModelError
 
-# name -> "module:Class" (module relative to this package)
+ENTRY_POINT_GROUP = "kgenrich.models"
+
+# name -> "module:Class" (module relative to this package) or a class registered at run time
 _REGISTRY: dict[str, object] = {
     "image": "image:ImageModel",
     "text": "text:TextModel",
     "tabular": "tabular:TabularModel",
     "fusion": "fusion:FusionModel",
 }
+BUILTIN = tuple(_REGISTRY)
+
+# name -> EntryPoint; None until first needed
+_entry_points: dict[str, importlib.metadata.EntryPoint] | None = None
+
+
+def discovered(refresh: bool = False) -> dict[str, importlib.metadata.EntryPoint]:
+    """The entry points of group ``kgenrich.models`` of the installed distributions, by name."""
+    global _entry_points
+    if _entry_points is None or refresh:
+        found: dict[str, importlib.metadata.EntryPoint] = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            found.setdefault(ep.name, ep)  # the first on sys.path wins, as for imports
+        _entry_points = found
+    return _entry_points
 
 
 def names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(discovered()))
+
+
+def _load_entry_point(name: str):
+    ep = discovered().get(name)
+    if ep is None:
+        raise ModelError(f"unknown model '{name}' (known: {', '.join(names())})")
+    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+    try:
+        target = ep.load()
+    except Exception as exc:  # anything a third-party module raises on import
+        raise ModelError(f"model '{name}': entry point '{ep.name} = {ep.value}' of the distribution '{dist}' "
+                         f"cannot be loaded ({type(exc).__name__}: {exc})") from None
+    if not isinstance(target, type):
+        raise ModelError(f"model '{name}': entry point '{ep.name} = {ep.value}' of the distribution '{dist}' "
+                         "is not a class")
+    return target
 
 
 def get_model_class(name: str):
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise ModelError(f"unknown model '{name}' (known: {', '.join(names())})") from None
+    target = _REGISTRY.get(name)
+    if target is None:
+        return _load_entry_point(name)
     if not isinstance(target, str):  # a class registered directly
         return target
     module_name, class_name = target.split(":")
@@ -52,7 +96,10 @@ def unregister(name: str) -> None:
 
 
 def create(name: str, groups, params=None, settings=None):
-    return get_model_class(name)(groups, params or {}, settings)
+    """A new, untrained model of the class registered under ``name``, which it keeps as its name."""
+    model = get_model_class(name)(groups, params or {}, settings)
+    model.name = name
+    return model
 
 
-__all__ = ["create", "get_model_class", "names", "register", "unregister"]
+__all__ = ["ENTRY_POINT_GROUP", "create", "discovered", "get_model_class", "names", "register", "unregister"]

@@ -1,22 +1,33 @@
-"""The one interface every modality model implements.
+"""The contracts every model implements: modality models and stackers.
 
-A model predicts, for every task it was trained on, a probability over that
-task's label groups.  Subclasses implement the ``_fit`` / ``_predict`` /
-``_save`` / ``_load`` hooks; the template methods here do what must be the same
-for all of them: turn record labels into masked targets, check the label space,
-normalise and shape the output, write and check the model card, and say what
-the model is in words.
+Two kinds of model, one shape (like Annif's ``annif/backend/backend.py``: the
+public methods do the shared work and call hooks a subclass must implement):
+
+- a ``ModalityModel`` predicts, for every task it was trained on, a probability
+  over that task's label groups from one kind of input (image, text, tabular
+  ...): ``fit(records)``, ``predict(records)``;
+- a ``Stacker`` combines the modality models' probabilities into one
+  (LightGBM fusion is the built-in one): ``fit(records, inputs)``,
+  ``predict(records, inputs)`` where ``inputs`` is modality -> task -> (n, k).
+
+Both are a ``Model``: a label space, parameters, facts about the trained model
+(``info``), ``save``/``load`` with a model card, and ``describe``.  The
+template methods here turn record labels into masked targets, check the label
+space, check or normalise and shape the output, write and check the model card;
+subclasses implement the ``_fit`` / ``_predict`` / ``_save`` / ``_load`` hooks.
 
 Conventions shared by all models:
 - ``groups``: task -> ordered group ids; that order is the column order of
   the probabilities.
 - a record without the modality (no readable image, no non-empty text) gets a
-  row of NaN from ``predict``; fusion reads that as "missing" and sets a flag.
+  row of NaN from ``ModalityModel.predict``; a stacker reads that as "missing".
 - targets: -1 where the record has no kept group for the task (masked).
 """
 
 from __future__ import annotations
 
+import abc
+import inspect
 import json
 import platform
 import time
@@ -32,6 +43,8 @@ from ..records import ArtifactRecord
 # directory written with another version is refused with a clear message.
 FORMAT_VERSION = 1
 CARD_FILE = "model.json"
+
+Inputs = dict[str, dict[str, np.ndarray]]  # modality -> task -> (n, k) probabilities, NaN row = missing
 
 
 def library_versions() -> dict[str, str]:
@@ -58,25 +71,11 @@ def encode_targets(records: Sequence[ArtifactRecord], groups: dict[str, list[str
     return out
 
 
-def resolve_device(device: Optional[str]) -> str:
-    """'auto' -> cuda when present, else cpu; an explicit 'cuda' without a GPU is an error."""
-    import torch
+class Model(abc.ABC):
+    """What every trained model has: a label space, parameters, a model card."""
 
-    device = (device or "auto").lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device '{device}' requested but no CUDA device is available (use --device cpu)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ModelError(f"unknown device '{device}' (use auto, cpu or cuda)")
-    return device
-
-
-class ModalityModel:
-    """Base class: multitask probabilities from one kind of input."""
-
-    name = "base"  # registry name
-    modality = "base"  # image | text | tabular | fusion
+    name = "base"  # registry name; ``create`` sets the name a model was created under
+    modality = "base"  # image | text | tabular | fusion ... (written to the card)
     defaults: dict[str, Any] = {}
 
     def __init__(self, groups: dict[str, list[str]], params: Optional[dict] = None, settings=None):
@@ -86,7 +85,6 @@ class ModalityModel:
         self.info: dict[str, Any] = {}  # facts about the trained model, saved in the card
         self.fitted = False
 
-    # -- properties --------------------------------------------------------
     @property
     def tasks(self) -> list[str]:
         return list(self.groups)
@@ -95,42 +93,36 @@ class ModalityModel:
     def seed(self) -> int:
         return int(self.params.get("seed", getattr(self.settings, "seed", 0) or 0))
 
-    def available(self, records: Sequence[ArtifactRecord]) -> np.ndarray:
-        """Which records carry this modality at all (before reading anything)."""
-        return np.ones(len(records), dtype=bool)
+    def describe(self) -> str:
+        return f"{self.name} model"
 
-    # -- template methods --------------------------------------------------
-    def fit(self, records: Sequence[ArtifactRecord], progress: bool = False) -> "ModalityModel":
+    # -- shared steps of the template methods ----------------------------------
+    def _check_trainable(self, records: Sequence[ArtifactRecord]) -> dict[str, np.ndarray]:
         if not self.groups:
             raise ModelError(f"{self.name}: no task with at least two groups to train on")
         targets = encode_targets(records, self.groups)
         if not any((y >= 0).any() for y in targets.values()):
             raise ModelError(f"{self.name}: none of the {len(records)} records has a label for any task")
-        t0 = time.perf_counter()
-        self._fit(list(records), targets, progress)
+        return targets
+
+    def _record_training(self, records: Sequence[ArtifactRecord], targets: dict[str, np.ndarray], t0: float) -> None:
         self.info["train_seconds"] = round(time.perf_counter() - t0, 3)
         self.info["train_records"] = len(records)
         self.info["train_labels"] = {t: int((y >= 0).sum()) for t, y in targets.items()}
         self.fitted = True
-        return self
 
-    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, np.ndarray]:
+    def _check_fitted(self) -> None:
         if not self.fitted:
             raise ModelError(f"{self.name}: predict() before fit() or load()")
-        records = list(records)
-        raw = self._predict(records, progress) if records else {}
-        out = {}
-        for task, ids in self.groups.items():
-            p = np.asarray(raw.get(task, np.full((len(records), len(ids)), np.nan)), dtype=np.float64)
-            if p.shape != (len(records), len(ids)):
-                raise ModelError(f"{self.name}: predicted shape {p.shape} for task {task}, "
-                                 f"expected {(len(records), len(ids))}")
-            s = p.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                p = np.where(s > 0, p / s, np.nan)
-            out[task] = p
-        return out
 
+    def _shaped(self, raw: dict[str, np.ndarray], task: str, n: int) -> np.ndarray:
+        k = len(self.groups[task])
+        p = np.asarray(raw.get(task, np.full((n, k), np.nan)), dtype=np.float64)
+        if p.shape != (n, k):
+            raise ModelError(f"{self.name}: predicted shape {p.shape} for task {task}, expected {(n, k)}")
+        return p
+
+    # -- saving and loading --------------------------------------------------
     def save(self, directory: Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -149,12 +141,25 @@ class ModalityModel:
         return directory
 
     @classmethod
-    def load(cls, directory: Path, settings=None) -> "ModalityModel":
-        card = read_card(directory)
-        from . import get_model_class
+    def load(cls, directory: Path, settings=None) -> "Model":
+        """The model saved in ``directory``.
 
-        klass = get_model_class(card["name"]) if cls is ModalityModel else cls
+        Called on a contract (``ModalityModel.load``, ``Stacker.load``) the class
+        is the one registered under the card's name, and must implement that
+        contract; called on a concrete class, that class is used.
+        """
+        card = read_card(directory)
+        if inspect.isabstract(cls):
+            from . import get_model_class
+
+            klass = get_model_class(card["name"])
+            if not (isinstance(klass, type) and issubclass(klass, cls)):
+                raise ModelError(f"{directory}: the saved model '{card['name']}' is a {klass.__name__}, "
+                                 f"not a {cls.__name__}")
+        else:
+            klass = cls
         model = klass(card["groups"], card["params"], settings)
+        model.name = card["name"]
         model.info = dict(card.get("info", {}))
         try:
             model._load(Path(directory))
@@ -163,21 +168,109 @@ class ModalityModel:
         model.fitted = True
         return model
 
-    def describe(self) -> str:
-        return f"{self.name} model"
-
-    # -- hooks ---------------------------------------------------------------
-    def _fit(self, records: list[ArtifactRecord], targets: dict[str, np.ndarray], progress: bool) -> None:
-        raise NotImplementedError
-
-    def _predict(self, records: list[ArtifactRecord], progress: bool) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def _save(self, directory: Path) -> None:
-        raise NotImplementedError
+        """Write the trained state into ``directory`` (the card is written after)."""
 
+    @abc.abstractmethod
     def _load(self, directory: Path) -> None:
-        raise NotImplementedError
+        """Read back what ``_save`` wrote; ``groups``, ``params`` and ``info`` are already set."""
+
+
+class ModalityModel(Model):
+    """Multitask probabilities from one kind of input."""
+
+    # Whether ``predict`` reads labels or values of the record (the other tasks',
+    # or any).  Evaluation hides the scored task's value from such a model and
+    # predicts it once per task; a model that reads none is predicted once.  True
+    # unless a model says otherwise: hiding is always correct, only slower.
+    reads_labels: bool = True
+
+    def available(self, records: Sequence[ArtifactRecord]) -> np.ndarray:
+        """Which records carry this modality at all (before reading anything)."""
+        return np.ones(len(records), dtype=bool)
+
+    def fit(self, records: Sequence[ArtifactRecord], progress: bool = False) -> "ModalityModel":
+        records = list(records)
+        targets = self._check_trainable(records)
+        t0 = time.perf_counter()
+        self._fit(records, targets, progress)
+        self._record_training(records, targets, t0)
+        return self
+
+    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, np.ndarray]:
+        """task -> (n, k) probabilities, rows normalised; a NaN row where the record lacks the modality."""
+        self._check_fitted()
+        records = list(records)
+        raw = self._predict(records, progress) if records else {}
+        out = {}
+        for task in self.groups:
+            p = self._shaped(raw, task, len(records))
+            s = p.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = np.where(s > 0, p / s, np.nan)
+            out[task] = p
+        return out
+
+    @abc.abstractmethod
+    def _fit(self, records: list[ArtifactRecord], targets: dict[str, np.ndarray], progress: bool) -> None:
+        """Train on the records; ``targets``: task -> group index per record, -1 = no label."""
+
+    @abc.abstractmethod
+    def _predict(self, records: list[ArtifactRecord], progress: bool) -> dict[str, np.ndarray]:
+        """task -> (n, k) non-negative scores (normalised by ``predict``); NaN rows = no prediction."""
+
+
+class Stacker(Model):
+    """Combines modality probabilities into one probability per task (late fusion).
+
+    A stacker must be trained on out-of-fold modality probabilities (see
+    training.py), and predicts for every record -- a modality missing for a
+    record is a NaN row in its input, never a missing output.
+    """
+
+    modality = "fusion"
+
+    def fit(self, records: Sequence[ArtifactRecord], inputs: Inputs, progress: bool = False) -> "Stacker":
+        records = list(records)
+        self._check_inputs(records, inputs)
+        targets = self._check_trainable(records)
+        t0 = time.perf_counter()
+        self._fit(records, inputs, targets, progress)
+        self._record_training(records, targets, t0)
+        return self
+
+    def predict(self, records: Sequence[ArtifactRecord], inputs: Inputs,
+                progress: bool = False) -> dict[str, np.ndarray]:
+        """task -> (n, k) probabilities; every row a distribution."""
+        self._check_fitted()
+        records = list(records)
+        self._check_inputs(records, inputs)
+        raw = self._predict(records, inputs, progress)
+        out = {}
+        for task in self.groups:
+            p = self._shaped(raw, task, len(records))
+            # the stacker's output is the ensemble's answer: no gaps, no renormalising here
+            if len(p) and not (np.isfinite(p).all() and (p >= 0).all() and np.allclose(p.sum(axis=1), 1.0)):
+                raise ModelError(f"{self.name}: task {task}: the stacker's rows are not probability distributions")
+            out[task] = p
+        return out
+
+    def _check_inputs(self, records: list[ArtifactRecord], inputs: Inputs) -> None:
+        for modality, per_task in inputs.items():
+            for task, p in per_task.items():
+                if len(p) != len(records):
+                    raise ModelError(f"{self.name}: {len(p)} rows of {modality} probabilities for task {task}, "
+                                     f"{len(records)} records")
+
+    @abc.abstractmethod
+    def _fit(self, records: list[ArtifactRecord], inputs: Inputs, targets: dict[str, np.ndarray],
+             progress: bool) -> None:
+        """Train on the records' modality probabilities; ``targets`` as for a modality model."""
+
+    @abc.abstractmethod
+    def _predict(self, records: list[ArtifactRecord], inputs: Inputs, progress: bool) -> dict[str, np.ndarray]:
+        """task -> (n, k) probabilities, each row a distribution."""
 
 
 def read_card(directory: Path, name: str = CARD_FILE) -> dict:

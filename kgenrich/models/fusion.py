@@ -24,10 +24,8 @@ import numpy as np
 
 from ..errors import ModelError
 from ..records import ArtifactRecord
-from .base import ModalityModel, encode_targets
+from .base import Inputs, Stacker
 from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, sample_weights
-
-Inputs = dict[str, dict[str, np.ndarray]]  # modality -> task -> (n, k) probabilities, NaN = missing
 
 
 EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
@@ -123,7 +121,7 @@ class FusionTask(LgbTask):
                    rounds=entry.get("rounds", 0))
 
 
-class FusionModel(ModalityModel):
+class FusionModel(Stacker):
     name = "fusion"
     modality = "fusion"
     # Conservative: a few thousand rows of out-of-fold probabilities are easy to overfit.
@@ -156,25 +154,19 @@ class FusionModel(ModalityModel):
         offset = (k + 1) * len(self.modalities) + k + 1
         return [offset + i for i in self.featurizer.categorical(task)]
 
-    def fit(self, records, inputs: Inputs, progress: bool = False) -> "FusionModel":  # type: ignore[override]
-        records = list(records)
+    def _fit(self, records, inputs, targets, progress):
         self.modalities = sorted(inputs)
         self.params["modalities"] = self.modalities
         self.featurizer.fit(records)
-        targets = encode_targets(records, self.groups)
         for task in self.tasks:
             rows = targets[task] >= 0
             X, base = self._design(records, inputs, task)
             self.models[task] = FusionTask.fit_fusion(X[rows], targets[task][rows], len(self.groups[task]),
                                                       self.categorical(task), self.params, self.seed, base[rows])
-        self.info["train_records"] = len(records)
         self.info["rounds"] = {t: m.rounds for t, m in self.models.items()}
-        self.fitted = True
-        return self
 
-    def predict(self, records, inputs: Inputs, progress: bool = False) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def _predict(self, records, inputs, progress):
         out = {}
-        records = list(records)
         for task in self.tasks:
             X, base = self._design(records, inputs, task)
             out[task] = self.models[task].predict_fused(X, base)

@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .base import ModalityModel, resolve_device
 from .images import ImageSource
-from .torchutil import MultiHead, predict_multitask, seed_everything, train_multitask
+from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
+from .torchutil import MultiHead, autocast, predict_multitask
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 BACKBONES = RESNETS + ("efficientnet_lite0",)
@@ -117,25 +117,17 @@ class ImageNet(nn.Module):
         return self.head(self.backbone(x))
 
 
-class ImageModel(ModalityModel):
+class ImageModel(TorchModel):
     name = "image"
     modality = "image"
     defaults = {
+        **TORCH_DEFAULTS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
         "backbone": "resnet152",
         "weights": None,
         "size": 224,
-        "epochs": 10,
-        "batch_size": 32,
-        "lr": 1e-3,  # heads
         "backbone_lr": 1e-4,  # fine-tuning the trunk
         "freeze_backbone": False,
         "max_images": 4,
-        "hidden": 0,
-        "dropout": 0.2,
-        "focal_gamma": 2.0,
-        "weight_decay": 1e-4,
-        "device": None,
-        "threads": None,
     }
 
     def __init__(self, groups, params=None, settings=None):
@@ -144,10 +136,6 @@ class ImageModel(ModalityModel):
         self.net: Optional[ImageNet] = None
 
     # -- pieces ----------------------------------------------------------------
-    @property
-    def device(self) -> str:
-        return resolve_device(self.params.get("device") or getattr(self.settings, "device", "auto"))
-
     def _weights_choice(self) -> Optional[str]:
         w = self.params.get("weights")
         if w in (None, "", "default"):
@@ -177,8 +165,7 @@ class ImageModel(ModalityModel):
                 self.info["weights"] = f"local file {Path(choice).name}"
             else:
                 self.info["weights"] = "none: trained from scratch"
-        sizes = [len(self.groups[t]) for t in self.tasks]
-        return ImageNet(backbone, sizes, int(self.params["hidden"]), float(self.params["dropout"]))
+        return ImageNet(backbone, self._head_sizes(), int(self.params["hidden"]), float(self.params["dropout"]))
 
     def _transform(self, train: bool):
         from torchvision import transforms as T
@@ -244,8 +231,6 @@ class ImageModel(ModalityModel):
             bs = int(self.params["batch_size"])
             from tqdm.auto import tqdm
 
-            from .torchutil import autocast
-
             with torch.no_grad():
                 for start in tqdm(range(0, len(todo), bs), desc="image features", disable=not progress, leave=False):
                     chunk = todo[start:start + bs]
@@ -267,15 +252,11 @@ class ImageModel(ModalityModel):
 
     # -- hooks -------------------------------------------------------------------
     def _fit(self, records, targets, progress):
-        seed_everything(self.seed, self.params.get("threads"))
+        self._seed()
         self.net = self._build(pretrained=True)
         locs, owners = self._samples(records)
         Y_rec = np.stack([targets[t] for t in self.tasks], axis=1)
         frozen = bool(self.params["freeze_backbone"])
-        sizes = [len(self.groups[t]) for t in self.tasks]
-        common = dict(gamma=float(self.params["focal_gamma"]), epochs=int(self.params["epochs"]),
-                      batch_size=int(self.params["batch_size"]), device=self.device, seed=self.seed,
-                      weight_decay=float(self.params["weight_decay"]), progress=progress)
         if frozen:
             feats, ok = self._features(locs, progress)
             feats, owners = feats[ok], owners[ok]
@@ -290,8 +271,8 @@ class ImageModel(ModalityModel):
         Y, owners = Y[keep], owners[keep]
         if frozen:
             X = torch.from_numpy(feats[keep])
-            self.info["loss"] = train_multitask(self.net.head, len(Y), lambda idx: (X[idx],), Y, sizes,
-                                                lr=float(self.params["lr"]), desc="image heads", **common)
+            self.info["loss"] = self._train(self.net.head, len(Y), lambda idx: (X[idx],), Y, desc="image heads",
+                                            progress=progress)
         else:
             kept_locs = [l for l, k in zip(locs, keep) if k]
             # decode each image once up front: a corrupt file must not enter training as a black image
@@ -303,9 +284,9 @@ class ImageModel(ModalityModel):
             transform = self._transform(train=True)
             groups = [{"params": self.net.backbone.parameters(), "lr": float(self.params["backbone_lr"])},
                       {"params": self.net.head.parameters(), "lr": float(self.params["lr"])}]
-            self.info["loss"] = train_multitask(self.net, len(Y), lambda idx: (self._load_batch([kept_locs[i] for i in idx], transform)[0],),
-                                                Y, sizes, lr=float(self.params["lr"]), param_groups=groups,
-                                                desc="image", **common)
+            self.info["loss"] = self._train(self.net, len(Y),
+                                            lambda idx: (self._load_batch([kept_locs[i] for i in idx], transform)[0],),
+                                            Y, param_groups=groups, desc="image", progress=progress)
         self.info["skipped"] = dict(self.source.skipped)
 
     def _predict(self, records, progress):
@@ -344,16 +325,11 @@ class ImageModel(ModalityModel):
         return out
 
     def _save(self, directory):
-        from safetensors.torch import save_file
-
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE))
+        save_state(self.net, directory / WEIGHTS_FILE)
 
     def _load(self, directory):
-        from safetensors.torch import load_file
-
         self.net = self._build(pretrained=False)
-        self.net.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        self.net.load_state_dict(load_state(directory / WEIGHTS_FILE))
         self.net.eval()
 
     def describe(self) -> str:

@@ -1,7 +1,8 @@
 """Tabular classifier: LightGBM per task on what the graph says besides the
 value being predicted -- the museum graph, the groups of the artifact's other
 tasks (categorical; unknown = missing, a value in a dropped group = "other"),
-and how many images and texts it has.
+how many images and texts it has, and the configured literal properties
+(``literal_features``, see ``Featurizer``).
 
 Museum and co-occurring values carry much of the signal in museum data (a
 museum's holdings cluster by place and period; velvet implies silk ...), which
@@ -181,6 +182,7 @@ class LgbTask:
 class TabularModel(ModalityModel):
     name = "tabular"
     modality = "tabular"
+    reads_labels = True  # the other tasks' groups are features
     defaults = dict(LGB_DEFAULTS)
 
     def __init__(self, groups, params=None, settings=None):

@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .base import ModalityModel, resolve_device
-from .torchutil import MultiHead, predict_multitask, seed_everything, train_multitask
+from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
+from .torchutil import MultiHead, predict_multitask
 
 ENCODERS = ("xlmr", "e5", "use")
 HEADS_FILE = "heads.safetensors"
@@ -125,28 +125,23 @@ class EncoderNet(nn.Module):
         return self.head(torch.cat([pooled, langs.to(pooled.dtype)], dim=1))
 
 
-class TextModel(ModalityModel):
+class TextModel(TorchModel):
     name = "text"
     modality = "text"
     defaults = {
-        "model": "xlmr",
-        "weights_dir": None,
+        **TORCH_DEFAULTS,  # batch_size 32, lr 1e-3 (heads, and the whole small XLM-R built from config) ...
         "epochs": 5,
-        "batch_size": 32,
-        "lr": 1e-3,  # heads (and the whole small XLM-R built from config)
-        "encoder_lr": 2e-5,  # a pretrained encoder being fine-tuned
-        "max_length": 256,
         "hidden": 256,
         "dropout": 0.1,
-        "focal_gamma": 2.0,
-        "weight_decay": 1e-4,
+        "model": "xlmr",
+        "weights_dir": None,
+        "encoder_lr": 2e-5,  # a pretrained encoder being fine-tuned
+        "max_length": 256,
         # the small XLM-R built from config when no weights_dir is given
         "vocab_size": 8000,
         "xlmr_layers": 2,
         "xlmr_hidden": 256,
         "xlmr_heads": 4,
-        "device": None,
-        "threads": None,
     }
 
     def __init__(self, groups, params=None, settings=None):
@@ -156,10 +151,6 @@ class TextModel(ModalityModel):
         self.langs: list[str] = []
         self.net: Optional[nn.Module] = None
         self.tokenizer = None
-
-    @property
-    def device(self) -> str:
-        return resolve_device(self.params.get("device") or getattr(self.settings, "device", "auto"))
 
     @property
     def frozen(self) -> bool:
@@ -227,7 +218,7 @@ class TextModel(ModalityModel):
         return XLMRobertaModel(config), True
 
     def _fit(self, records, targets, progress):
-        seed_everything(self.seed, self.params.get("threads"))
+        self._seed()
         items = [record_texts(r) for r in records]
         Y = np.stack([targets[t] for t in self.tasks], axis=1)
         keep = np.array([bool(p) for p in items]) & (Y >= 0).any(axis=1)
@@ -237,25 +228,22 @@ class TextModel(ModalityModel):
         items = [p for p, k in zip(items, keep) if k]
         Y = Y[keep]
         self.langs = sorted({lang for pairs in items for _, lang in pairs if lang})
-        sizes = [len(self.groups[t]) for t in self.tasks]
-        common = dict(gamma=float(self.params["focal_gamma"]), epochs=int(self.params["epochs"]),
-                      batch_size=int(self.params["batch_size"]), device=self.device, seed=self.seed,
-                      weight_decay=float(self.params["weight_decay"]), progress=progress)
+        sizes = self._head_sizes()
         if self.frozen:
             X = self._frozen_features(items, progress)
             self.net = MultiHead(X.shape[1], sizes, int(self.params["hidden"]), float(self.params["dropout"]))
             self.info["in_dim"] = int(X.shape[1])
             self.info["encoder"] = f"frozen {self.params['model']} sentence embeddings ({X.shape[1] - len(self.langs)} dims)"
-            self.info["loss"] = train_multitask(self.net, len(Y), lambda idx: (X[idx],), Y, sizes,
-                                                lr=float(self.params["lr"]), desc=f"text heads ({self.params['model']})", **common)
+            self.info["loss"] = self._train(self.net, len(Y), lambda idx: (X[idx],), Y,
+                                            desc=f"text heads ({self.params['model']})", progress=progress)
             return
         encoder, from_scratch = self._build_xlmr([t for pairs in items for t, _ in pairs])
         self.net = EncoderNet(encoder, len(self.langs), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
         enc_lr = float(self.params["lr"]) if from_scratch else float(self.params["encoder_lr"])
         groups = [{"params": self.net.encoder.parameters(), "lr": enc_lr},
                   {"params": self.net.head.parameters(), "lr": float(self.params["lr"])}]
-        self.info["loss"] = train_multitask(self.net, len(Y), lambda idx: self._encode(items, idx), Y, sizes,
-                                            lr=float(self.params["lr"]), param_groups=groups, desc="text (xlmr)", **common)
+        self.info["loss"] = self._train(self.net, len(Y), lambda idx: self._encode(items, idx), Y,
+                                        param_groups=groups, desc="text (xlmr)", progress=progress)
 
     def _predict(self, records, progress):
         items = [record_texts(r) for r in records]
@@ -275,24 +263,18 @@ class TextModel(ModalityModel):
         return out
 
     def _save(self, directory):
-        from safetensors.torch import save_file
-
         (directory / "langs.json").write_text(json.dumps(self.langs))
         if self.frozen:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()},
-                      str(directory / HEADS_FILE))
+            save_state(self.net, directory / HEADS_FILE)
             return
         self.net.encoder.save_pretrained(str(directory / ENCODER_DIR))  # safetensors
         self.tokenizer.save_pretrained(str(directory / ENCODER_DIR))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.net.head.state_dict().items()},
-                  str(directory / HEADS_FILE))
+        save_state(self.net.head, directory / HEADS_FILE)
 
     def _load(self, directory):
-        from safetensors.torch import load_file
-
         self.langs = json.loads((directory / "langs.json").read_text())
-        heads = load_file(str(directory / HEADS_FILE))
-        sizes = [len(self.groups[t]) for t in self.tasks]
+        heads = load_state(directory / HEADS_FILE)
+        sizes = self._head_sizes()
         if self.frozen:
             self.net = MultiHead(int(self.info["in_dim"]), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
             self.net.load_state_dict(heads)

@@ -13,12 +13,13 @@ import gzip
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
-from rdflib import URIRef
+from rdflib import BNode, URIRef
 from rdflib.term import Node
 
-from ..errors import LoadError
+from .. import sparql
+from ..errors import LoadError, StoreError
 
 Row = dict[str, Node]
 Triple = tuple[Node, Node, Node]
@@ -32,6 +33,9 @@ FORMATS = {
     "rdfxml": "application/rdf+xml",
 }
 QUAD_FORMATS = {"trig", "nquads"}
+# Rows per result page where a store may cut results: half of Virtuoso's default ResultSetMaxRows (10000).
+DEFAULT_PAGE_ROWS = 5000
+DEFAULT_BATCH_TRIPLES = 5000
 _SUFFIXES = {
     ".ttl": "turtle",
     ".turtle": "turtle",
@@ -73,6 +77,16 @@ def read_rdf_bytes(path: Path) -> bytes:
     return data
 
 
+def swap_request(pairs: Mapping[URIRef, URIRef]) -> str:
+    """One update request that replaces each live graph by its staged graph, in the mapping's order."""
+    pairs = dict(pairs)
+    graphs = [*pairs, *pairs.values()]
+    if not pairs or len(set(graphs)) != len(graphs):
+        raise StoreError("a swap needs distinct live and staged graphs, each named once")
+    return " ;\n".join(sparql.prepare("replace_graph_swap", target=live, scratch=staged).strip()
+                        for live, staged in pairs.items())
+
+
 @dataclass
 class LoadReport:
     path: str
@@ -82,10 +96,45 @@ class LoadReport:
 
 
 class Store(ABC):
-    """A quad store that answers SPARQL 1.1 and accepts whole-graph writes."""
+    """A quad store that answers SPARQL 1.1 and accepts whole-graph writes.
+
+    What differs between stores is said here, as capabilities, so that callers
+    ask the store instead of testing its class:
+
+    - :attr:`page_rows`: rows one result may safely carry (None: no limit);
+    - :attr:`graph_store_protocol`: whole graphs travel as one HTTP request;
+    - :attr:`atomic_updates`: a multi-operation update request is applied all or nothing;
+    - :attr:`default_graph_is_union`: the store's own default graph is the union of its named graphs.
+
+    Queries never depend on the last one: a store whose default graph is not
+    the union answers them as if it were (see :class:`~kgenrich.store.remote.RemoteStore`).
+    """
 
     #: Human-readable description for messages (never includes credentials).
     description: str = "store"
+
+    # --- capabilities --------------------------------------------------------
+    # The values here are what a store that says nothing about itself can be
+    # relied on for; EmbeddedStore and RemoteStore state their own.
+    @property
+    def page_rows(self) -> int | None:
+        """Rows a single result may safely carry; None when results are never cut."""
+        return DEFAULT_PAGE_ROWS
+
+    @property
+    def graph_store_protocol(self) -> bool:
+        """Whether whole graphs are written and read through the Graph Store Protocol."""
+        return False
+
+    @property
+    def atomic_updates(self) -> bool:
+        """Whether a multi-operation update request is applied all or nothing."""
+        return False
+
+    @property
+    def default_graph_is_union(self) -> bool | None:
+        """Whether the store's own default graph holds the triples of its named graphs (None: not known yet)."""
+        return None
 
     # --- reading -----------------------------------------------------------
     @abstractmethod
@@ -102,8 +151,14 @@ class Store(ABC):
 
     # --- writing -----------------------------------------------------------
     @abstractmethod
-    def update(self, update: str) -> None:
-        """Run one SPARQL Update request (atomic where the store is)."""
+    def update(self, text: str, *, idempotent: bool = False) -> None:
+        """Run one SPARQL Update request (atomic where :attr:`atomic_updates` says so).
+
+        ``idempotent``: applying the request twice has the effect of applying it
+        once (DROP SILENT, INSERT DATA of ground triples).  Only such a request
+        is ever repeated after it may have reached the store; any other is
+        repeated only when it certainly never left.
+        """
 
     @abstractmethod
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
@@ -112,12 +167,39 @@ class Store(ABC):
         Triples go into ``graph`` (the default graph when None); quad formats keep their graphs.
         """
 
-    @abstractmethod
+    def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+        """Write the full content of a graph no reader uses yet (a staging graph), the fastest way the store has.
+
+        Whatever the graph held before is gone.  Returns the number of triples
+        written.  This generic version uses SPARQL Update: DROP SILENT, then
+        INSERT DATA batches of ground triples, then one request for the triples
+        with blank nodes (whose labels are scoped to one request).
+        """
+        triples = list(triples)
+        self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
+        self._insert_triples(graph, triples, DEFAULT_BATCH_TRIPLES)
+        return len(triples)
+
+    def swap_graphs(self, pairs: Mapping[URIRef, URIRef]) -> None:
+        """For each ``live: staged`` pair, replace the live graph by the staged one, in ONE update request.
+
+        The staged graph is gone afterwards; an empty (or absent) staged graph
+        leaves the live graph empty.  Pairs are applied in the mapping's order,
+        which matters on a store without :attr:`atomic_updates`.  Never repeated:
+        after a lost answer, a second MOVE of the (by then absent) staged graph
+        would empty the fresh live graph.
+        """
+        self.update(swap_request(pairs), idempotent=False)
+
     def replace_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         """Replace the content of one named graph in a single step readers see whole.
 
-        Returns the number of triples written.
+        Staged into a scratch graph, then swapped in.  Returns the number of triples written.
         """
+        scratch = URIRef(f"{graph}#kgenrich-replace")
+        written = self.stage_graph(scratch, triples)
+        self.swap_graphs({graph: scratch})
+        return written
 
     @abstractmethod
     def drop_graph(self, graph: URIRef) -> None:
@@ -130,6 +212,28 @@ class Store(ABC):
     @abstractmethod
     def graph_triples(self, graph: URIRef) -> Iterator[Triple]:
         """Every triple of one named graph."""
+
+    def _insert_triples(self, graph: URIRef | None, triples: list[Triple], batch_triples: int) -> None:
+        """Add triples by SPARQL Update: ground ones in INSERT DATA batches (repeatable), the rest in one request.
+
+        Blank node labels are scoped to one request, so every triple with a
+        blank node goes in the same request; that request is not repeatable (a
+        second copy would add fresh blank nodes).  ``graph`` None: the default graph.
+        """
+        ground = [t for t in triples if not any(isinstance(x, BNode) for x in t)]
+        blank = [t for t in triples if any(isinstance(x, BNode) for x in t)]
+        for start in range(0, len(ground), batch_triples):
+            block = sparql.TripleBlock(ground[start:start + batch_triples])
+            if graph is None:
+                self.update(sparql.prepare("insert_data_default", triples=block), idempotent=True)
+            else:
+                self.update(sparql.prepare("insert_data", graph=graph, triples=block), idempotent=True)
+        if blank:
+            block = sparql.TripleBlock(blank)
+            if graph is None:
+                self.update(sparql.prepare("insert_blank_default", triples=block))
+            else:
+                self.update(sparql.prepare("insert_blank", graph=graph, triples=block))
 
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release files or connections."""

@@ -9,14 +9,13 @@ museum graph say so with ``GRAPH``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import pyoxigraph as ox
 from rdflib import URIRef
 
-from .. import sparql
 from ..errors import LoadError, StoreError
-from .base import FORMATS, Row, Store, Triple
+from .base import FORMATS, Row, Store, Triple, swap_request
 from .terms import to_oxigraph, to_rdflib
 
 _OX_FORMATS = {
@@ -41,6 +40,13 @@ class EmbeddedStore(Store):
             # Typically another process holds the store's lock.
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self.description = f"embedded store {self.path}" if self.path else "in-memory store"
+
+    # Capabilities: pyoxigraph returns whole results, applies one update request
+    # in one transaction, and queries run with the union as the default graph.
+    page_rows = None
+    graph_store_protocol = False
+    atomic_updates = True
+    default_graph_is_union = True
 
     @property
     def oxigraph(self) -> ox.Store:
@@ -82,9 +88,10 @@ class EmbeddedStore(Store):
             raise StoreError("expected a CONSTRUCT or DESCRIBE query")
         return [(to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)) for t in result]
 
-    def update(self, update: str) -> None:
+    def update(self, text: str, *, idempotent: bool = False) -> None:
+        # Nothing travels over a network: a request is applied or refused, never lost, so never repeated.
         try:
-            self._store.update(update)
+            self._store.update(text)
         except SyntaxError as exc:
             raise StoreError(f"bad SPARQL update: {exc}") from None
         except OSError as exc:
@@ -108,18 +115,19 @@ class EmbeddedStore(Store):
             raise LoadError(str(exc)) from None
         return len(self._store) - before
 
-    def replace_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+    def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         g = ox.NamedNode(str(graph))
-        scratch = ox.NamedNode(f"{g.value}#kgenrich-replace")
-        # Write the new content into a scratch graph (extend() is one
-        # transaction), then swap it in with one update request: readers see
-        # the old graph or the new one, never a mix.
-        if self._store.contains_named_graph(scratch):
-            self._store.remove_graph(scratch)
-        quads = [ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), scratch) for s, p, o in triples]
+        if self._store.contains_named_graph(g):
+            self._store.remove_graph(g)
+        quads = [ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), g) for s, p, o in triples]
+        # One transaction: a failure leaves the staging graph empty, never half written.
         self._store.extend(quads)
-        self.update(sparql.prepare("replace_graph_swap", target=URIRef(g.value), scratch=URIRef(scratch.value)))
         return len(quads)
+
+    def swap_graphs(self, pairs: Mapping[URIRef, URIRef]) -> None:
+        # One update request is one pyoxigraph transaction: readers see every
+        # live graph before the swap or every one after it.
+        self.update(swap_request(pairs))
 
     def drop_graph(self, graph: URIRef) -> None:
         g = ox.NamedNode(str(graph))

@@ -1,38 +1,44 @@
 """A remote store: any SPARQL 1.1 query + update endpoint, optionally the Graph Store Protocol.
 
-Requests go through ``requests`` with a timeout each; connection errors and 5xx
-answers are retried with exponential backoff where repeating the request is
-safe (queries, whole-graph PUT/DROP, the final swap).  Credentials come from the
-settings (environment) and never appear in messages: endpoints are shown
-without their user-info part.
+HTTP goes through one urllib3 pool (:mod:`kgenrich.store.http`): each request
+is repeated after errors only as far as repeating it is safe.  Endpoint URLs
+are checked when the store is made; user-info in a URL becomes the basic-auth
+credentials (``KGENRICH_USER`` / ``KGENRICH_PASSWORD`` win) and never appears
+in a request line or a message.
+
+Default graph.  Stores differ on what a query without ``GRAPH`` reads:
+Virtuoso reads every graph, an Oxigraph server only its own default graph
+unless started with ``--union-default-graph``.  kgenrich's queries read the
+union (the embedded store's semantics), so the first query probes the server
+once: one triple of a named graph, asked for without ``GRAPH``.  Where it is
+not visible, every query names its dataset through the SPARQL 1.1 Protocol:
+``default-graph-uri`` and ``named-graph-uri`` for every named graph (from a
+cached graph list, refreshed after each write through this object), which
+gives such a server the same answers as the union.
 """
 
 from __future__ import annotations
 
-import io
-import time
+import json
+import uuid
 from typing import Iterable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode
 
-import requests
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .. import sparql
-from ..errors import EndpointUnreachable, LoadError, StoreError, TruncatedResult
-from .base import FORMATS, QUAD_FORMATS, Row, Store, Triple
+from ..errors import LoadError, StoreError, TruncatedResult
+from ..redact import redact  # re-exported: messages that may name an endpoint go through it
+from .base import DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Store, Triple
+from .http import Answer, HttpClient, parse_endpoint
 
 _RDFLIB_FORMATS = {"turtle": "turtle", "trig": "trig", "ntriples": "nt", "nquads": "nquads", "rdfxml": "xml"}
 _DEFAULT_GRAPH_IDS = {"urn:x-rdflib:default"}
-
-
-def public_url(url: str) -> str:
-    """The URL without user-info, for messages."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+_FORM = "application/x-www-form-urlencoded"
+_JSON_RESULTS = "application/sparql-results+json"
+NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
+             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
 def _term_from_json(binding: dict) -> Node:
@@ -53,121 +59,211 @@ def _term_from_json(binding: dict) -> Node:
     raise StoreError(f"unknown term type in SPARQL results: {kind}")
 
 
+def _has_blank(triples: Iterable[Triple]) -> bool:
+    return any(isinstance(x, BNode) for t in triples for x in t)
+
+
 class RemoteStore(Store):
+    """A SPARQL 1.1 endpoint (query, update, optionally Graph Store Protocol) behind the Store contract.
+
+    ``retries``: attempts per request where repeating is safe (at least one);
+    ``result_limit``: the server's row cap (0: unknown); ``atomic_updates``:
+    whether the server applies one update request in one transaction (Oxigraph
+    does; a generic endpoint promises nothing).
+    """
+
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
-                 batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5):
-        self.endpoint = endpoint
-        self.update_endpoint = update_endpoint or endpoint
-        self.gsp_endpoint = gsp_endpoint
-        self.timeout = timeout
+                 batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
+                 atomic_updates: bool = False):
+        query = parse_endpoint(endpoint, "endpoint")
+        update = parse_endpoint(update_endpoint, "update endpoint") if update_endpoint else query
+        gsp = parse_endpoint(gsp_endpoint, "graph store endpoint") if gsp_endpoint else None
+        url_credentials = next((e.credentials for e in (query, update, gsp) if e and e.credentials), None)
+        self.endpoint = query.url
+        self.update_endpoint = update.url
+        self.gsp_endpoint = gsp.url if gsp else None
+        self.timeout = float(timeout)
         self.retries = max(1, int(retries))
         self.batch_triples = max(1, int(batch_triples))
         self.result_limit = int(result_limit)
-        self.backoff = backoff
-        self._session = requests.Session()
-        if credentials:
-            self._session.auth = credentials
-        self.description = f"SPARQL endpoint {public_url(endpoint)}"
+        self._atomic = bool(atomic_updates)
+        self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
+                                attempts=self.retries, backoff=backoff)
+        self.description = f"SPARQL endpoint {self.endpoint}"
+        # Default-graph semantics: None until known (the store may hold no named-graph triple to probe with).
+        self._union: bool | None = None
+        self._probe_due = True
+        self._graphs: list[str] | None = None
 
-    # --- HTTP with retries --------------------------------------------------
-    def _request(self, method: str, url: str, *, retry: bool = True, **kwargs) -> requests.Response:
-        attempts = self.retries if retry else 1
-        last_error = ""
-        for attempt in range(attempts):
-            try:
-                response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-            except requests.ConnectionError as exc:
-                last_error = f"connection failed ({type(exc).__name__})"
-            except requests.Timeout:
-                last_error = f"no answer within {self.timeout:g} s"
-            else:
-                if response.status_code < 500:
-                    return response
-                last_error = f"HTTP {response.status_code}"
-            if attempt + 1 < attempts:
-                time.sleep(self.backoff * (2 ** attempt))
-        raise EndpointUnreachable(f"cannot reach {public_url(url)}: {last_error} (after {attempts} attempt(s))")
+    # --- capabilities ------------------------------------------------------------
+    @property
+    def page_rows(self) -> int:
+        if self.result_limit > 1:
+            # A result of exactly result_limit rows counts as cut: stay below it.
+            return min(DEFAULT_PAGE_ROWS, self.result_limit - 1)
+        return DEFAULT_PAGE_ROWS
+
+    @property
+    def graph_store_protocol(self) -> bool:
+        return self.gsp_endpoint is not None
+
+    @property
+    def atomic_updates(self) -> bool:
+        return self._atomic
+
+    @property
+    def default_graph_is_union(self) -> bool | None:
+        """Whether the server's own default graph shows its named graphs' triples.
+
+        None while the store holds no named-graph triple (nothing to tell by);
+        False also where the probe cannot tell (only blank-node triples).
+        Where False, every query names its dataset explicitly.
+        """
+        if self._probe_due:
+            # Set only after the probe answered: a failed probe is tried again by the next query.
+            self._union = self._probe_union()
+            self._probe_due = False
+        return self._union
+
+    # --- the dataset a query reads -----------------------------------------------
+    def _probe_union(self) -> bool | None:
+        rows = self._select(sparql.prepare("store_probe_named_triple"), dataset=False)
+        triple = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
+        if triple and all(isinstance(term, (URIRef, Literal)) for term in triple):
+            s, p, o = triple
+            return self._ask(sparql.prepare("store_probe_default_graph", s=s, p=p, o=o), dataset=False)
+        if self._ask(sparql.prepare("store_has_named_triples"), dataset=False):
+            # Named graphs whose triples all hold blank nodes: nothing to ask for by label.  An
+            # explicit dataset reads the union on any store, so take that road.
+            return False
+        return None
+
+    def _dataset(self) -> list[tuple[str, str]]:
+        if self.default_graph_is_union is not False:
+            return []
+        if self._graphs is None:
+            self.graph_names()
+        graphs = self._graphs or []
+        return [("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs]
+
+    def _written(self) -> None:
+        """After a write: the graph list may have changed, and an undecided probe may now decide."""
+        self._graphs = None
+        if self._union is None:
+            self._probe_due = True
+
+    # --- HTTP ---------------------------------------------------------------------
+    def _post_query(self, query: str, accept: str, dataset: bool) -> Answer:
+        fields = [("query", query), *(self._dataset() if dataset else [])]
+        return self._http.request("POST", self.endpoint, what="query", idempotent=True,
+                                  body=urlencode(fields).encode("utf-8"),
+                                  headers={"Accept": accept, "Content-Type": _FORM})
 
     @staticmethod
-    def _check(response: requests.Response, what: str) -> requests.Response:
-        if response.status_code in (401, 403):
-            raise StoreError(f"{what}: the endpoint refused access (HTTP {response.status_code}); "
-                             "set KGENRICH_USER / KGENRICH_PASSWORD")
-        if response.status_code >= 400:
-            detail = response.text.strip().splitlines()[0][:300] if response.text.strip() else ""
-            raise StoreError(f"{what}: HTTP {response.status_code} {detail}")
-        return response
-
-    def _post_query(self, query: str, accept: str) -> requests.Response:
-        response = self._request("POST", self.endpoint, data={"query": query},
-                                 headers={"Accept": accept})
-        return self._check(response, "query")
-
-    # --- reading -----------------------------------------------------------
-    def select(self, query: str) -> list[Row]:
-        response = self._post_query(query, "application/sparql-results+json")
+    def _json(answer: Answer, what: str) -> dict:
         try:
-            data = response.json()
+            data = json.loads(answer.data)
         except ValueError:
-            raise StoreError("query: the endpoint did not answer with SPARQL JSON results") from None
+            data = None
+        if not isinstance(data, dict):
+            raise StoreError(f"{what}: the endpoint did not answer with SPARQL JSON results")
+        return data
+
+    # --- reading -----------------------------------------------------------------
+    def select(self, query: str) -> list[Row]:
+        return self._select(query, dataset=True)
+
+    def _select(self, query: str, dataset: bool) -> list[Row]:
+        answer = self._post_query(query, _JSON_RESULTS, dataset)
+        data = self._json(answer, "query")
         bindings = data.get("results", {}).get("bindings", [])
         # Virtuoso announces a cut result with this header instead of failing.
-        if response.headers.get("X-SPARQL-MaxRows"):
+        if answer.headers.get("X-SPARQL-MaxRows"):
             raise TruncatedResult(
-                f"the endpoint cut a result at {response.headers['X-SPARQL-MaxRows']} rows; "
+                f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
                 "lower page_size or raise the server's ResultSetMaxRows")
         if self.result_limit and len(bindings) >= self.result_limit:
             raise TruncatedResult(f"a result reached the endpoint's row limit ({self.result_limit}); lower page_size")
         return [{name: _term_from_json(value) for name, value in row.items()} for row in bindings]
 
     def ask(self, query: str) -> bool:
-        response = self._post_query(query, "application/sparql-results+json")
+        return self._ask(query, dataset=True)
+
+    def _ask(self, query: str, dataset: bool) -> bool:
+        data = self._json(self._post_query(query, _JSON_RESULTS, dataset), "ask")
         try:
-            data = response.json()
             if "boolean" in data:
                 return bool(data["boolean"])
             # Virtuoso 7 answers an ASK as a one-row SELECT of ?__ASK_RETVAL (1 or 0).
             rows = data["results"]["bindings"]
             return bool(rows) and rows[0]["__ASK_RETVAL"]["value"] not in ("0", "false")
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError):
             raise StoreError("ask: the endpoint did not answer with a boolean") from None
 
     def construct(self, query: str) -> list[Triple]:
-        response = self._post_query(query, "application/n-triples")
+        return self._parse_ntriples(self._post_query(query, "application/n-triples", True), "construct")
+
+    @staticmethod
+    def _parse_ntriples(answer: Answer, what: str) -> list[Triple]:
         graph = Graph()
         try:
-            graph.parse(data=response.content, format="nt")
+            graph.parse(data=answer.data, format="nt")
         except Exception as exc:  # rdflib raises several parser-specific types
-            raise StoreError(f"construct: unreadable N-Triples from the endpoint ({exc})") from None
+            raise StoreError(f"{what}: unreadable N-Triples from the endpoint ({exc})") from None
         return list(graph)
 
-    # --- writing -----------------------------------------------------------
-    def update(self, update: str, retry: bool = True) -> None:
-        response = self._request("POST", self.update_endpoint, data={"update": update}, retry=retry)
-        self._check(response, "update")
+    def graph_names(self) -> list[URIRef]:
+        # GRAPH ?g reads the named graphs whatever the default graph is: no dataset needed.
+        names = sorted(row["g"] for row in self._select(sparql.prepare("graph_names"), dataset=False)
+                       if isinstance(row.get("g"), URIRef))
+        self._graphs = [str(g) for g in names]
+        return names
 
-    def _insert_batches(self, graph: URIRef | None, triples: list[Triple]) -> None:
-        # Blank node labels are scoped to one request: triples with blank nodes go
-        # together in one request, the ground triples in batches of batch_triples.
-        plain = [t for t in triples if not any(isinstance(x, BNode) for x in t)]
-        with_blank = [t for t in triples if any(isinstance(x, BNode) for x in t)]
-        batches = [plain[i:i + self.batch_triples] for i in range(0, len(plain), self.batch_triples)]
-        if with_blank:
-            batches.append(with_blank)
-        for batch in batches:
-            block = sparql.TripleBlock(batch)
-            if batch is with_blank:
-                # Not retried: a repeated request would add its blank nodes twice.
-                if graph is None:
-                    self.update(sparql.prepare("insert_blank_default", triples=block), retry=False)
-                else:
-                    self.update(sparql.prepare("insert_blank", graph=graph, triples=block), retry=False)
-            elif graph is None:
-                # INSERT DATA of ground triples is idempotent (set semantics): retrying is safe.
-                self.update(sparql.prepare("insert_data_default", triples=block))
-            else:
-                self.update(sparql.prepare("insert_data", graph=graph, triples=block))
+    def graph_triples(self, graph: URIRef) -> Iterator[Triple]:
+        if self.gsp_endpoint:
+            answer = self._http.request("GET", self.gsp_endpoint, what="graph store GET", idempotent=True,
+                                        params={"graph": str(graph)}, headers={"Accept": "application/n-triples"},
+                                        ok=(404,))
+            if answer.status == 404:
+                return iter(())
+            return iter(self._parse_ntriples(answer, "graph store GET"))
+        return self._paged_triples(graph)
+
+    def _paged_triples(self, graph: URIRef) -> Iterator[Triple]:
+        page = self.page_rows
+        offset = 0
+        while True:
+            rows = self.select(sparql.prepare("graph_triples_page", graph=graph, limit=page, offset=offset))
+            for row in rows:
+                yield row["s"], row["p"], row["o"]
+            if len(rows) < page:
+                return
+            offset += page
+
+    # --- writing -----------------------------------------------------------------
+    def update(self, text: str, *, idempotent: bool = False) -> None:
+        try:
+            self._http.request("POST", self.update_endpoint, what="update", idempotent=idempotent,
+                               body=urlencode({"update": text}).encode("utf-8"), headers={"Content-Type": _FORM})
+        finally:
+            # Even a failed request may have changed the store.
+            self._written()
+
+    def _default_graph_is_union_for_load(self) -> bool:
+        """Decide the default-graph semantics before loading into it, writing a probe triple if need be."""
+        known = self.default_graph_is_union
+        if known is not None:
+            return known
+        probe = URIRef(f"urn:kgenrich:probe:{uuid.uuid4().hex}")
+        self.update(sparql.prepare("insert_data", graph=probe, triples=sparql.TripleBlock([(probe, probe, probe)])),
+                    idempotent=True)
+        try:
+            union = self._ask(sparql.prepare("store_probe_default_graph", s=probe, p=probe, o=probe), dataset=False)
+        finally:
+            self.update(sparql.prepare("drop_graph", graph=probe), idempotent=True)
+        self._union, self._probe_due = union, False
+        return union
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
         if fmt not in FORMATS:
@@ -187,67 +283,52 @@ class RemoteStore(Store):
             key = str(g.identifier if hasattr(g, "identifier") else g) if g is not None else ""
             by_graph.setdefault(key, []).append((s, p, o))
         total = sum(len(t) for t in by_graph.values())
-        if self.gsp_endpoint and fmt not in QUAD_FORMATS:
-            # One Graph Store POST: the server adds the whole file in one request.
-            params = {"graph": str(graph)} if graph is not None else {"default": ""}
-            response = self._request("POST", self.gsp_endpoint, params=params, data=data,
-                                     headers={"Content-Type": FORMATS[fmt]}, retry=False)
-            self._check(response, "graph store POST")
+        into_default = any(key in _DEFAULT_GRAPH_IDS or key == "" for key in by_graph)
+        if into_default and not self._default_graph_is_union_for_load():
+            raise LoadError(NOT_UNION)
+        try:
+            if self.gsp_endpoint and fmt not in QUAD_FORMATS:
+                # One Graph Store POST: the server adds the whole file in one request.  A POST
+                # adds, so a second copy could duplicate blank nodes: not repeated.
+                params = {"graph": str(graph)} if graph is not None else {"default": ""}
+                self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=False,
+                                   params=params, body=data, headers={"Content-Type": FORMATS[fmt]})
+                return total
+            for key, triples in by_graph.items():
+                target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
+                try:
+                    self._insert_triples(target, triples, self.batch_triples)
+                except StoreError as exc:
+                    if target is None and "default graph" in str(exc).lower():
+                        # Virtuoso has no default graph of its own to write into.
+                        raise LoadError("the endpoint has no default graph to load triples into; "
+                                        "give --graph IRI") from None
+                    raise
             return total
-        for key, triples in by_graph.items():
-            target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
-            try:
-                self._insert_batches(target, triples)
-            except StoreError as exc:
-                if target is None and "default graph" in str(exc).lower():
-                    # Virtuoso has no default graph of its own to write into.
-                    raise LoadError("the endpoint has no default graph to load triples into; give --graph IRI") from None
-                raise
-        return total
+        finally:
+            self._written()
 
-    def replace_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+    def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         triples = list(triples)
-        if self.gsp_endpoint:
-            body = "\n".join(f"{sparql.serialize_term(s)} {sparql.serialize_term(p)} {sparql.serialize_term(o)} ."
-                             for s, p, o in triples).encode("utf-8")
-            # A Graph Store PUT replaces the graph in one request, atomically on the server.
-            response = self._request("PUT", self.gsp_endpoint, params={"graph": str(graph)}, data=body,
-                                     headers={"Content-Type": "application/n-triples"})
-            self._check(response, "graph store PUT")
-            return len(triples)
-        scratch = URIRef(f"{graph}#kgenrich-replace")
-        self.update(sparql.prepare("drop_graph", graph=scratch))
-        self._insert_batches(scratch, triples)
-        self.update(sparql.prepare("replace_graph_swap", target=graph, scratch=scratch))
+        try:
+            if self.gsp_endpoint and not _has_blank(triples):
+                # A Graph Store PUT replaces the whole graph in one request; repeating it changes nothing.
+                self._http.request("PUT", self.gsp_endpoint, what="graph store PUT", idempotent=True,
+                                   params={"graph": str(graph)}, body=sparql.ntriples(triples).encode("utf-8"),
+                                   headers={"Content-Type": "application/n-triples"})
+            else:
+                # N-Triples here cannot carry blank nodes: those go by SPARQL Update.
+                self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
+                self._insert_triples(graph, triples, self.batch_triples)
+        finally:
+            self._written()
         return len(triples)
 
     def drop_graph(self, graph: URIRef) -> None:
-        self.update(sparql.prepare("drop_graph", graph=graph))
-
-    def graph_names(self) -> list[URIRef]:
-        return sorted(row["g"] for row in self.select(sparql.prepare("graph_names")) if isinstance(row.get("g"), URIRef))
-
-    def graph_triples(self, graph: URIRef) -> Iterator[Triple]:
-        if self.gsp_endpoint:
-            response = self._request("GET", self.gsp_endpoint, params={"graph": str(graph)},
-                                     headers={"Accept": "application/n-triples"})
-            if response.status_code == 404:
-                return iter(())
-            self._check(response, "graph store GET")
-            g = Graph()
-            g.parse(data=response.content, format="nt")
-            return iter(list(g))
-        return self._paged_triples(graph)
-
-    def _paged_triples(self, graph: URIRef, page: int = 5000) -> Iterator[Triple]:
-        offset = 0
-        while True:
-            rows = self.select(sparql.prepare("graph_triples_page", graph=graph, limit=page, offset=offset))
-            for row in rows:
-                yield row["s"], row["p"], row["o"]
-            if len(rows) < page:
-                return
-            offset += page
+        self.update(sparql.prepare("drop_graph", graph=graph), idempotent=True)
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
+
+
+__all__ = ["RemoteStore", "redact"]

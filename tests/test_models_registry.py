@@ -1,0 +1,107 @@
+"""Every registered model -- built in, registered or found through an entry point -- runs
+through its contract on a tiny configuration: fit, predict, save, load, the same predictions.
+
+A model without an entry in CONFIGS fails here: a new modality cannot be added untested.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from kgenrich import models
+from kgenrich.config import Settings
+from kgenrich.errors import ModelError
+from kgenrich.evaluation import hide
+from kgenrich.models.base import ModalityModel, Stacker, encode_targets
+
+from test_models_data import groups_of, make_labels, make_records
+
+torch.set_num_threads(1)
+TORCH = {"epochs": 1, "threads": 1, "device": "cpu"}
+# name -> tiny parameters (seconds on one CPU thread)
+CONFIGS = {
+    "image": {**TORCH, "backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True},
+    "text": {**TORCH, "model": "use"},
+    "tabular": {"n_jobs": 1, "num_boost_round": 5},
+    "fusion": {"n_jobs": 1, "num_boost_round": 5, "early_stopping_rounds": 0},
+}
+GROUPS = groups_of(make_labels())
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    images = tmp_path_factory.mktemp("img")
+    recs = make_records(40, seed=0, image_dir=images)
+    recs[0].images, recs[0].texts = [], []  # an artifact without image or text
+    return recs[:30], recs[30:]
+
+
+def stacker_inputs(recs, seed):
+    """Two modalities that lean towards the truth; the second misses a third of the records."""
+    rng = np.random.default_rng(seed)
+    targets = encode_targets(recs, GROUPS)
+    inputs = {"a": {}, "b": {}}
+    for task, ids in GROUPS.items():
+        for m in inputs:
+            p = rng.dirichlet(np.ones(len(ids)), len(recs))
+            known = targets[task] >= 0
+            p[known, targets[task][known]] += 1.0
+            inputs[m][task] = p / p.sum(1, keepdims=True)
+        inputs["b"][task][::3] = np.nan
+    return inputs
+
+
+def same(p, q):
+    return set(p) == set(q) and all(np.allclose(p[t], q[t], atol=1e-6, equal_nan=True) for t in p)
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_registered_model_runs_its_contract(name, records, tmp_path):
+    if name not in CONFIGS:
+        pytest.fail(f"model '{name}' is registered but has no tiny configuration in {__name__}.CONFIGS")
+    train, test = records
+    model = models.create(name, GROUPS, CONFIGS[name], Settings())
+    assert isinstance(model, (ModalityModel, Stacker)) and model.name == name
+    if isinstance(model, Stacker):
+        test_inputs = stacker_inputs(test, 1)
+        p = model.fit(train, stacker_inputs(train, 0)).predict(test, test_inputs)
+        loaded = Stacker.load(model.save(tmp_path / name))
+        q = loaded.predict(test, test_inputs)
+    else:
+        p = model.fit(train).predict(test)
+        loaded = ModalityModel.load(model.save(tmp_path / name))
+        q = loaded.predict(test)
+    assert type(loaded) is type(model) and loaded.name == name and loaded.groups == GROUPS
+    for task, ids in GROUPS.items():
+        assert p[task].shape == (len(test), len(ids))
+        rows = ~np.isnan(p[task]).any(axis=1)  # a NaN row: the record lacks the modality
+        assert np.allclose(p[task][rows].sum(1), 1.0)
+        if isinstance(model, Stacker):
+            assert rows.all()  # the stacker answers for every record
+    assert same(p, q)
+
+
+def label_free_modalities() -> list[str]:
+    """The registered modality models that declare reads_labels = False."""
+    out = []
+    for name in models.names():
+        try:
+            cls = models.get_model_class(name)
+        except ModelError:  # a broken entry point: the contract test above reports it
+            continue
+        if isinstance(cls, type) and issubclass(cls, ModalityModel) and not cls.reads_labels:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", label_free_modalities())
+def test_a_model_declared_label_free_ignores_the_hidden_value(name, records):
+    """Evaluation predicts a model with reads_labels = False once, on records whose values are
+    not hidden: that is only honest if hiding a value changes nothing for it."""
+    if name not in CONFIGS:
+        pytest.fail(f"model '{name}' has no tiny configuration in {__name__}.CONFIGS")
+    train, test = records
+    model = models.create(name, GROUPS, CONFIGS[name], Settings()).fit(train)
+    p = model.predict(test)
+    for task in GROUPS:
+        assert same(p, model.predict([hide(r, task) for r in test]))
