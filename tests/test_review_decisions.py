@@ -207,7 +207,7 @@ def test_the_update_itself_refuses_a_concurrent_writer_and_a_retry_is_harmless(r
 class DownStore(EmbeddedStore):
     """A store whose update endpoint is gone (reads still answer, as when only the update side fails)."""
 
-    def update(self, update: str, retry: bool = True) -> None:
+    def update(self, text: str, *, idempotent: bool = False) -> None:
         raise StoreError("cannot reach http://127.0.0.1:9/update: connection failed (after 4 attempt(s))")
 
 

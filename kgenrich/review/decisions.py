@@ -314,7 +314,7 @@ def write(store: Store, graphs: OwnGraphs, p: Prepared, reviewer: Reviewer) -> O
     else:
         update = sparql.prepare("review_decide_rejection", **bindings)
     # Retrying this request is harmless (the review IRI is fixed: a repeat finds it and adds nothing).
-    store.update(update)
+    store.update(update, idempotent=True)
     recorded = decisions_on(store, graphs, p.proposal.statement)
     chosen = p.proposal.object if p.decision == ACCEPTED else p.value
     base = Outcome(p.proposal.statement, p.decision, chosen, str(p.review), reviewer.name, str(p.time),
