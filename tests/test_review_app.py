@@ -269,6 +269,38 @@ def test_artifact_view_and_api(served):
     assert r.status_code == 404 and "no artifact" in r.json()["error"]
 
 
+class NanEnsemble:
+    """An ensemble one of whose models had nothing it could read for the artifact and answers NaN
+    (as the real image model does for an artifact whose only image file is missing)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+
+    def modality_probs(self, records):
+        import numpy as np
+
+        flat = {t: np.full((len(records), len(g)), 1.0 / len(g)) for t, g in self.groups.items() if g}
+        return {"tabular": {t: np.full_like(p, np.nan) for t, p in flat.items()}, "other": flat}
+
+    def fuse(self, records, inputs):
+        return inputs["other"]
+
+
+def test_artifact_scores_of_a_model_without_input_are_null_not_nan(served):
+    # Regression: a NaN probability made the artifact view and API fail (JSON has no NaN).
+    s, _ = login(served)
+    reader = served.app.state.review.reader
+    fake = NanEnsemble({t: v.group_ids for t, v in reader.collection().labels.items()})
+    reader.ensemble = lambda: fake
+    item = queue(s, served, task="material")["items"][0]
+    r = s.get(served.url + "/api/artifacts/" + quote(item["artifact"], safe=""))
+    assert r.status_code == 200, r.text
+    scores = next(t for t in r.json()["tasks"] if t["task"] == "material")["scores"]
+    assert scores, r.json()["scores_note"]
+    assert all(e["modalities"]["tabular"] is None and e["modalities"]["other"] > 0 for e in scores)
+    assert s.get(served.url + "/artifacts/" + quote(item["artifact"], safe="")).status_code == 200
+
+
 def test_form_decisions_and_bulk_acceptance_without_javascript(served):
     s, token = login(served)
     items = queue(s, served, limit=100)["items"]

@@ -21,6 +21,7 @@ a lost race or a statement that vanished under the page is reported, never half-
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -205,7 +206,7 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: Option
         (review, PROV.wasAssociatedWith, person), (review, PROV.endedAtTime, when),
         (person, RDF.type, PROV.Person), (person, FOAF.name, Literal(reviewer.name)),
     ]
-    if proposal.confidence == proposal.confidence:  # not NaN
+    if isinstance(proposal.confidence, float) and math.isfinite(proposal.confidence):
         rt.append((review, KGE.proposedConfidence, Literal(f"{min(1.0, max(0.0, proposal.confidence)):.6f}",
                                                            datatype=XSD.float)))
     ct: list[Triple] = []

@@ -11,6 +11,7 @@ the models directory -- and the page says so when there is none.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -302,12 +303,13 @@ class Reader:
                 group = next((g for g in c.labels.get(task).groups if g.id == gid), None) if task in c.labels else None
                 modalities = {}
                 for m, probs in per_modality.items():
-                    if task in probs and has.get(m, True):
-                        modalities[m] = round(float(probs[task][0][j]), 4)
-                    else:
-                        modalities[m] = None  # the artifact has no input for this modality
+                    value = float(probs[task][0][j]) if task in probs and has.get(m, True) else math.nan
+                    # None: the modality had nothing to go on (no input, or none it could read: NaN).
+                    modalities[m] = round(value, 4) if math.isfinite(value) else None
+                fused_p = float(row[j])
                 entries.append({"group": gid, "concept": group.concept if group else "",
-                                "fused": round(float(row[j]), 4), "modalities": modalities})
+                                "fused": round(fused_p, 4) if math.isfinite(fused_p) else None,
+                                "modalities": modalities})
             out[task] = entries
         return out, ""
 
@@ -350,11 +352,13 @@ class Reader:
         return out[:limit]
 
 
-def _float(term) -> float:
+def _float(term) -> Optional[float]:
+    """A confidence as a number, or None when the graph holds something else (JSON has no NaN)."""
     try:
-        return float(str(term))
+        value = float(str(term))
     except ValueError:
-        return float("nan")
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _confidence(value, what: str) -> float:
