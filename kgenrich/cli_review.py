@@ -24,7 +24,7 @@ def _is_loopback(host: str) -> bool:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only unless told otherwise).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.pass_obj
 def serve(app, host: str, port: int):
     """Run the review web page (queue, artifact view, decisions, JSON API) over the store."""
