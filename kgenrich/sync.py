@@ -43,6 +43,7 @@ from rdflib.namespace import RDF, XSD
 
 from . import sparql
 from .config import Settings
+from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
 from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, build_triples,
                           dedupe, inputs_used, now_literal, select_predictions, subject_for)
@@ -95,7 +96,8 @@ class SyncReport:
         what = "dry run, nothing written" if self.dry_run else ("graphs replaced" if self.wrote else "nothing to write")
         return (f"{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: {self.written} written, "
                 f"{self.withdrawn} withdrawn, {self.unchanged} unchanged; {self.repredicted_artifacts} artifacts "
-                f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s")
+                f"predicted{'; models trained (' + self.retrain_reason + ')' if self.trained else ''}; {what}; "
+                f"{self.seconds:.1f} s")
 
 
 # ------------------------------------------------------------------ models
@@ -256,6 +258,7 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
     models_dir = Path(settings.models_dir)
     share_limit = float(settings.section("sync").get("retrain_share", 0.1))
     current = _training_fingerprints(records, fingerprints)
+    configuration = trained_configuration(labels)
     state_file = models_dir / TRAINING_STATE
     reason = ""
     if retrain:
@@ -267,23 +270,36 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
             old = json.loads(state_file.read_text()) if state_file.is_file() else None
         except ValueError:
             old = None
-        if old is None:
-            # Models trained outside sync: take today's data as their baseline.
+        # Format 2 keeps the tasks and groups the models were trained for beside the data fingerprints.
+        old_configuration = None
+        if isinstance(old, dict) and old.get("format") == 2:
+            old, old_configuration = old.get("training"), old.get("configuration")
+        changes = configuration_changes(old_configuration, configuration) if old_configuration is not None else []
+        if changes:
+            reason = "configuration changed: " + "; ".join(changes)
+        elif old is None:
+            # Models trained outside sync: take today's data and tasks as their baseline.
             if scratch_dir is None:
-                state_file.write_text(json.dumps(current))
+                state_file.write_text(_training_state(current, configuration))
         else:
             share = _changed_share(old, current)
             if share > share_limit:
                 reason = f"training data changed by {share:.0%} (> retrain_share {share_limit:.0%})"
+            elif old_configuration is None and scratch_dir is None:
+                state_file.write_text(_training_state(old, configuration))  # from now on, changes are seen
     if reason:
         log.info("training models: %s", reason)
         target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
         ensemble = trainer.train(records, labels, settings, target, progress)
         if scratch_dir is None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(current))
+            state_file.write_text(_training_state(current, configuration))
         return ensemble, True, reason
     return trainer.load(models_dir, settings), False, ""
+
+
+def _training_state(training: Mapping[str, str], configuration: Mapping) -> str:
+    return json.dumps({"format": 2, "training": training, "configuration": configuration})
 
 
 def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
