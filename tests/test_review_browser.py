@@ -95,8 +95,8 @@ def _screenshot(page, path: Path, full_page: bool = False) -> None:
 
 def _decisions(store, graph) -> dict[str, tuple[str, str | None]]:
     rows = store.select(sparql.bind(
-        "PREFIX kge: <https://w3id.org/kgenrich/ontology#> SELECT ?st ?d ?v WHERE { GRAPH $g { "
-        "?r kge:reviewed ?st ; kge:decision ?d . OPTIONAL { ?r kge:chosenValue ?v } } }", {"g": graph}))
+        "PREFIX kgr: <https://w3id.org/kgenrich/review#> SELECT ?st ?d ?v WHERE { GRAPH $g { "
+        "?r kgr:reviewed ?st ; kgr:decision ?d . OPTIONAL { ?r kgr:chosenValue ?v } } }", {"g": graph}))
     return {str(r["st"]): (str(r["d"]).rsplit("#", 1)[-1], str(r["v"]) if r.get("v") is not None else None)
             for r in rows}
 

@@ -13,7 +13,7 @@ from rdflib.namespace import RDF
 
 from kgenrich import sparql
 from kgenrich.errors import StoreError
-from kgenrich.namespaces import KGE, PROV
+from kgenrich.namespaces import KGR, PROV
 from kgenrich.pipeline import load_inputs
 from kgenrich.predictions import Agent, SelectionOptions, select_predictions
 from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
@@ -73,10 +73,10 @@ def test_accept_writes_one_review_and_the_curated_value_with_provenance(reviewed
     assert outcome.recorded and outcome.value == item["value"]
     review = URIRef(outcome.review)
     triples = set(store.graph_triples(REVIEWS))
-    assert (review, RDF.type, KGE.Review) in triples and (review, RDF.type, PROV.Activity) in triples
-    assert (review, KGE.reviewed, URIRef(item["statement"])) in triples
-    assert (review, KGE.decision, KGE.accepted) in triples
-    assert (review, KGE.chosenValue, URIRef(item["value"])) in triples
+    assert (review, RDF.type, KGR.Review) in triples and (review, RDF.type, PROV.Activity) in triples
+    assert (review, KGR.reviewed, URIRef(item["statement"])) in triples
+    assert (review, KGR.decision, KGR.accepted) in triples
+    assert (review, KGR.chosenValue, URIRef(item["value"])) in triples
     reviewer = next(o for s, p, o in triples if s == review and p == PROV.wasAssociatedWith)
     assert (reviewer, RDF.type, PROV.Person) in triples
     assert any(s == review and p == PROV.endedAtTime for s, p, o in triples)

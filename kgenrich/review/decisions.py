@@ -3,13 +3,13 @@
 A decision on the statement ``st`` (``s p o`` with confidence ``c`` in the predictions graph)::
 
     # review graph
-    <review> a kge:Review, prov:Activity ; kge:reviewed st ; kge:decision kge:accepted ;
-        kge:artifact <artifact> ; kge:task <task> ; kge:proposedValue o ; kge:proposedConfidence c ;
-        kge:chosenValue o ;                                  # the other value when corrected; none when rejected
+    <review> a kgr:Review, prov:Activity ; kgr:reviewed st ; kgr:decision kgr:accepted ;
+        kgr:artifact <artifact> ; kgr:task <task> ; kgr:proposedValue o ; kgr:proposedConfidence c ;
+        kgr:chosenValue o ;                                  # the other value when corrected; none when rejected
         prov:wasAssociatedWith <reviewer> ; prov:endedAtTime "..."^^xsd:dateTime .
     <reviewer> a prov:Person ; foaf:name "alice" .
     # curated graph (accepted and corrected only): the same triples the task reads, reified
-    <curated> a kge:CuratedValue, rdf:Statement ; rdf:subject s ; rdf:predicate p ; rdf:object v ;
+    <curated> a kgr:CuratedValue, rdf:Statement ; rdf:subject s ; rdf:predicate p ; rdf:object v ;
         prov:wasDerivedFrom st ; prov:wasGeneratedBy <review> .
     s p v .
     s <subject link> <artifact> .                            # for tasks whose statements sit on the production
@@ -37,14 +37,14 @@ from .. import sparql
 from ..errors import KgenrichError
 from ..graphs import OwnGraphs
 from ..labels import task_label_groups
-from ..namespaces import CURATED_NS, FOAF, KGE, KGS, PROV, REVIEW_NS, REVIEWER_NS
+from ..namespaces import CURATED_NS, FOAF, KGR, KGS, PROV, REVIEW_NS, REVIEWER_NS
 from ..records import ArtifactRecord, Task, TaskLabels
 from ..resources import SHAPES_DIR
 from ..store import Store, Triple
 
 ACCEPTED, REJECTED, CORRECTED = "accepted", "rejected", "corrected"
 DECISIONS = (ACCEPTED, REJECTED, CORRECTED)
-_DECISION_NODE = {d: KGE[d] for d in DECISIONS}
+_DECISION_NODE = {d: KGR[d] for d in DECISIONS}
 _DECISION_NAME = {str(v): k for k, v in _DECISION_NODE.items()}
 _UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://w3id.org/kgenrich/review")
 
@@ -199,23 +199,23 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: Option
     st = URIRef(proposal.statement)
     person = reviewer.iri
     rt = [
-        (review, RDF.type, KGE.Review), (review, RDF.type, PROV.Activity),
-        (review, KGE.reviewed, st), (review, KGE.decision, _DECISION_NODE[decision]),
-        (review, KGE.artifact, URIRef(proposal.artifact)), (review, KGE.task, URIRef(proposal.task.iri)),
-        (review, KGE.proposedValue, URIRef(proposal.object)),
+        (review, RDF.type, KGR.Review), (review, RDF.type, PROV.Activity),
+        (review, KGR.reviewed, st), (review, KGR.decision, _DECISION_NODE[decision]),
+        (review, KGR.artifact, URIRef(proposal.artifact)), (review, KGR.task, URIRef(proposal.task.iri)),
+        (review, KGR.proposedValue, URIRef(proposal.object)),
         (review, PROV.wasAssociatedWith, person), (review, PROV.endedAtTime, when),
         (person, RDF.type, PROV.Person), (person, FOAF.name, Literal(reviewer.name)),
     ]
     if isinstance(proposal.confidence, float) and math.isfinite(proposal.confidence):
-        rt.append((review, KGE.proposedConfidence, Literal(f"{min(1.0, max(0.0, proposal.confidence)):.6f}",
+        rt.append((review, KGR.proposedConfidence, Literal(f"{min(1.0, max(0.0, proposal.confidence)):.6f}",
                                                            datatype=XSD.float)))
     ct: list[Triple] = []
     if chosen is not None:
-        rt.append((review, KGE.chosenValue, URIRef(chosen)))
+        rt.append((review, KGR.chosenValue, URIRef(chosen)))
         s, p, o = URIRef(proposal.subject), URIRef(proposal.predicate), URIRef(chosen)
         cv = curated_iri(proposal.subject, proposal.predicate, chosen)
         ct = [
-            (cv, RDF.type, KGE.CuratedValue), (cv, RDF.type, RDF.Statement),
+            (cv, RDF.type, KGR.CuratedValue), (cv, RDF.type, RDF.Statement),
             (cv, RDF.subject, s), (cv, RDF.predicate, p), (cv, RDF.object, o),
             (cv, PROV.wasDerivedFrom, st), (cv, PROV.wasGeneratedBy, review),
             (s, p, o),
