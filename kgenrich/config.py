@@ -17,6 +17,7 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
 
     [models]                              # passed to the modality models (see README)
     [sync]                                # passed to kgenrich sync
+    [review]                              # kgenrich serve: graphs, users file, ...
 
 Every key is declared once, in :data:`TOP_LEVEL` or :data:`SECTIONS`, with its
 type: an unknown key or a value of the wrong type is an error that names the
@@ -238,6 +239,16 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "validation_engine": _choice("auto", "shacl", "sparql"),
         "shacl_limit": _integer(0),
         "report_dir": _nonempty_string,
+    },
+    "review": {
+        "reviews_graph": _iri,
+        "curated_graph": _iri,
+        "users_file": _nonempty_string,
+        "secret_file": _nonempty_string,
+        "thumbnail_dir": _nonempty_string,
+        "anonymous_read": _boolean,
+        "page_size": _integer(1, 500),
+        "bulk_limit": _integer(1),
     },
 }
 OPEN_TABLES = {"models"}

@@ -37,3 +37,12 @@ STATEMENT_NS = "http://data.silknow.org/statement/"
 ACTIVITY_NS = "http://data.silknow.org/activity/"
 PRODUCTION_NS = "http://data.silknow.org/production/"
 AGENT_NS = "http://data.silknow.org/actor/kgenrich/"
+
+# The review page's vocabulary (ontology/kgenrich-review.ttl): curators' decisions.
+KGR_IRI = "https://w3id.org/kgenrich/review#"
+KGR = Namespace(KGR_IRI)
+# IRI spaces of what the review page mints (decisions, reviewers, curated statements).
+REVIEW_NS = "http://data.silknow.org/review/"
+REVIEWER_NS = "http://data.silknow.org/actor/reviewer/"
+CURATED_NS = "http://data.silknow.org/curated/"
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")

@@ -5,7 +5,8 @@ Every command that needs the collection (``labels``, ``dataset``, ``train``,
 :func:`load_inputs`; none of them strings the stages together itself.  The
 store is read once: one paged pass extracts the records (kgenrich's own graphs
 skipped), the label groups are computed from those records, and every record
-gets its label per task.
+gets its label per task.  Values curators accepted or corrected on the review
+page (the curated graph) are merged into the records as known values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
 from .config import Settings
-from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records
+from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records, merge_curated
 from .errors import KgenrichError
 from .graphs import OwnGraphs
 from .labels import assign_ancestors, compute_label_groups, value_ancestors
@@ -86,6 +87,8 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
     records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
                                 skip_graph=own.is_ours, progress=progress,
                                 literal_properties=settings.literal_features if with_inputs else ()))
+    # Curators' accepted and corrected values (the review page) are known values like any other.
+    merge_curated(store, own.curated, tasks, records, page_size=settings.page_size)
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
     if with_inputs:

@@ -232,6 +232,7 @@ def select_predictions(
     labels: Mapping[str, TaskLabels],
     agents: Mapping[str, Agent],
     options: SelectionOptions | None = None,
+    rejected: Mapping[tuple[str, str], Iterable[str]] | None = None,
 ) -> list[Prediction]:
     """The predictions for every gap of ``records``: top-1 (or top-k) above the threshold.
 
@@ -241,7 +242,11 @@ def select_predictions(
     ``probabilities[task]`` has one row per record (in order) and one column per
     ``model_groups[task]`` entry.  Columns whose group is no longer a label group
     of the task are never chosen: their concept would not be a valid value.
+    ``rejected[(artifact, task)]``: values a curator rejected for that artifact (the review
+    page); a group whose concept (or a member) was rejected is never proposed for it again,
+    and the next best group is, if it passes the threshold.
     """
+    rejected = rejected or {}
     options = options or SelectionOptions()
     out: list[Prediction] = []
     for task in tasks:
@@ -269,13 +274,25 @@ def select_predictions(
         score = decision_scores(probs, offsets if offsets.shape == (len(columns),) else None)
         score = np.where(valid[None, :], score, -np.inf)
         order = np.argsort(-score, axis=1, kind="stable")[:, : options.top_k]
+        groups = {g.id: g for g in labels[task.name].groups}
         for i, record in enumerate(records):
             if not record.is_gap(task.name):
                 continue
             subject, minted, minted_class = subject_for(record, task)
             used = inputs_used(record)
-            for rank, j in enumerate(order[i], start=1):
-                p = float(masked[i, j])
+            row_order = order[i]
+            refused = set(rejected.get((record.iri, task.name), ()))
+            if refused:
+                # a value a curator rejected for this artifact is never proposed again: the next best is
+                keep = np.array([not (gid in groups and (groups[gid].concept in refused
+                                                         or refused.intersection(groups[gid].members)))
+                                 for gid in columns], dtype=bool)
+                row = np.where(keep, masked[i], -1.0)
+                row_order = np.argsort(-np.where(keep, score[i], -np.inf), kind="stable")[: options.top_k]
+            else:
+                row = masked[i]
+            for rank, j in enumerate(row_order, start=1):
+                p = float(row[j])
                 if p < 0 or p < threshold or (rank > 1 and p <= 0):
                     break
                 gid = columns[j]

@@ -14,6 +14,11 @@ Where things live:
   into place by one update request (queries/sync_swap.rq).  Any staging graph
   left by a killed run is dropped at the start of the next.
 
+Curators' decisions (kgenrich/review/) feed back: accepted and corrected values sit in
+the curated graph, which load_inputs reads as known values (the gap is closed); rejected
+values are never proposed again for their artifact.  The review and curated graphs are
+never written, dropped or moved here.
+
 Incremental: an artifact whose fingerprint (values, texts, images, labels,
 statement subjects) and the run fingerprint (models, tasks, groups, options)
 are unchanged keeps its predictions exactly as they are in the live graph
@@ -45,6 +50,7 @@ from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, 
 from .graphs import OwnGraphs
 from .pipeline import load_inputs
 from .records import ArtifactRecord, Task, TaskLabels
+from .review.feedback import fold_rejections, rejected_values
 from .store.base import Store, Triple
 from . import validation
 
@@ -435,7 +441,9 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
-    fingerprints = {r.iri: record_fingerprint(r) for r in records}
+    # Values curators rejected on the review page: never proposed again for that artifact.
+    rejected = rejected_values(store, graphs, tasks)
+    fingerprints = fold_rejections({r.iri: record_fingerprint(r) for r in records}, rejected)
     ensemble, report.trained, report.retrain_reason = _ensure_models(trainer, records, labels, settings,
                                                                      retrain, progress, fingerprints, scratch_dir)
     agents = _agents(ensemble, tasks)
@@ -469,7 +477,8 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     new: list[Prediction] = []
     if to_predict:
         probabilities = ensemble.predict(to_predict)
-        new = select_predictions(to_predict, probabilities, ensemble.groups, predicted_tasks, labels, agents, options)
+        new = select_predictions(to_predict, probabilities, ensemble.groups, predicted_tasks, labels, agents, options,
+                                 rejected=rejected)
     predictions = dedupe(carried + new)
     triples = build_triples(predictions, agents.values())
 

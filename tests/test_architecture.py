@@ -131,7 +131,7 @@ def test_every_module_imports_only_its_floor_or_below():
 
 @pytest.mark.parametrize("module", ["kgenrich.cli_demo", "kgenrich.cli_models", "kgenrich.cli_sync",
                                     "kgenrich.cli_store", "kgenrich.cli_data", "kgenrich.cli_config", "kgenrich.pipeline",
-                                    "kgenrich.sync", "kgenrich.evaluation"])
+                                    "kgenrich.sync", "kgenrich.evaluation", "kgenrich.cli_review", "kgenrich.review.app"])
 def test_module_imports_on_its_own(module):
     result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
