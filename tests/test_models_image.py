@@ -16,7 +16,7 @@ from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 FAST = {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 15,
-        "batch_size": 32, "lr": 1e-2, "threads": 1, "device": "cpu"}
+        "batch_size": 32, "lr": 1e-2, "threads": 1, "device": "cpu", "num_workers": 0}
 
 
 def test_resnet_from_scratch_and_from_local_state_dict(tmp_path):
