@@ -99,6 +99,7 @@ class ResizedCache:
 
 class ImageDataset(torch.utils.data.Dataset):
     """Item ``i``: (the transformed image ``paths[i]``, True), or (zeros, False) when it cannot be read.
+    The image model's transforms end in a uint8 tensor; it is normalised on the device.
 
     ``transform=None`` only reads (and caches) the image: the check of which images are readable.
     """
@@ -122,7 +123,7 @@ class ImageDataset(torch.utils.data.Dataset):
         return self.transform(img), True
 
     def _blank(self) -> torch.Tensor:
-        return torch.zeros(0) if self.transform is None else torch.zeros(3, self.size, self.size)
+        return torch.zeros(0) if self.transform is None else torch.zeros(3, self.size, self.size, dtype=torch.uint8)
 
 
 def default_workers() -> int:
