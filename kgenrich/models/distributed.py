@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -79,6 +80,8 @@ def setup() -> DistInfo:
 
 
 def info() -> DistInfo:
+    if "torch" not in sys.modules:  # no process group without torch; a tabular-only run never imports it
+        return DistInfo()
     try:
         dist = _dist()
         if dist.is_available() and dist.is_initialized():

@@ -229,7 +229,8 @@ def _schedule(steps: int) -> Callable[[int], float]:
 def stop_at_next_batch():
     """Ctrl-C sets a flag the loop reads after each batch; a second Ctrl-C interrupts at once."""
     flag = {"set": False}
-    if threading.current_thread() is not threading.main_thread():
+    # a process started with Ctrl-C ignored (nohup, a background job of a script) keeps ignoring it
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield flag
         return
 
@@ -273,7 +274,7 @@ def _save_checkpoint(path: Path, net: nn.Module, opt, sched, state: FitState, be
 def _load_checkpoint(path: Optional[Path]) -> Optional[dict]:
     if path is None or not Path(path).is_file():
         return None
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)  # tensors and plain values only
     if ckpt.get("version") != CHECKPOINT_VERSION:
         return None
     return ckpt
