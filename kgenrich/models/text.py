@@ -289,8 +289,10 @@ class TextModel(TorchModel):
         if not from_scratch and int(self.params["head_epochs"]) > 0:
             phases.append(Phase("heads", int(self.params["head_epochs"]), head))
         enc_lr = lr if from_scratch else float(self.params["encoder_lr"])
-        phases.append(Phase("fine-tune", int(self.params["epochs"]),
-                            [{"params": list(self.net.encoder.parameters()), "lr": enc_lr}] + head))
+        # the encoder's pooler is not used (mean pooling): left out, it neither trains nor
+        # makes DistributedDataParallel wait for gradients that never come
+        encoder_params = [p for n, p in self.net.encoder.named_parameters() if not n.startswith("pooler.")]
+        phases.append(Phase("fine-tune", int(self.params["epochs"]), [{"params": encoder_params, "lr": enc_lr}] + head))
         state = self._fit_net(self.net, TensorBatches(lambda idx: self._encode(items, idx)), Y, phases,
                               desc="text (xlmr)", progress=progress)
         self._record_fit(state)

@@ -366,6 +366,13 @@ def fit_multitask(net: nn.Module, batches, Y: np.ndarray, sizes: Sequence[int], 
         p.requires_grad_(True)
     if best_state is not None:
         _unwrap(net).load_state_dict(best_state)
+    if distributed.sharding_active():
+        # the weights agree across the ranks (DDP averages the gradients); running statistics
+        # (BatchNorm) are each rank's own: take rank 0's -- the model rank 0 saves -- everywhere
+        import torch.distributed as dist
+
+        for buffer in _unwrap(net).buffers():
+            dist.broadcast(buffer.data, src=0)
     return state
 
 
