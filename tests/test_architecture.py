@@ -24,6 +24,7 @@ FLOORS = {
     "kgenrich.tasks": 2, "kgenrich.labels": 2, "kgenrich.dataset": 2, "kgenrich.querying": 2,
     "kgenrich.pipeline": 3,
     "kgenrich.metrics": 4, "kgenrich.models": 4, "kgenrich.training": 4, "kgenrich.evaluation": 4,
+    "kgenrich.models.pretrained": 4, "kgenrich.models.image_data": 4, "kgenrich.models.distributed": 4,
     "kgenrich.predictions": 5, "kgenrich.validation": 5,
     "kgenrich.sync": 6, "kgenrich.review": 6, "kgenrich.demo": 6,
     "kgenrich.cli_util": 7,

@@ -478,6 +478,8 @@ class ImageModel(TorchModel):
         else:
             if self.device.startswith("cuda"):
                 torch.backends.cudnn.benchmark = True
+            if self._channels_last():
+                self.net.to(memory_format=torch.channels_last)
             source = self._loader(self._paths(locs), self._transform(train=False))
             probs = predict_multitask(self.net, len(locs), source, n_tasks, bs, self.device, progress, "image",
                                       channels_last=self._channels_last())
