@@ -164,10 +164,14 @@ def test_torchrun_two_processes_train_and_sync_like_one(collection, tmp_path):
     assert card["groups"] == single.card["groups"] and card["modalities"] == single.card["modalities"]
     # one models directory, written by rank 0 alone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "single", "store-ddp"]
-    for modality in ("image", "fusion"):
-        diffs = [abs(card["scores"][modality][t]["macro_f1"] - single.card["scores"][modality][t]["macro_f1"])
-                 for t in card["groups"]]
-        assert max(diffs) < 0.12 and np.mean(diffs) < 0.06, (modality, diffs)
+    diffs = [abs(card["scores"]["image"][t]["macro_f1"] - single.card["scores"]["image"][t]["macro_f1"])
+             for t in card["groups"]]
+    assert max(diffs) < 0.12 and np.mean(diffs) < 0.06, diffs
+    # fusion is compared on its log-loss: its macro-F1 also depends on whether the out-of-fold
+    # decision rule switched on, a yes/no choice that small differences of the inputs can flip
+    ratios = [card["scores"]["fusion"][t]["log_loss"] / single.card["scores"]["fusion"][t]["log_loss"]
+              for t in card["groups"]]
+    assert all(0.85 < r < 1.15 for r in ratios), ratios
     # the two final image models agree on almost every artifact
     ddp_image = ModalityModel.load(models / "image", settings)
     p, q = single.models["image"].predict(inputs.records), ddp_image.predict(inputs.records)
