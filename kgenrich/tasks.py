@@ -494,9 +494,7 @@ def _declarations(defs: EmbeddedStore, store: Store | None) -> bytes:
     triples = set(defs.construct(query))
     if store is not None:
         triples.update(store.construct(query))
-    return "\n".join(
-        f"{sparql.serialize_term(s)} {sparql.serialize_term(p)} {sparql.serialize_term(o)} ." for s, p, o in triples
-    ).encode("utf-8")
+    return sparql.ntriples(triples).encode("utf-8")
 
 
 def load_tasks(store: Store | None, settings: Settings, check: bool = True) -> list[Task]:

@@ -49,7 +49,7 @@ from . import __version__
 from .calibration import TaskCalibration, fit_task, load_calibration, save_calibration
 from .errors import ModelError
 from .metrics import oof_scores
-from .models import create
+from .models import create, get_model_class
 from .models.base import FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
 from .records import ArtifactRecord, TaskLabels
 
@@ -112,6 +112,8 @@ def model_config(settings) -> dict:
     user = settings.section("models") if settings is not None else {}
     for key, value in user.items():
         if isinstance(value, dict):
+            # a table per model: its name must be a registered model, its keys that model's parameters
+            get_model_class(key).check_params(value, f"[models.{key}]")
             cfg[key] = {**cfg.get(key, {}), **value}
         else:
             cfg[key] = value

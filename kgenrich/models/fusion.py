@@ -93,6 +93,7 @@ class FusionModel(Stacker):
     name = "fusion"
     modality = "fusion"
     # Conservative: a few thousand rows of out-of-fold probabilities are easy to overfit.
+    extra_params = ("modalities",)  # set at fit time: the modalities it stacks
     defaults = {**LGB_DEFAULTS, "num_boost_round": 400, "learning_rate": 0.03, "num_leaves": 7,
                 "min_data_in_leaf": 20, "lambda_l2": 5.0, "feature_fraction": 0.8,
                 "early_stopping_rounds": 30, "valid_fraction": 0.2, "poe_init": 0.5}

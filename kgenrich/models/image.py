@@ -229,6 +229,7 @@ class ImageNet(nn.Module):
 class ImageModel(TorchModel):
     name = "image"
     modality = "image"
+    extra_params = ("cache_dir", "fetch_timeout", "fetch_workers")  # read by the image source
     defaults = {
         **TORCH_DEFAULTS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
         "backbone": "auto",  # ResNet-152 when its ImageNet weights can be had, else EfficientNet-Lite0
