@@ -31,6 +31,8 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.slow_seconds = slow_seconds
         self.plan: dict[int, str] = {}
+        # (needle, n, fault): the fault for the n-th request (from 0) whose text holds the needle
+        self.nth: tuple[str, int, str] | None = None
         self.requests: list[str] = []  # "METHOD path: first words", in order
         self.faults_done: list[tuple[int, str, str]] = []
         self._lock = threading.Lock()
@@ -39,9 +41,10 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def reset_counts(self, plan: dict[int, str] | None = None) -> None:
+    def reset_counts(self, plan: dict[int, str] | None = None, nth: tuple[str, int, str] | None = None) -> None:
         with self._lock:
             self.plan = dict(plan or {})
+            self.nth = nth
             self.requests = []
             self.faults_done = []
 
@@ -54,6 +57,9 @@ class FaultProxy:
             number = len(self.requests)
             self.requests.append(summary)
             fault = self.plan.get(number)
+            if self.nth and self.nth[0] in summary:
+                if sum(1 for r in self.requests if self.nth[0] in r) == self.nth[1] + 1:
+                    fault = self.nth[2]
             if fault:
                 self.faults_done.append((number, fault, summary))
             return fault

@@ -17,6 +17,7 @@ user-info and never holds the password.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -124,7 +125,9 @@ class HttpClient:
         self.timeout = float(timeout)
         self.attempts = max(1, int(attempts))
         self.backoff = float(backoff)
-        self._secrets = (credentials[1],) if credentials else ()
+        # The password, and the basic-auth token it travels in (a server may quote the header back).
+        self._secrets = (credentials[1], base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()) \
+            if credentials else ()
         headers = {"User-Agent": "kgenrich"}
         if credentials:
             headers.update(urllib3.make_headers(basic_auth=f"{credentials[0]}:{credentials[1]}"))
