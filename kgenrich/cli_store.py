@@ -76,4 +76,4 @@ def query(app, query, fmt, as_json):
             raise KgenrichError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     form = query_form(text)  # before the store is opened: a typo is reported as such, whatever the store
     result = run_query(app.open_store(read_only=True), text, form=form)
-    write_results(result, "json" if as_json else fmt, click.get_text_stream("stdout"))
+    write_results(result, "json" if as_json else fmt, sys.stdout)

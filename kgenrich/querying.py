@@ -18,6 +18,7 @@ import csv
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
 
@@ -30,6 +31,7 @@ from .store import Store
 
 FORMS = {"SelectQuery": "SELECT", "AskQuery": "ASK", "ConstructQuery": "CONSTRUCT", "DescribeQuery": "DESCRIBE"}
 TABLE_SAMPLE = 1000  # rows read before a table's column widths are fixed
+FLUSH_SECONDS = 0.5  # a slow result still reaches a pipe at least this often
 TABLE_MAX_WIDTH = 80
 _PYPARSING_WHERE = re.compile(r"\s*\(at char \d+\),\s*\(line:\d+, col:\d+\)\s*$")
 
@@ -121,7 +123,7 @@ def write_results(result: QueryResult, fmt: str, out: IO[str]) -> int:
         else:
             out.write(("true" if result.boolean else "false") + "\n")
         return 0
-    rows: Iterator[dict[str, Node]] = iter(result.rows)
+    rows: Iterator[dict[str, Node]] = _flushing(iter(result.rows), out)
     variables = result.variables
     count = 0
     if fmt == "json":
@@ -150,6 +152,19 @@ def write_results(result: QueryResult, fmt: str, out: IO[str]) -> int:
         count += 1
     out.write(f"({count} row{'s' if count != 1 else ''})\n")
     return count
+
+
+def _flushing(rows: Iterator[dict[str, Node]], out: IO[str]) -> Iterator[dict[str, Node]]:
+    """The rows, flushing ``out`` now and then: block-buffered output (a pipe) still sees a slow result
+    arrive, while a fast one is written in large blocks, not line by line."""
+    last = time.monotonic()
+    for count, row in enumerate(rows):
+        if count % 256 == 0:
+            now = time.monotonic()
+            if now - last > FLUSH_SECONDS:
+                out.flush()
+                last = now
+        yield row
 
 
 def format_results(result: QueryResult, fmt: str) -> str:
