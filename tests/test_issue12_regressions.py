@@ -383,3 +383,15 @@ def test_example_queries_ignore_a_staging_graph_left_by_a_killed_sync(tmp_path):
         needed = {k: v for k, v in bindings.items() if f"${k}" in text}
         query = sparql.bind(text, needed)
         assert sorted(map(repr, killed.select(query))) == sorted(map(repr, clean.select(query))), name
+
+
+@pytest.mark.server
+def test_an_abandoned_streamed_result_does_not_spoil_the_next_request(oxigraph):
+    store = RemoteStore(oxigraph.query, update_endpoint=oxigraph.update)
+    store.stage_graph(URIRef("http://x/g"), [(URIRef(f"http://x/s{i}"), URIRef("http://x/p"), Literal(i))
+                                             for i in range(30000)])
+    solutions = store.select_iter("SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
+    first = next(iter(solutions))
+    solutions.close()  # the reader went away (a closed pipe) with most of the answer unread
+    assert "s" in first
+    assert store.select("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")[0]["n"] == Literal(30000)

@@ -314,7 +314,9 @@ class Store(ABC):
         if graph is not None and fmt in QUAD_FORMATS:
             raise LoadError(f"{path}: --graph applies to triple formats; {fmt} carries its own graphs")
         try:
-            quads = self.load_bytes(data, fmt, graph=graph, base=path.resolve().as_uri(), staging=staging)
+            # ``staging`` only when given: a Store written before it existed still loads.
+            extra = {"staging": staging} if staging is not None else {}
+            quads = self.load_bytes(data, fmt, graph=graph, base=path.resolve().as_uri(), **extra)
         except LoadError as exc:
             raise LoadError(f"{path}: {exc}") from None
         return LoadReport(str(path), fmt, quads, 0)

@@ -215,23 +215,30 @@ class RemoteStore(Store):
         """The rows as the endpoint sends them: parsed from the open HTTP answer, never held whole."""
         answer = self._post_query(query, _JSON_RESULTS, True, stream=True)
         response = answer.stream
-        if answer.headers.get("X-SPARQL-MaxRows"):
+
+        def done(read_all: bool) -> None:
+            # A connection with part of an answer still unread must not serve another request.
+            if not read_all:
+                response.close()
             response.release_conn()
+
+        if answer.headers.get("X-SPARQL-MaxRows"):
+            done(False)
             raise TruncatedResult(f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
                                   "use LIMIT/OFFSET or raise the server's ResultSetMaxRows")
         try:
             result = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
         except Exception as exc:  # pyoxigraph's SyntaxError, or a read error raised through it
-            response.release_conn()
+            done(False)
             raise self._unreadable(exc, 0) from None
         if not isinstance(result, ox.QuerySolutions):
-            response.release_conn()
+            done(False)
             raise StoreError("query: expected SELECT results, the endpoint answered a boolean")
         names = [v.value for v in result.variables]
         limit = self.result_limit
 
         def rows() -> Iterator[Row]:
-            count = 0
+            count, complete = 0, False
             try:
                 for solution in result:
                     row = {}
@@ -241,10 +248,11 @@ class RemoteStore(Store):
                             row[name] = to_rdflib(value)
                     count += 1
                     yield row
+                complete = True
             except Exception as exc:  # the answer broke off or is not JSON results: one message, whatever raised
                 raise self._unreadable(exc, count) from None
             finally:
-                response.release_conn()
+                done(complete)
             if limit and count >= limit:
                 raise TruncatedResult(f"a result reached the endpoint's row limit ({limit}): rows may be missing")
 
