@@ -174,3 +174,26 @@ def test_real_processes_never_print_a_password(tmp_path, chatty):
         # KGENRICH_DEBUG=1 adds the (redacted) traceback of a bug; a user error stays one line.
         assert not leaks(result.stdout + result.stderr + files_text(tmp_path)), (kind, command, result.stderr)
         assert result.stderr.startswith("error: "), (kind, command, result.stderr)
+
+
+@pytest.mark.server
+def test_a_sync_through_an_endpoint_with_credentials_writes_them_nowhere(oxigraph, tmp_path):
+    """Reports, model cards and the graphs a sync writes, after a sync that worked (the server ignores
+    the credentials; kgenrich sends them)."""
+    from kgenrich.store.remote import RemoteStore
+    from kgenrich.sync import run_sync
+
+    from helpers import mini_settings
+    from servers import FakeTrainer
+
+    host = oxigraph.url.split("//", 1)[1]
+    store = RemoteStore(f"http://alice:{URL_SECRET}@{host}/query",
+                        update_endpoint=f"http://alice:{URL_SECRET}@{host}/update")
+    store.load_file(MINI)
+    settings = mini_settings(models_dir=str(tmp_path / "models"),
+                             endpoint=f"http://alice:{URL_SECRET}@{host}/query")
+    settings.sections = {"sync": {"report_dir": str(tmp_path / "reports")}}
+    report = run_sync(store, settings, progress=False, trainer=FakeTrainer())
+    assert report.wrote and list((tmp_path / "reports").iterdir()) and list((tmp_path / "models").iterdir())
+    written = "\n".join(f"{s} {p} {o}" for g in store.graph_names() for s, p, o in store.graph_triples(g))
+    assert not leaks(files_text(tmp_path) + written + str(report.to_dict()))
