@@ -171,7 +171,8 @@ class EmbeddedStore(Store):
 
     def _flush(self) -> None:
         """Write what was just made visible from the log into the store's tables: a reader opening the
-        store later replays only the log, and a short log keeps its opening fast."""
+        store later replays only the log, and a short log keeps its opening fast.  (After a swap, which
+        a long-lived writer such as the review page repeats; a load is flushed when the store closes.)"""
         if self.path is not None:
             try:
                 self._store.flush()
@@ -200,7 +201,6 @@ class EmbeddedStore(Store):
             raise LoadError(one_line(exc)) from None
         except OSError as exc:
             raise StoreError(f"loading into {self.description} failed: {one_line(exc)}") from None
-        self._flush()
         return len(self._store) - before
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
