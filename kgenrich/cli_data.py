@@ -12,11 +12,26 @@ from .cli_util import echo_json, json_option, progress_enabled, task_option
 
 @click.command()
 @json_option
+@click.option("--explain", "explain", metavar="NAME",
+              help="Show every property of task NAME and where it came from (file, configuration graph, default).")
 @click.pass_obj
-def tasks(app, as_json):
+def tasks(app, as_json, explain):
     """List the prediction tasks (from ontology files and the configuration graph)."""
-    from .tasks import load_tasks
+    from .tasks import load_tasks, read_definitions
 
+    if explain:
+        doc = read_definitions(app.open_store(read_only=True), app.settings).find(explain).explain()
+        if as_json:
+            echo_json(doc)
+            return
+        also = f" (also described as {', '.join(doc['also'])})" if doc["also"] else ""
+        click.echo(f"task {doc['task']} {doc['iri']}{also}: {'enabled' if doc['enabled'] else 'DISABLED'}; "
+                   f"declared in {', '.join(doc['declared_in']) or 'no file (kge:name match only)'}")
+        width = max(len(row["property"]) for row in doc["properties"])
+        for row in doc["properties"]:
+            over = "".join(f"; overrides {o['value']} from {o['source']}" for o in row["overrides"])
+            click.echo(f"  {row['property']:<{width}}  {', '.join(row['values'])}  [{row['source']}{over}]")
+        return
     found = load_tasks(app.open_store(read_only=True), app.settings)
     if as_json:
         echo_json({"tasks": [asdict(t) for t in found]})

@@ -8,7 +8,7 @@ from typing import Optional
 import click
 from rdflib import Graph, URIRef
 
-from .cli_util import echo_json, progress_enabled
+from .cli_util import echo_json, progress_enabled, torchrun_aware
 from .errors import KgenrichError, ValidationFailed
 
 # `validate` found no prediction statement to validate: distinct from 0 (conforms) and 3 (violations).
@@ -23,6 +23,7 @@ EXIT_NOTHING_VALIDATED = 4
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_obj
+@torchrun_aware
 def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
     """Predict every gap and write the predictions graph (incremental, validated, atomic)."""
     from .sync import run_sync

@@ -10,6 +10,7 @@ traceback for bug reports.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -154,3 +155,16 @@ task_option = click.option("--task", "task_names", multiple=True, help="Only thi
 def progress_enabled(as_json: bool = False, quiet: bool = False) -> bool:
     """Progress bars go to stderr, but not when the output is JSON or the user asked for quiet."""
     return not (as_json or quiet)
+
+
+def torchrun_aware(command):
+    """For a command that trains or predicts: under ``torchrun`` rank 0 runs it and the other ranks
+    follow its training and prediction (training.distributed_command); otherwise it just runs."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .training import distributed_command
+
+        with distributed_command() as leader:
+            if leader:
+                return command(*args, **kwargs)
+    return wrapper

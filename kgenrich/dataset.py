@@ -158,6 +158,13 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
     return [records[str(o)] for o in objects]
 
 
+def fetch_records(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task], with_inputs: bool = True,
+                  literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
+    """The raw records (values, no labels yet) of some artifacts of one graph (e.g. the one the
+    review page shows)."""
+    return _fetch_page(store, graph, list(objects), tasks, with_inputs, literal_properties)
+
+
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
                  skip_graph: Optional[GraphFilter] = None, progress: bool = True,
                  literal_properties: Iterable[str] = ()) -> Iterator[ArtifactRecord]:
@@ -176,6 +183,32 @@ def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_
                 yield from _fetch_page(store, graph, page, tasks, with_inputs,
                                        literal_properties if with_inputs else ())
                 bar.update(len(page))
+
+
+def merge_curated(store: Store, graph: URIRef, tasks: list[Task], records: list[ArtifactRecord],
+                  page_size: int = DEFAULT_PAGE_SIZE) -> int:
+    """Add the values curators accepted or corrected (the curated graph) to the records' values.
+
+    The curated graph holds the same triples a task reads (``?subject link ?artifact .
+    ?subject property ?value``), so the task's own value query runs on it unchanged.  A
+    curated value counts as known: the gap is closed and the value is a training label.
+    Returns the number of values added.
+    """
+    nodes = {str(row["node"]) for row in store.select(sparql.prepare("review_curated_nodes", graph=graph))}
+    touched = [r for r in records if r.iri in nodes]
+    added = 0
+    for start in range(0, len(touched), page_size):
+        page = {r.iri: r for r in touched[start:start + page_size]}
+        objects = [URIRef(iri) for iri in page]
+        for task in tasks:
+            query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
+            for row in store.select(query):
+                values = page[str(row["obj"])].values.setdefault(task.name, [])
+                if str(row["value"]) not in values:
+                    values.append(str(row["value"]))
+                    values.sort()
+                    added += 1
+    return added
 
 
 def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],

@@ -5,7 +5,8 @@ Every command that needs the collection (``labels``, ``dataset``, ``train``,
 :func:`load_inputs`; none of them strings the stages together itself.  The
 store is read once: one paged pass extracts the records (kgenrich's own graphs
 skipped), the label groups are computed from those records, and every record
-gets its label per task.
+gets its label per task.  Values curators accepted or corrected on the review
+page (the curated graph) are merged into the records as known values.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
 from .config import Settings
-from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records
+from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, iter_records, merge_curated
 from .errors import KgenrichError
 from .graphs import OwnGraphs
-from .labels import compute_label_groups
+from .labels import assign_ancestors, compute_label_groups, value_ancestors
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 from .tasks import load_tasks
@@ -54,7 +55,15 @@ def extract(store: Store, tasks: list[Task], labels: Optional[Mapping[str, TaskL
                                 progress=progress, literal_properties=literal_properties))
     computed, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, dict(labels) if labels is not None else computed, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return records
+
+
+def _attach_ancestors(store: Store, tasks: list[Task], records: list[ArtifactRecord]) -> None:
+    """The broader concepts of every asserted value, asked of the store once per run."""
+    values = {v for r in records for t in tasks for v in r.values.get(t.name, [])}
+    assign_ancestors(records, tasks, value_ancestors(store, values))
 
 
 def label_groups(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE,
@@ -70,13 +79,18 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
                 progress: bool = True) -> Inputs:
     """Tasks, label groups and labelled records of the store, in one pass over it.
 
-    ``with_inputs=False`` reads only what label groups need (no texts, images or literals).
+    ``with_inputs=False`` reads only what label groups need (no texts, images, literals or the
+    values' broader concepts).
     """
     own = OwnGraphs.from_settings(settings)
     tasks = select_tasks(load_tasks(store, settings), task_names)
     records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
                                 skip_graph=own.is_ours, progress=progress,
                                 literal_properties=settings.literal_features if with_inputs else ()))
+    # Curators' accepted and corrected values (the review page) are known values like any other.
+    merge_curated(store, own.curated, tasks, records, page_size=settings.page_size)
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return Inputs(tasks, labels, records, own)

@@ -14,6 +14,11 @@ Where things live:
   into place by one update request (queries/sync_swap.rq).  Any staging graph
   left by a killed run is dropped at the start of the next.
 
+Curators' decisions (kgenrich/review/) feed back: accepted and corrected values sit in
+the curated graph, which load_inputs reads as known values (the gap is closed); rejected
+values are never proposed again for their artifact.  The review and curated graphs are
+never written, dropped or moved here.
+
 Incremental: an artifact whose fingerprint (values, texts, images, labels,
 statement subjects) and the run fingerprint (models, tasks, groups, options)
 are unchanged keeps its predictions exactly as they are in the live graph
@@ -38,12 +43,14 @@ from rdflib.namespace import RDF, XSD
 
 from . import sparql
 from .config import Settings
+from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
 from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, build_triples,
                           dedupe, inputs_used, now_literal, select_predictions, subject_for)
 from .graphs import OwnGraphs
 from .pipeline import load_inputs
 from .records import ArtifactRecord, Task, TaskLabels
+from .review.feedback import fold_rejections, rejected_values
 from .store.base import Store, Triple
 from . import validation
 
@@ -80,6 +87,9 @@ class SyncReport:
     predictions_graph: str = ""
     provenance_graph: str = ""
     run: str = ""
+    # task -> confidence threshold applied, and with [sync] min_precision the models'
+    # out-of-fold precision and coverage expected there (SelectionOptions.report)
+    thresholds: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,9 +97,16 @@ class SyncReport:
     def summary(self) -> str:
         gaps = ", ".join(f"{k} {v}" for k, v in self.gaps.items())
         what = "dry run, nothing written" if self.dry_run else ("graphs replaced" if self.wrote else "nothing to write")
+        targets = "; ".join(
+            f"{t} min_precision {v['min_precision']:g}: " + (
+                f"confidence >= {v['threshold']:.3f} (expected precision {v['expected_precision']:.3f}, "
+                f"coverage {v['expected_coverage']:.0%})" if v["reachable"] else
+                f"not reached out of fold (best {v['expected_precision'] or 0:.3f}), nothing written")
+            for t, v in self.thresholds.items() if "min_precision" in v)
         return (f"{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: {self.written} written, "
                 f"{self.withdrawn} withdrawn, {self.unchanged} unchanged; {self.repredicted_artifacts} artifacts "
-                f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s")
+                f"predicted{'; models trained (' + self.retrain_reason + ')' if self.trained else ''}; {what}; "
+                f"{self.seconds:.1f} s" + (f"\n{targets}" if targets else ""))
 
 
 # ------------------------------------------------------------------ models
@@ -157,6 +174,7 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
         "min_confidence": options.min_confidence,
         "graph": predictions_graph,
         "format": 1,
+        **options.fingerprint(),
     })
 
 
@@ -250,6 +268,7 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
     models_dir = Path(settings.models_dir)
     share_limit = float(settings.section("sync").get("retrain_share", 0.1))
     current = _training_fingerprints(records, fingerprints)
+    configuration = trained_configuration(labels)
     state_file = models_dir / TRAINING_STATE
     reason = ""
     if retrain:
@@ -261,23 +280,36 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
             old = json.loads(state_file.read_text()) if state_file.is_file() else None
         except ValueError:
             old = None
-        if old is None:
-            # Models trained outside sync: take today's data as their baseline.
+        # Format 2 keeps the tasks and groups the models were trained for beside the data fingerprints.
+        old_configuration = None
+        if isinstance(old, dict) and old.get("format") == 2:
+            old, old_configuration = old.get("training"), old.get("configuration")
+        changes = configuration_changes(old_configuration, configuration) if old_configuration is not None else []
+        if changes:
+            reason = "configuration changed: " + "; ".join(changes)
+        elif old is None:
+            # Models trained outside sync: take today's data and tasks as their baseline.
             if scratch_dir is None:
-                state_file.write_text(json.dumps(current))
+                state_file.write_text(_training_state(current, configuration))
         else:
             share = _changed_share(old, current)
             if share > share_limit:
                 reason = f"training data changed by {share:.0%} (> retrain_share {share_limit:.0%})"
+            elif old_configuration is None and scratch_dir is None:
+                state_file.write_text(_training_state(old, configuration))  # from now on, changes are seen
     if reason:
         log.info("training models: %s", reason)
         target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
         ensemble = trainer.train(records, labels, settings, target, progress)
         if scratch_dir is None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(current))
+            state_file.write_text(_training_state(current, configuration))
         return ensemble, True, reason
     return trainer.load(models_dir, settings), False, ""
+
+
+def _training_state(training: Mapping[str, str], configuration: Mapping) -> str:
+    return json.dumps({"format": 2, "training": training, "configuration": configuration})
 
 
 def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
@@ -409,11 +441,16 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
-    fingerprints = {r.iri: record_fingerprint(r) for r in records}
+    # Values curators rejected on the review page: never proposed again for that artifact.
+    rejected = rejected_values(store, graphs, tasks)
+    fingerprints = fold_rejections({r.iri: record_fingerprint(r) for r in records}, rejected)
     ensemble, report.trained, report.retrain_reason = _ensure_models(trainer, records, labels, settings,
                                                                      retrain, progress, fingerprints, scratch_dir)
     agents = _agents(ensemble, tasks)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
+    # the models' decision rules, and min_precision as thresholds from their out-of-fold precision
+    options = options.for_models(getattr(ensemble, "decisions", {}), [t.name for t in predicted_tasks])
+    report.thresholds = options.report(predicted_tasks)
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
                              str(graphs.predictions))
 
@@ -440,7 +477,8 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     new: list[Prediction] = []
     if to_predict:
         probabilities = ensemble.predict(to_predict)
-        new = select_predictions(to_predict, probabilities, ensemble.groups, predicted_tasks, labels, agents, options)
+        new = select_predictions(to_predict, probabilities, ensemble.groups, predicted_tasks, labels, agents, options,
+                                 rejected=rejected)
     predictions = dedupe(carried + new)
     triples = build_triples(predictions, agents.values())
 

@@ -140,7 +140,8 @@ def test_a_read_only_store_refuses_every_write_before_sending_it(engine, tmp_pat
     else:
         reader = RemoteStore(engine.endpoint, update_endpoint=engine.update_endpoint, read_only=True)
     for write in (lambda: reader.update("CLEAR ALL"), lambda: reader.drop_graph(G),
-                  lambda: reader.stage_graph(G, []), lambda: reader.load_bytes(b"<http://a> <http://b> 1 .", "ntriples"),
+                  lambda: reader.stage_graph(G, []),
+                  lambda: reader.load_bytes(b"<http://a> <http://b> 1 .", "ntriples"),
                   lambda: reader.swap_graphs({G: URIRef("http://example.org/bound/other")})):
         with pytest.raises(StoreError, match="read-only"):
             write()

@@ -99,8 +99,8 @@ def corpus() -> list[Case]:
             cases.append(Case(f"{fmt}/gzflip{at}", fmt, bytes(flipped), gz=True))
     huge = "x" * 3_000_000
     cases += [
-        Case("turtle/huge-literal", "turtle", f'<http://example.org/corpus/h> <http://example.org/corpus/p> "{huge}" .\n'
-             .encode()),
+        Case("turtle/huge-literal", "turtle",
+             f'<http://example.org/corpus/h> <http://example.org/corpus/p> "{huge}" .\n'.encode()),
         Case("turtle/relative-iris", "turtle", b'<rel/a> <http://example.org/corpus/p> <../b> .\n'),
         Case("ntriples/relative-iris", "ntriples", b'<rel/a> <http://example.org/corpus/p> <b> .\n'),
         Case("rdfxml/latin1-declared", "rdfxml", (

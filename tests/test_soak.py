@@ -57,11 +57,11 @@ from pathlib import Path
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich import sparql
 store_dir, stop, pred, prov, example = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-statements = "SELECT (COUNT(DISTINCT ?st) AS ?n) WHERE {{ GRAPH <%s> {{ ?st a <http://www.w3.org/1999/02/22-rdf-syntax-ns#Statement> }} }}" % pred
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+statements = ("SELECT (COUNT(DISTINCT ?st) AS ?n) WHERE {{ GRAPH <%s> {{ ?st a <%sStatement> }} }}") % (pred, RDF)
 state = "SELECT ?n WHERE {{ GRAPH <%s> {{ <%s/state> <https://w3id.org/kgenrich/sync#statements> ?n }} }}" % (prov, prov)
-torn = ("ASK {{ GRAPH <%s> {{ ?st <http://www.w3.org/1999/02/22-rdf-syntax-ns#subject> ?s ; "
-        "<http://www.w3.org/1999/02/22-rdf-syntax-ns#predicate> ?p ; <http://www.w3.org/1999/02/22-rdf-syntax-ns#object> ?o "
-        "FILTER NOT EXISTS {{ ?s ?p ?o }} }} }}") % pred
+torn = ("ASK {{ GRAPH <%s> {{ ?st <%ssubject> ?s ; <%spredicate> ?p ; <%sobject> ?o "
+        "FILTER NOT EXISTS {{ ?s ?p ?o }} }} }}") % (pred, RDF, RDF, RDF)
 summary = {{"reads": 0, "failures": [], "inconsistent": [], "opened_at": []}}
 while not stop.exists():
     try:

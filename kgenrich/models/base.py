@@ -185,6 +185,10 @@ class ModalityModel(Model):
     # predicts it once per task; a model that reads none is predicted once.  True
     # unless a model says otherwise: hiding is always correct, only slower.
     reads_labels: bool = True
+    # Where a long fit may keep its state between epochs (set by training.py before ``fit``):
+    # a fit started again with the same directory resumes from it.  Models that train in
+    # seconds ignore it.
+    checkpoint_dir: Optional[Path] = None
 
     def available(self, records: Sequence[ArtifactRecord]) -> np.ndarray:
         """Which records carry this modality at all (before reading anything)."""
