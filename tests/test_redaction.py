@@ -107,6 +107,10 @@ COMMANDS = {
     "validate": ["validate", "--report", "validation.json"],
     "validate-file": ["validate", "predictions.ttl"],
     "demo": ["demo", "--size", "100"],
+    "config-show": ["config", "show"],
+    "config-apply": ["config", "apply", "--dry-run", "predictions.ttl"],
+    "config-reset": ["config", "reset", "--dry-run"],
+    "serve": ["serve", "--port", str(free_port())],
 }
 
 
@@ -119,6 +123,11 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("KGENRICH_")]:
         monkeypatch.delenv(var)
+    # A reviewer, so that `serve` gets as far as the store; and never a web server that would block the test.
+    assert CliRunner().invoke(main, ["users", "add", "rev", "--password-stdin"], input="a long password\n").exit_code == 0
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("serve started")))
     return tmp_path
 
 
