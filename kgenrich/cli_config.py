@@ -25,7 +25,7 @@ def show(app):
     """Print the configuration graph as Turtle."""
     from .config_graph import show as show_graph
 
-    click.echo(show_graph(app.open_store()), nl=False)
+    click.echo(show_graph(app.open_store(read_only=True)), nl=False)
 
 
 @config.command()
@@ -43,7 +43,8 @@ def apply(app, file: Path, dry_run: bool, agent, as_json: bool):
     """
     from .config_graph import apply as apply_graph, read_file
 
-    change = apply_graph(app.open_store(), app.settings, read_file(file), source=str(file), agent=agent,
+    store = app.open_store(read_only=dry_run)  # a dry run only reads: it runs beside a writing sync
+    change = apply_graph(store, app.settings, read_file(file), source=str(file), agent=agent,
                          dry_run=dry_run, progress=not as_json)
     _print(change, as_json)
 
@@ -57,7 +58,8 @@ def reset(app, dry_run: bool, agent, as_json: bool):
     """Empty the configuration graph: the tasks of the ontology files apply again."""
     from .config_graph import reset as reset_graph
 
-    change = reset_graph(app.open_store(), app.settings, agent=agent, dry_run=dry_run, progress=not as_json)
+    change = reset_graph(app.open_store(read_only=dry_run), app.settings, agent=agent, dry_run=dry_run,
+                         progress=not as_json)
     _print(change, as_json)
 
 

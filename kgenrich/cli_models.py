@@ -15,7 +15,7 @@ def _inputs(app, progress: bool):
     """Tasks, label groups and records of the store (one pass), refusing an empty collection."""
     from .pipeline import load_inputs
 
-    inputs = load_inputs(app.open_store(), app.settings, progress=progress)
+    inputs = load_inputs(app.open_store(read_only=True), app.settings, progress=progress)
     if not inputs.records:
         raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
     return inputs

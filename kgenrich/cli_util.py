@@ -38,11 +38,13 @@ class AppContext:
     settings: Settings
     _store: object = field(default=None, repr=False)
 
-    def open_store(self):
+    def open_store(self, *, read_only: bool = False):
+        """The store, opened once.  A command that only reads says ``read_only=True``: it then runs
+        beside a writing process, on a read-only directory, and never creates a store by mistake."""
         if self._store is None:
             from .store import open_store
 
-            self._store = open_store(self.settings)
+            self._store = open_store(self.settings, read_only=read_only)
         return self._store
 
     def close(self):

@@ -83,6 +83,12 @@ class OwnGraphs:
         """The staging graphs of one sync run: (predictions, provenance)."""
         return URIRef(f"{self.staging_prefix}{run}/predictions"), URIRef(f"{self.staging_prefix}{run}/provenance")
 
+    @property
+    def load_staging_prefix(self) -> str:
+        """Where a remote load stages a file before moving it in whole (below the prediction graph,
+        so never read as data; dropped by the load that wrote it)."""
+        return _under(self.predictions, "load") + "/"
+
     def is_staging(self, graph: str) -> bool:
         return str(graph).startswith(self.staging_prefix)
 

@@ -396,6 +396,7 @@ def test_config_apply_refuses_quad_files_and_bad_rdf(workdir):
 
 
 def test_tasks_explain_an_unknown_task(workdir):
+    EmbeddedStore(workdir / "store").close()  # a reading command needs an existing store (issue 12: --store typo/dir)
     result = cli(["--store", str(workdir / "store"), "tasks", "--explain", "plce"], workdir)
     assert result.returncode == 2 and result.stderr == "error: no task named 'plce'; did you mean 'place'?\n"
 
