@@ -12,9 +12,11 @@ import logging
 import click
 
 from . import __version__
+from .cli_config import config
 from .cli_data import dataset, labels, tasks
 from .cli_demo import demo
 from .cli_models import evaluate, train
+from .cli_review import serve, users
 from .cli_store import load, query
 from .cli_sync import sync, validate
 from .cli_util import AppContext, KgenrichGroup, RedactingFilter
@@ -42,5 +44,6 @@ def main(ctx, config_file, store, endpoint, update_endpoint, gsp_endpoint, model
     ctx.call_on_close(app.close)
 
 
-for _command in (load, query, tasks, labels, dataset, train, evaluate, sync, validate, demo):
+for _command in (load, query, tasks, labels, dataset, train, evaluate, sync, validate, demo, config, serve,
+                 users):
     main.add_command(_command)

@@ -12,12 +12,27 @@ from .cli_util import echo_json, json_option, progress_enabled, task_option
 
 @click.command()
 @json_option
+@click.option("--explain", "explain", metavar="NAME",
+              help="Show every property of task NAME and where it came from (file, configuration graph, default).")
 @click.pass_obj
-def tasks(app, as_json):
+def tasks(app, as_json, explain):
     """List the prediction tasks (from ontology files and the configuration graph)."""
-    from .tasks import load_tasks
+    from .tasks import load_tasks, read_definitions
 
-    found = load_tasks(app.open_store(), app.settings)
+    if explain:
+        doc = read_definitions(app.open_store(read_only=True), app.settings).find(explain).explain()
+        if as_json:
+            echo_json(doc)
+            return
+        also = f" (also described as {', '.join(doc['also'])})" if doc["also"] else ""
+        click.echo(f"task {doc['task']} {doc['iri']}{also}: {'enabled' if doc['enabled'] else 'DISABLED'}; "
+                   f"declared in {', '.join(doc['declared_in']) or 'no file (kge:name match only)'}")
+        width = max(len(row["property"]) for row in doc["properties"])
+        for row in doc["properties"]:
+            over = "".join(f"; overrides {o['value']} from {o['source']}" for o in row["overrides"])
+            click.echo(f"  {row['property']:<{width}}  {', '.join(row['values'])}  [{row['source']}{over}]")
+        return
+    found = load_tasks(app.open_store(read_only=True), app.settings)
     if as_json:
         echo_json({"tasks": [asdict(t) for t in found]})
         return
@@ -37,7 +52,7 @@ def labels(app, as_json, task_names):
     from .labels import labels_json
     from .pipeline import load_inputs
 
-    inputs = load_inputs(app.open_store(), app.settings, with_inputs=False, task_names=task_names,
+    inputs = load_inputs(app.open_store(read_only=True), app.settings, with_inputs=False, task_names=task_names,
                          progress=progress_enabled(as_json))
     doc = labels_json(inputs.labels)
     if as_json:
@@ -64,7 +79,7 @@ def dataset(app, out, as_json, page_size):
 
     if page_size:
         app.settings.page_size = page_size
-    inputs = load_inputs(app.open_store(), app.settings, progress=progress_enabled(as_json))
+    inputs = load_inputs(app.open_store(read_only=True), app.settings, progress=progress_enabled(as_json))
     doc = summary(inputs.records, inputs.tasks)
     if out is not None:
         doc["written"] = {"path": str(out), "format": write_records(inputs.records, out, inputs.tasks)}

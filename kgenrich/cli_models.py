@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli_util import device_option, echo_json, json_option, progress_enabled, quiet_option
+from .cli_util import (EXIT_INTERRUPTED, device_option, echo_json, json_option, progress_enabled, quiet_option,
+                       torchrun_aware)
 from .errors import ModelError
 
 
@@ -14,7 +15,7 @@ def _inputs(app, progress: bool):
     """Tasks, label groups and records of the store (one pass), refusing an empty collection."""
     from .pipeline import load_inputs
 
-    inputs = load_inputs(app.open_store(), app.settings, progress=progress)
+    inputs = load_inputs(app.open_store(read_only=True), app.settings, progress=progress)
     if not inputs.records:
         raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
     return inputs
@@ -22,11 +23,20 @@ def _inputs(app, progress: bool):
 
 @click.command()
 @device_option
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (same data and settings) from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
 @quiet_option
 @click.pass_obj
-def train(app, device, as_json, quiet):
-    """Train the modality models and fusion on the store's labelled artifacts."""
+@torchrun_aware
+def train(app, device, resume, as_json, quiet):
+    """Train the modality models and fusion on the store's labelled artifacts.
+
+    Ctrl-C stops at the next batch and leaves the models directory as it was;
+    'kgenrich train --resume' continues from the last checkpoint.  Under
+    'torchrun --nproc-per-node N -m kgenrich ... train' the processes train
+    data-parallel (rank 0 reads the store and writes the models).
+    """
     from .training import train_ensemble
 
     settings = app.settings
@@ -34,11 +44,20 @@ def train(app, device, as_json, quiet):
         settings.device = device
     progress = progress_enabled(as_json, quiet)
     inputs = _inputs(app, progress)
-    ens = train_ensemble(inputs.records, inputs.labels, settings, Path(settings.models_dir), progress=progress)
+    try:
+        ens = train_ensemble(inputs.records, inputs.labels, settings, Path(settings.models_dir), progress=progress,
+                             resume=resume)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: {settings.models_dir} is unchanged; 'kgenrich train --resume' continues from "
+                   "the last checkpoint", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    _report_training(ens.card, settings, as_json)
+
+
+def _report_training(card: dict, settings, as_json: bool) -> None:
     if as_json:
-        echo_json(ens.card)
+        echo_json(card)
         return
-    card = ens.card
     click.echo(f"trained {', '.join(card['modalities'])} + fusion on {card['training_data']['labelled']} labelled "
                f"of {card['training_data']['artifacts']} artifacts -> {settings.models_dir}")
     for note in card["notes"]:
@@ -66,6 +85,7 @@ def train(app, device, as_json, quiet):
 @click.option("--seed", type=int, help="Seed of the split and the models (default: settings).")
 @quiet_option
 @click.pass_obj
+@torchrun_aware
 def evaluate(app, device, as_json, out, test_graphs, test_size, seed, quiet):
     """Train on part of the labelled artifacts and score the rest on hidden values."""
     from .evaluation import evaluate_holdout, evaluate_split, markdown_table, write_report

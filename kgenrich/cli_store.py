@@ -27,15 +27,18 @@ def load(app, files, graph, fmt, as_json):
     """
     from rdflib import URIRef
 
+    from .graphs import OwnGraphs
     from .sparql import iri_is_valid
 
     if graph is not None and (not iri_is_valid(graph) or ":" not in graph):
         raise KgenrichError(f"--graph: not an absolute IRI: {graph!r}")
+    # A remote store stages a file in a graph of kgenrich's own before moving it in whole.
+    staging = OwnGraphs.from_settings(app.settings).load_staging_prefix
     store = app.open_store()
     reports, failed = [], []
     for path in tqdm(files, desc="loading", unit="file", disable=len(files) < 2 or as_json):
         try:
-            report = store.load_file(path, fmt=fmt, graph=URIRef(graph) if graph else None)
+            report = store.load_file(path, fmt=fmt, graph=URIRef(graph) if graph else None, staging=staging)
         except KgenrichError as exc:
             failed.append(str(exc))
             click.echo(f"error: {exc}", err=True)
@@ -55,8 +58,12 @@ def load(app, files, graph, fmt, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_obj
 def query(app, query, fmt, as_json):
-    """Run a SPARQL query (text, or @file.rq) and print its results."""
-    from .querying import format_results, run_query
+    """Run a SPARQL query (text, or @file.rq) and print its results as they arrive.
+
+    Only queries run (SELECT, ASK, CONSTRUCT, DESCRIBE): the store is opened
+    read-only, so a query runs beside a sync that writes.
+    """
+    from .querying import query_form, run_query, write_results
 
     text = query
     if query.startswith("@"):
@@ -67,5 +74,6 @@ def query(app, query, fmt, as_json):
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise KgenrichError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    result = run_query(app.open_store(), text)
-    click.echo(format_results(result, "json" if as_json else fmt), nl=False)
+    form = query_form(text)  # before the store is opened: a typo is reported as such, whatever the store
+    result = run_query(app.open_store(read_only=True), text, form=form)
+    write_results(result, "json" if as_json else fmt, sys.stdout)

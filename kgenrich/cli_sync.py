@@ -8,8 +8,11 @@ from typing import Optional
 import click
 from rdflib import Graph, URIRef
 
-from .cli_util import echo_json, progress_enabled
+from .cli_util import echo_json, progress_enabled, torchrun_aware
 from .errors import KgenrichError, ValidationFailed
+
+# `validate` found no prediction statement to validate: distinct from 0 (conforms) and 3 (violations).
+EXIT_NOTHING_VALIDATED = 4
 
 
 @click.command()
@@ -20,11 +23,13 @@ from .errors import KgenrichError, ValidationFailed
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_obj
+@torchrun_aware
 def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
     """Predict every gap and write the predictions graph (incremental, validated, atomic)."""
     from .sync import run_sync
 
-    store = app.open_store()
+    # A dry run writes nothing: it reads beside a running writer like any other reading command.
+    store = app.open_store(read_only=dry_run)
     report = run_sync(store, app.settings, retrain=retrain, progress=progress_enabled(as_json, quiet), dry_run=dry_run)
     if as_json:
         echo_json(report.to_dict())
@@ -47,39 +52,43 @@ def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, re
     """Check a prediction graph (of the store, or a FILE) against shapes/predictions.ttl.
 
     Task classes and group concepts, and the classes of the statement subjects,
-    are read from the store.  Exit status 3 when the graph does not conform.
+    are read from the store.  Exit status 3 when the graph does not conform; 4
+    (with a warning) when it holds no prediction statement at all (an empty or
+    absent graph, a museum graph, a file without predictions): nothing was
+    validated, which is not the same as "conforms".
     """
     from . import validation
-    from .store.base import guess_format, read_rdf_bytes
     from .pipeline import load_inputs
-
     from .sparql import iri_is_valid
+    from .store.base import read_triples
 
     if file and graph_iri:
         raise KgenrichError("give either a FILE or --graph, not both")
     if graph_iri is not None and (not iri_is_valid(graph_iri) or ":" not in graph_iri):
         raise KgenrichError(f"--graph: not an absolute IRI: {graph_iri!r}")
-    store = app.open_store()
     if file:
-        path = Path(file)
-        g = Graph()
-        fmt = {"turtle": "turtle", "ntriples": "nt", "rdfxml": "xml"}.get(guess_format(path))
-        if fmt is None:
-            raise KgenrichError(f"{path}: give a triple format (Turtle, N-Triples, RDF/XML)")
-        try:
-            g.parse(data=read_rdf_bytes(path), format=fmt)
-        except Exception as exc:  # rdflib's parsers raise assorted types
-            raise KgenrichError(f"{path}: not valid RDF ({exc})") from None
-        triples = list(g)
-    else:
-        triples = list(store.graph_triples(URIRef(graph_iri or app.settings.predictions_graph)))
+        triples = read_triples(Path(file))  # parsed before the store is opened: errors name file and line
+        what = str(file)
+    store = app.open_store(read_only=True)
+    if not file:
+        graph = URIRef(graph_iri or app.settings.predictions_graph)
+        triples = list(store.graph_triples(graph))
+        what = f"graph <{graph}>"
     inputs = load_inputs(store, app.settings, with_inputs=False, progress=False)
     report = validation.validate_in_store(store, triples, inputs.tasks, inputs.labels, engine=engine)
+    warning = None
+    if report.statements == 0:
+        held = (f"{len(triples)} triples, none of them an rdf:Statement" if triples
+                else "no triples" if file else "empty or absent")
+        warning = f"{what} holds no prediction statement ({held}); nothing was validated"
     if report_path:
         report.save(Path(report_path))
     if as_json:
-        echo_json(report.to_dict())
+        echo_json(report.to_dict() | ({"warning": warning} if warning else {}))
     else:
         click.echo(report.text())
     if not report.conforms:
         raise ValidationFailed(f"{len(report.violations)} violation(s)")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+        raise click.exceptions.Exit(EXIT_NOTHING_VALIDATED)

@@ -10,6 +10,7 @@ traceback for bug reports.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -37,12 +38,14 @@ class AppContext:
     settings: Settings
     _store: object = field(default=None, repr=False)
 
-    def open_store(self):
+    def open_store(self, *, read_only: bool = False):
+        """The store, opened once.  A command that only reads says ``read_only=True``: it then runs
+        beside a writing process, on a read-only directory, and never creates a store by mistake."""
         if self._store is None:
             from .pipeline import store_model_settings, with_model_settings
             from .store import open_store
 
-            self._store = open_store(self.settings)
+            self._store = open_store(self.settings, read_only=read_only)
             # A store made for particular models (the demo's) keeps them for every command.
             preset = store_model_settings(self._store)
             if preset:
@@ -157,3 +160,16 @@ task_option = click.option("--task", "task_names", multiple=True, help="Only thi
 def progress_enabled(as_json: bool = False, quiet: bool = False) -> bool:
     """Progress bars go to stderr, but not when the output is JSON or the user asked for quiet."""
     return not (as_json or quiet)
+
+
+def torchrun_aware(command):
+    """For a command that trains or predicts: under ``torchrun`` rank 0 runs it and the other ranks
+    follow its training and prediction (training.distributed_command); otherwise it just runs."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .training import distributed_command
+
+        with distributed_command() as leader:
+            if leader:
+                return command(*args, **kwargs)
+    return wrapper

@@ -17,6 +17,7 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
 
     [models]                              # passed to the modality models (see README)
     [sync]                                # passed to kgenrich sync
+    [review]                              # kgenrich serve: graphs, users file, ...
 
 Every key is declared once, in :data:`TOP_LEVEL` or :data:`SECTIONS`, with its
 type: an unknown key or a value of the wrong type is an error that names the
@@ -220,16 +221,20 @@ TOP_LEVEL: dict[str, Check] = {
 SECTIONS: dict[str, dict[str, Check]] = {
     "models": {
         "modalities": _list_of(_nonempty_string),
+        "stacker": _nonempty_string,
         "folds": _integer(2),
         "focal_gamma": _number(0),
         "device": _device,
         "threads": _integer(1),
         "seed": _integer(0),
         "n_jobs": _integer(0),
+        "calibration": _choice("auto", "none", "temperature", "bias_temperature", "isotonic"),
+        "decision": _choice("auto", "argmax", "macro_f1"),
     },
     "sync": {
         "top_k": _integer(1),
         "min_confidence": _per_task(_number(0, 1)),
+        "min_precision": _per_task(_number(0, 1, open_low=True)),
         "retrain_share": _number(0, 1),
         "provenance_graph": _iri,
         "validation_engine": _choice("auto", "shacl", "sparql"),
@@ -237,6 +242,16 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "report_dir": _nonempty_string,
         "chunk_size": _integer(1),
         "atomic_first_write": _boolean,
+    },
+    "review": {
+        "reviews_graph": _iri,
+        "curated_graph": _iri,
+        "users_file": _nonempty_string,
+        "secret_file": _nonempty_string,
+        "thumbnail_dir": _nonempty_string,
+        "anonymous_read": _boolean,
+        "page_size": _integer(1, 500),
+        "bulk_limit": _integer(1),
     },
 }
 OPEN_TABLES = {"models"}

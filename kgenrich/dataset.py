@@ -170,10 +170,11 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
     return [records[str(o)] for o in objects]
 
 
-def fetch_records(store: Store, graph: str, iris: list[str], tasks: list[Task], with_inputs: bool = True,
+def fetch_records(store: Store, graph, objects, tasks: list[Task], with_inputs: bool = True,
                   literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
-    """Raw records of the given artifacts of one museum graph (as iter_records makes them), in that order."""
-    return _fetch_page(store, URIRef(graph), [URIRef(i) for i in iris], tasks, with_inputs,
+    """The raw records (values, no labels yet) of some artifacts of one graph, in the order given
+    (e.g. the ones the review page shows, or a chunk that sync reads again).  IRIs as strings or terms."""
+    return _fetch_page(store, URIRef(str(graph)), [URIRef(str(o)) for o in objects], tasks, with_inputs,
                        literal_properties if with_inputs else ())
 
 
@@ -195,6 +196,37 @@ def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_
                 yield from _fetch_page(store, graph, page, tasks, with_inputs,
                                        literal_properties if with_inputs else ())
                 bar.update(len(page))
+
+
+def curated_artifacts(store: Store, graph: URIRef) -> set[str]:
+    """The artifacts the curated graph holds values of."""
+    return {str(row["node"]) for row in store.select(sparql.prepare("review_curated_nodes", graph=graph))}
+
+
+def merge_curated(store: Store, graph: URIRef, tasks: list[Task], records: list[ArtifactRecord],
+                  page_size: int = DEFAULT_PAGE_SIZE, nodes: set[str] | None = None) -> int:
+    """Add the values curators accepted or corrected (the curated graph) to the records' values.
+
+    The curated graph holds the same triples a task reads (``?subject link ?artifact .
+    ?subject property ?value``), so the task's own value query runs on it unchanged.  A
+    curated value counts as known: the gap is closed and the value is a training label.
+    Returns the number of values added.  ``nodes``: :func:`curated_artifacts`, when known.
+    """
+    nodes = curated_artifacts(store, graph) if nodes is None else nodes
+    touched = [r for r in records if r.iri in nodes]
+    added = 0
+    for start in range(0, len(touched), page_size):
+        page = {r.iri: r for r in touched[start:start + page_size]}
+        objects = [URIRef(iri) for iri in page]
+        for task in tasks:
+            query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
+            for row in store.select(query):
+                values = page[str(row["obj"])].values.setdefault(task.name, [])
+                if str(row["value"]) not in values:
+                    values.append(str(row["value"]))
+                    values.sort()
+                    added += 1
+    return added
 
 
 def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],

@@ -29,22 +29,55 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ModelError
-from .metrics import scores
+from .metrics import calibration_scores, reliability, scores
 from .records import ArtifactRecord, TaskLabels
 
 MODALITY_ORDER = ("image", "text", "tabular", "fusion")
 
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
-    """A copy of the record as it would look with the task's value unknown."""
+    """A copy of the record as it would look with the task's value unknown (label, values and
+    their broader concepts removed)."""
     r = copy.copy(record)
     r.labels = {**record.labels, task: None}
     r.values = {**record.values, task: []}
+    r.ancestors = {t: a for t, a in record.ancestors.items() if t != task}
     return r
 
 
-def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False) -> dict:
-    """Per task and modality scores of a trained ensemble on test records (hidden-value protocol)."""
+def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: np.ndarray,
+           shown_pick: Optional[np.ndarray], raw: np.ndarray) -> dict:
+    """Scores of one modality (or fusion) on some rows: ``pick`` decides (F1, accuracy ...),
+    ``shown`` are the probabilities as published (ECE of ``shown_pick``, default their top-1;
+    Brier, log-loss), ``raw`` the same before calibration."""
+    ids_arr = np.array(ids)
+    s = scores(ids_arr[truth_idx], ids_arr[pick] if len(pick) else [], ids)
+    if len(truth_idx):
+        s.update(calibration_scores(shown, truth_idx, shown_pick))
+        s["reliability"] = reliability(shown, truth_idx, shown_pick)
+        s["uncalibrated"] = {"macro_f1": scores(ids_arr[truth_idx], ids_arr[raw.argmax(1)], ids)["macro_f1"],
+                             **calibration_scores(raw, truth_idx),
+                             "reliability": reliability(raw, truth_idx)}
+    else:
+        s.update({"ece": None, "brier": None, "log_loss": None})
+    return s
+
+
+def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
+                   precision_targets: Optional[dict[str, list[float]]] = None) -> dict:
+    """Per task and modality scores of a trained ensemble on test records (hidden-value protocol).
+
+    Fusion is scored as published: its decision rule's choices (macro-F1 ...)
+    and the calibrated probability of the chosen value (``ece``, of that value;
+    ``brier`` and ``log_loss`` of the calibrated distribution); ``macro_f1_argmax``
+    is the argmax of the calibrated probabilities and ``uncalibrated`` the raw
+    fused ones.  A modality's macro-F1 is its own argmax; its ``ece``, ``brier``
+    and ``log_loss`` describe its calibrated probabilities (as the review page
+    shows them), ``uncalibrated`` the raw ones.  With ``precision_targets``
+    (task -> targets, e.g. [0.9]) fusion's entry also has ``min_precision``: per
+    target the threshold from the models' out-of-fold curve, the precision and
+    coverage they expect, and the precision and coverage measured here.
+    """
     test = list(test)
     groups = ensemble.groups
     report: dict = {"tasks": {}}
@@ -58,23 +91,52 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
         hidden = [hide(test[i], task) for i in rows]
         inputs = {m: ({t: p[rows] for t, p in label_free[m].items()} if m in label_free else model.predict(hidden))
                   for m, model in ensemble.models.items()}
-        fused = ensemble.fuse(hidden, inputs)[task]
-        truth = np.array([test[i].labels[task] for i in rows])
-        ids_arr = np.array(ids)
+        raw_fused = ensemble.fuse(hidden, inputs, calibrated=False)[task]
+        fused = ensemble.calibrate({task: raw_fused})[task]
+        chosen = ensemble.decide(task, fused)
+        index = {g: i for i, g in enumerate(ids)}
+        truth = np.array([index[test[i].labels[task]] for i in rows])
         entry = {}
         for m in [m for m in MODALITY_ORDER if m in inputs] + [m for m in inputs if m not in MODALITY_ORDER]:
             p = inputs[m][task]
+            shown = ensemble.calibrate({task: p}, m)[task]
             ok = ~np.isnan(p).any(axis=1)
-            s = scores(truth[ok], ids_arr[p[ok].argmax(1)] if ok.any() else [], ids)
+            s = _entry(truth[ok], ids, p[ok].argmax(1), shown[ok], None, p[ok])
             s["coverage"] = float(ok.mean())
             # fusion on exactly these rows: the like-for-like comparison with this modality
-            s["fusion_macro_f1_same_rows"] = scores(truth[ok], ids_arr[fused[ok].argmax(1)], ids)["macro_f1"] if ok.any() else None
+            s["fusion_macro_f1_same_rows"] = (scores(truth[ok], chosen[ok], range(len(ids)))["macro_f1"]
+                                              if ok.any() else None)
             entry[m] = s
-        s = scores(truth, ids_arr[fused.argmax(1)], ids)
+        s = _entry(truth, ids, chosen, fused, chosen, raw_fused)
+        s["macro_f1_argmax"] = scores(truth, fused.argmax(1), range(len(ids)))["macro_f1"]
         s["coverage"] = 1.0
+        decisions = getattr(ensemble, "decisions", {})
+        targets = (precision_targets or {}).get(task, [])
+        if targets and task in decisions:
+            written = fused[np.arange(len(truth)), chosen]
+            correct = chosen == truth
+            s["min_precision"] = {}
+            for target in targets:
+                expected = decisions[task].threshold(target)
+                keep = written >= (np.inf if expected["threshold"] is None else expected["threshold"])
+                s["min_precision"][f"{target:g}"] = {
+                    "threshold": expected["threshold"], "expected_precision": expected["precision"],
+                    "expected_coverage": expected["coverage"],
+                    "precision": float(correct[keep].mean()) if keep.any() else None,
+                    "coverage": float(keep.mean()), "written": int(keep.sum())}
         entry["fusion"] = s
         report["tasks"][task] = entry
     return report
+
+
+def precision_targets(settings, groups: Sequence[str], default: float = 0.9) -> dict[str, list[float]]:
+    """task -> the precision targets to measure: 0.9 and the task's ``[sync] min_precision``."""
+    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    out = {}
+    for task in groups:
+        own = wanted.get(task) if isinstance(wanted, dict) else wanted
+        out[task] = sorted({default} | ({float(own)} if own is not None else set()))
+    return out
 
 
 def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecord], labels: dict[str, TaskLabels],
@@ -85,7 +147,7 @@ def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecor
         raise ModelError("the test set is empty")
     with tempfile.TemporaryDirectory(prefix="kgenrich-eval-") as tmp:
         ens = train_ensemble(list(train), labels, settings, Path(models_dir or Path(tmp) / "models"), progress)
-        report = score_ensemble(ens, test, progress)
+        report = score_ensemble(ens, test, progress, precision_targets(settings, ens.groups))
     report["training"] = {"artifacts": len(train), "card_scores": ens.card["scores"], "notes": ens.card["notes"],
                           "timings": ens.card["timings"], "descriptions": ens.card["descriptions"]}
     report["test"] = {"artifacts": len(test)}
@@ -127,17 +189,66 @@ def _fmt(x) -> str:
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| task | modality | macro-F1 | micro-F1 | accuracy | support | coverage |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| task | modality | macro-F1 | micro-F1 | accuracy | ECE | Brier | log-loss | ECE uncal. | support "
+             "| coverage |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for task, entry in report["tasks"].items():
         for m, s in entry.items():
             lines.append(f"| {task} | {m} | {_fmt(s['macro_f1'])} | {_fmt(s['micro_f1'])} | {_fmt(s['accuracy'])} "
-                         f"| {s['support']} | {s.get('coverage', 1.0):.0%} |")
+                         f"| {_fmt(s.get('ece'))} | {_fmt(s.get('brier'))} | {_fmt(s.get('log_loss'))} "
+                         f"| {_fmt(s.get('uncalibrated', {}).get('ece'))} | {s['support']} "
+                         f"| {s.get('coverage', 1.0):.0%} |")
+    targets = [(task, t, v) for task, entry in report["tasks"].items()
+               for t, v in entry.get("fusion", {}).get("min_precision", {}).items()]
+    if targets:
+        lines += ["", "| task | min_precision | threshold | expected precision | precision | expected coverage "
+                  "| coverage |", "|---|---|---|---|---|---|---|"]
+        for task, t, v in targets:
+            lines.append(f"| {task} | {t} | {_fmt(v['threshold'])} | {_fmt(v['expected_precision'])} "
+                         f"| {_fmt(v['precision'])} | {v['expected_coverage']:.0%} | {v['coverage']:.0%} |")
     return "\n".join(lines) + "\n"
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+
+
+def reliability_diagram(task: str, entry: dict, path: Path) -> None:
+    """Accuracy against confidence per bin: fusion calibrated and uncalibrated, and each modality."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.6, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="perfect")
+    curves = [(f"fusion (ECE {_fmt(entry['fusion'].get('ece'))})", entry["fusion"].get("reliability"), "-", 2.2)]
+    raw = entry["fusion"].get("uncalibrated", {})
+    curves.append((f"fusion uncalibrated ({_fmt(raw.get('ece'))})", raw.get("reliability"), "--", 1.4))
+    curves += [(f"{m} ({_fmt(s.get('ece'))})", s.get("reliability"), "-", 1.0)
+               for m, s in entry.items() if m != "fusion"]
+    for label, rel, style, width in curves:
+        if not rel:
+            continue
+        pts = [(c, a) for c, a in zip(rel["confidence"], rel["accuracy"]) if c is not None]
+        if pts:
+            ax.plot(*zip(*pts), ls=style, lw=width, marker="o", ms=3, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{task}: reliability (15 bins, confidence of the chosen value)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    rel = entry["fusion"].get("reliability")
+    if rel:
+        width = 1.0 / rel["bins"]
+        hist.bar(np.arange(rel["bins"]) * width, rel["count"], width=width, align="edge", color="C0", alpha=0.6)
+    hist.set_xlabel("confidence")
+    hist.set_ylabel("fusion rows", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(report: dict, out_dir: Path) -> list[Path]:
-    """report.json, report.md, f1_by_modality.png and one confusion PNG per task (fusion)."""
+    """report.json, report.md, f1_by_modality.png, one confusion PNG (fusion) and one
+    reliability diagram per task."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,8 +294,12 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
             ax.set_ylabel("true")
             ax.set_title(f"{t} ({m}), row-normalised", fontsize=9)
             fig.tight_layout()
-            path = out / f"confusion_{re.sub(r'[^A-Za-z0-9_-]+', '_', t)}_{m}.png"
+            path = out / f"confusion_{_slug(t)}_{m}.png"
             fig.savefig(path, dpi=110)
             plt.close(fig)
+            written.append(path)
+        if "fusion" in report["tasks"][t]:
+            path = out / f"reliability_{_slug(t)}.png"
+            reliability_diagram(t, report["tasks"][t], path)
             written.append(path)
     return written

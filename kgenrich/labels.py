@@ -186,6 +186,44 @@ def compute_label_groups(store: Store, tasks: list[Task], records: list[Artifact
     return labels, value_groups
 
 
+MAX_ANCESTOR_DEPTH = 20  # steps climbed at most (a cycle in the hierarchy must not loop forever)
+
+
+def value_ancestors(store: Store, values: Iterable[str]) -> dict[str, list[str]]:
+    """value -> its broader concepts, transitively (queries/value_parents.rq, one level per round)."""
+    parents: dict[str, set[str]] = {}
+    frontier = sorted(set(values))
+    for _ in range(MAX_ANCESTOR_DEPTH):
+        if not frontier:
+            break
+        found: dict[str, set[str]] = {v: set() for v in frontier}
+        for chunk in _chunks(frontier):
+            for row in store.select(sparql.prepare("value_parents", values=[URIRef(v) for v in chunk])):
+                found[str(row["value"])].add(str(row["parent"]))
+        parents.update(found)
+        frontier = sorted({p for ps in found.values() for p in ps} - set(parents))
+    out: dict[str, list[str]] = {}
+    for value in sorted(set(values)):
+        seen: set[str] = set()
+        stack = list(parents.get(value, ()))
+        while stack:
+            node = stack.pop()
+            if node not in seen and node != value:
+                seen.add(node)
+                stack.extend(parents.get(node, ()))
+        if seen:
+            out[value] = sorted(seen)
+    return out
+
+
+def assign_ancestors(records: list[ArtifactRecord], tasks: list[Task], ancestors: dict[str, list[str]]) -> None:
+    """Each record's ``ancestors[task]``: the broader concepts of its values for the task."""
+    for record in records:
+        record.ancestors = {
+            t.name: sorted({a for v in record.values.get(t.name, []) for a in ancestors.get(v, ())})
+            for t in tasks if record.values.get(t.name)}
+
+
 def labels_json(labels: dict[str, TaskLabels]) -> dict:
     """The `kgenrich labels --json` document."""
     tasks = []

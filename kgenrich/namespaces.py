@@ -20,6 +20,8 @@ SCHEMA = Namespace("http://schema.org/")
 # kgenrich's task vocabulary (ontology/kgenrich.ttl)
 KGE_IRI = "https://w3id.org/kgenrich/ontology#"
 KGE = Namespace(KGE_IRI)
+# kgenrich's shipped prediction tasks (ontology/silknow-tasks.ttl): task:material ...
+TASK = Namespace("https://w3id.org/kgenrich/task/")
 # kgenrich's terms for sync state and validation context
 KGS = Namespace("https://w3id.org/kgenrich/sync#")
 # the SHACL shapes (shapes/*.ttl)
@@ -35,3 +37,12 @@ STATEMENT_NS = "http://data.silknow.org/statement/"
 ACTIVITY_NS = "http://data.silknow.org/activity/"
 PRODUCTION_NS = "http://data.silknow.org/production/"
 AGENT_NS = "http://data.silknow.org/actor/kgenrich/"
+
+# The review page's vocabulary (ontology/kgenrich-review.ttl): curators' decisions.
+KGR_IRI = "https://w3id.org/kgenrich/review#"
+KGR = Namespace(KGR_IRI)
+# IRI spaces of what the review page mints (decisions, reviewers, curated statements).
+REVIEW_NS = "http://data.silknow.org/review/"
+REVIEWER_NS = "http://data.silknow.org/actor/reviewer/"
+CURATED_NS = "http://data.silknow.org/curated/"
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")

@@ -5,7 +5,8 @@ Every command that needs the collection (``labels``, ``dataset``, ``train``,
 :func:`load_inputs`; none of them strings the stages together itself.  The
 store is read once: one paged pass extracts the records (kgenrich's own graphs
 skipped), the label groups are computed from those records, and every record
-gets its label per task.
+gets its label per task.  Values curators accepted or corrected on the review
+page (the curated graph) are merged into the records as known values.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Iterable, Mapping, Optional, Sequence
 
 from .config import Settings, check_table
-from .dataset import DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, fetch_records, iter_records
+from .dataset import (DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, curated_artifacts, fetch_records, iter_records,
+                      merge_curated)
 from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
-from .labels import compute_label_groups
+from .labels import assign_ancestors, compute_label_groups, value_ancestors
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 from .tasks import load_tasks
@@ -61,7 +63,15 @@ def extract(store: Store, tasks: list[Task], labels: Optional[Mapping[str, TaskL
                                 progress=progress, literal_properties=literal_properties))
     computed, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, dict(labels) if labels is not None else computed, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return records
+
+
+def _attach_ancestors(store: Store, tasks: list[Task], records: list[ArtifactRecord]) -> None:
+    """The broader concepts of every asserted value, asked of the store once per run."""
+    values = {v for r in records for t in tasks for v in r.values.get(t.name, [])}
+    assign_ancestors(records, tasks, value_ancestors(store, values))
 
 
 def label_groups(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE,
@@ -77,15 +87,20 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
                 progress: bool = True) -> Inputs:
     """Tasks, label groups and labelled records of the store, in one pass over it.
 
-    ``with_inputs=False`` reads only what label groups need (no texts, images or literals).
+    ``with_inputs=False`` reads only what label groups need (no texts, images, literals or the
+    values' broader concepts).
     """
     own = OwnGraphs.from_settings(settings)
     tasks = select_tasks(load_tasks(store, settings), task_names)
     records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
                                 skip_graph=own.is_ours, progress=progress,
                                 literal_properties=settings.literal_features if with_inputs else ()))
+    # Curators' accepted and corrected values (the review page) are known values like any other.
+    merge_curated(store, own.curated, tasks, records, page_size=settings.page_size)
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
+    if with_inputs:
+        _attach_ancestors(store, tasks, records)
     return Inputs(tasks, labels, records, own, value_groups)
 
 
@@ -100,13 +115,34 @@ def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord
     own = OwnGraphs.from_settings(settings)
     tasks = tasks if tasks is not None else load_tasks(store, settings)
     kept = []
+    # Curators' accepted and corrected values count as known, as in load_inputs; they are merged
+    # before ``keep`` sees a record (a fingerprint must cover them), a page of such records at a time.
+    curated = curated_artifacts(store, own.curated)
+    waiting: list[ArtifactRecord] = []
+
+    def hand(record: ArtifactRecord) -> None:
+        small = keep(record)
+        if small is not None:
+            kept.append(small)
+
+    def hand_over_curated() -> None:
+        merge_curated(store, own.curated, tasks, waiting, page_size=settings.page_size, nodes=curated)
+        for record in waiting:
+            hand(record)
+        waiting.clear()
+
     with timed("extraction"):
         for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
                                    skip_graph=own.is_ours, progress=progress,
                                    literal_properties=settings.literal_features):
-            small = keep(record)
-            if small is not None:
-                kept.append(small)
+            if record.iri in curated:
+                waiting.append(record)
+                if len(waiting) >= settings.page_size:
+                    hand_over_curated()
+            else:
+                hand(record)
+        if waiting:
+            hand_over_curated()
     with timed("label_groups"):
         labels, value_groups = compute_label_groups(store, tasks, kept)
         assign_labels(kept, labels, value_groups)
@@ -126,7 +162,17 @@ def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[A
             for record in fetch_records(store, graph, iris[start:start + page], inputs.tasks,
                                         literal_properties=settings.literal_features):
                 found[record.iri] = record
-    return inputs.label([found[r.iri] for r in records if r.iri in found])
+    again = [found[r.iri] for r in records if r.iri in found]
+    merge_curated(store, inputs.own.curated, inputs.tasks, again, page_size=page)
+    return complete(store, inputs, again)
+
+
+def complete(store: Store, inputs: Inputs, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
+    """Whole records read by :func:`scan_inputs` or :func:`reread`, made ready for the models:
+    their labels, and the broader concepts of their values."""
+    inputs.label(records)
+    _attach_ancestors(store, inputs.tasks, records)
+    return records
 
 
 def store_model_settings(store: Store) -> dict:

@@ -21,6 +21,7 @@ validation.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import numpy as np
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
+from .calibration import decision_scores
 from .errors import KgenrichError
 from .namespaces import ACTIVITY_NS, AGENT_NS, ECRM, KGS, PROV, PRODUCTION_NS, SILK, STATEMENT_NS
 from .records import ArtifactRecord, Task, TaskLabels
@@ -123,12 +125,19 @@ class Agent:
 
 @dataclass
 class SelectionOptions:
-    """How probabilities become predictions ([sync] top_k / min_confidence)."""
+    """How probabilities become predictions ([sync] top_k / min_confidence / min_precision)."""
 
     top_k: int = 1
     # A number for every task, or {task: number}; the task definition's kge:minConfidence
     # is the floor either way.
     min_confidence: float | Mapping[str, float] = 0.0
+    # A precision target for every task, or {task: target}: the threshold is the lowest
+    # confidence at which the models' out-of-fold precision reaches it (``for_models``).
+    min_precision: float | Mapping[str, float] | None = None
+    # Filled by ``for_models`` from the trained models: task -> threshold_for_precision(...)
+    precision_thresholds: Mapping[str, dict] = field(default_factory=dict)
+    # task -> the task's decision rule (``offsets`` on the log-probabilities, calibration.TaskCalibration)
+    decisions: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_section(cls, section: Mapping) -> "SelectionOptions":
@@ -140,12 +149,66 @@ class SelectionOptions:
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise PredictionError(f"[sync] min_confidence must be a number in [0, 1], not {v!r}")
-        return cls(top_k=top_k, min_confidence=mc)
+        mp = section.get("min_precision")
+        for v in (mp.values() if isinstance(mp, Mapping) else [] if mp is None else [mp]):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+                raise PredictionError(f"[sync] min_precision must be a number in (0, 1], not {v!r}")
+        return cls(top_k=top_k, min_confidence=mc, min_precision=mp)
+
+    def precision_target(self, task: str) -> Optional[float]:
+        mp = self.min_precision
+        value = mp.get(task) if isinstance(mp, Mapping) else mp
+        return None if value is None else float(value)
+
+    def for_models(self, decisions: Mapping[str, object], tasks: Iterable[str]) -> "SelectionOptions":
+        """These options with the models' decision rules, and ``min_precision`` resolved into
+        thresholds from their out-of-fold precision curves, for the predicted ``tasks``."""
+        resolved = {}
+        for task in tasks:
+            target = self.precision_target(task)
+            if target is None:
+                continue
+            if task not in decisions:
+                raise PredictionError(f"[sync] min_precision: the trained models have no out-of-fold precision "
+                                      f"curve for task {task}; retrain them (kgenrich sync --retrain)")
+            resolved[task] = decisions[task].threshold(target)
+        return dataclasses.replace(self, precision_thresholds=resolved, decisions=dict(decisions))
 
     def threshold(self, task: Task) -> float:
         mc = self.min_confidence
         value = mc.get(task.name, 0.0) if isinstance(mc, Mapping) else mc
-        return max(float(value), float(task.min_confidence or 0.0))
+        value = max(float(value), float(task.min_confidence or 0.0))
+        if task.name in self.precision_thresholds:
+            reached = self.precision_thresholds[task.name]["threshold"]
+            # a target no threshold reaches out of fold: write nothing for the task
+            value = max(value, math.inf if reached is None else float(reached))
+        return value
+
+    def report(self, tasks: Sequence[Task]) -> dict:
+        """Per task: the confidence threshold applied and, for a precision target, what the models
+        expect there (out-of-fold precision and the share of gaps that get a prediction)."""
+        out = {}
+        for task in tasks:
+            entry = {"threshold": self.threshold(task)}
+            if task.name in self.precision_thresholds:
+                found = self.precision_thresholds[task.name]
+                entry.update(min_precision=found["target"], expected_precision=found["precision"],
+                             expected_coverage=found["coverage"], reachable=found["threshold"] is not None)
+            if math.isinf(entry["threshold"]):
+                entry["threshold"] = None
+            out[task.name] = entry
+        return out
+
+    def fingerprint(self) -> dict:
+        """What predictions depend on beyond top_k and min_confidence (empty when nothing is set)."""
+        out = {}
+        if self.min_precision is not None:
+            out["min_precision"] = self.min_precision
+            out["precision_thresholds"] = {t: v["threshold"] for t, v in sorted(self.precision_thresholds.items())}
+        offsets = {t: [round(float(o), 6) for o in getattr(d, "offsets", [])] for t, d in sorted(self.decisions.items())}
+        if any(any(o) for o in offsets.values()):
+            out["offsets"] = offsets
+        return out
 
 
 def subject_for(record: ArtifactRecord, task: Task) -> tuple[str, Optional[str], Optional[str]]:
@@ -173,13 +236,21 @@ def select_predictions(
     labels: Mapping[str, TaskLabels],
     agents: Mapping[str, Agent],
     options: SelectionOptions | None = None,
+    rejected: Mapping[tuple[str, str], Iterable[str]] | None = None,
 ) -> list[Prediction]:
     """The predictions for every gap of ``records``: top-1 (or top-k) above the threshold.
+
+    The order of the groups is the task's decision rule in ``options.decisions``
+    (per-group offsets on the log-probabilities), or the probabilities' own.
 
     ``probabilities[task]`` has one row per record (in order) and one column per
     ``model_groups[task]`` entry.  Columns whose group is no longer a label group
     of the task are never chosen: their concept would not be a valid value.
+    ``rejected[(artifact, task)]``: values a curator rejected for that artifact (the review
+    page); a group whose concept (or a member) was rejected is never proposed for it again,
+    and the next best group is, if it passes the threshold.
     """
+    rejected = rejected or {}
     options = options or SelectionOptions()
     out: list[Prediction] = []
     for task in tasks:
@@ -200,15 +271,32 @@ def select_predictions(
         agent = agents[task.name]
         threshold = options.threshold(task)
         masked = np.where(valid[None, :], probs, -1.0)
-        # Stable sort on the negated probabilities: ties go to the earlier group, reproducibly.
-        order = np.argsort(-masked, axis=1, kind="stable")[:, : options.top_k]
+        # The task's decision rule (offsets on the log-probabilities, tuned for macro-F1) orders
+        # the groups; the confidence written stays the probability.  Stable sort on the negated
+        # scores: ties go to the earlier group, reproducibly.
+        offsets = np.asarray(getattr(options.decisions.get(task.name), "offsets", []), dtype=float)
+        score = decision_scores(probs, offsets if offsets.shape == (len(columns),) else None)
+        score = np.where(valid[None, :], score, -np.inf)
+        order = np.argsort(-score, axis=1, kind="stable")[:, : options.top_k]
+        groups = {g.id: g for g in labels[task.name].groups}
         for i, record in enumerate(records):
             if not record.is_gap(task.name):
                 continue
             subject, minted, minted_class = subject_for(record, task)
             used = inputs_used(record)
-            for rank, j in enumerate(order[i], start=1):
-                p = float(masked[i, j])
+            row_order = order[i]
+            refused = set(rejected.get((record.iri, task.name), ()))
+            if refused:
+                # a value a curator rejected for this artifact is never proposed again: the next best is
+                keep = np.array([not (gid in groups and (groups[gid].concept in refused
+                                                         or refused.intersection(groups[gid].members)))
+                                 for gid in columns], dtype=bool)
+                row = np.where(keep, masked[i], -1.0)
+                row_order = np.argsort(-np.where(keep, score[i], -np.inf), kind="stable")[: options.top_k]
+            else:
+                row = masked[i]
+            for rank, j in enumerate(row_order, start=1):
+                p = float(row[j])
                 if p < 0 or p < threshold or (rank > 1 and p <= 0):
                     break
                 gid = columns[j]

@@ -82,6 +82,9 @@ class ArtifactRecord:
     values: dict[str, list[str]] = field(default_factory=dict)  # task -> asserted value IRIs (any group)
     subjects: dict[str, Optional[str]] = field(default_factory=dict)  # task -> statement subject IRI
     literals: dict[str, list[str]] = field(default_factory=dict)  # configured property IRI -> literal values
+    # task -> the broader concepts of its asserted values (thesaurus ancestors, the places a place
+    # lies in, the period a time lies in), filled by pipeline.py
+    ancestors: dict[str, list[str]] = field(default_factory=dict)
 
     def is_gap(self, task: str) -> bool:
         """True when the artifact has no asserted value at all for the task."""
@@ -99,6 +102,7 @@ class ArtifactRecord:
             "values": {k: list(v) for k, v in self.values.items()},
             "subjects": dict(self.subjects),
             "literals": {k: list(v) for k, v in self.literals.items()},
+            "ancestors": {k: list(v) for k, v in self.ancestors.items()},
         }
 
     @classmethod
@@ -114,4 +118,5 @@ class ArtifactRecord:
             values={k: list(v) for k, v in d.get("values", {}).items()},
             subjects=dict(d.get("subjects", {})),
             literals={k: list(v) for k, v in d.get("literals", {}).items()},
+            ancestors={k: list(v) for k, v in d.get("ancestors", {}).items()},
         )

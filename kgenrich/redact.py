@@ -26,9 +26,16 @@ _BARE_USERINFO = re.compile(
     r"(?P<before>^|[\s'\"<>(\[{=,;`])(?!mailto:)(?P<user>[^\s'\"<>`@/:]+):(?!//)[^\s'\"<>`@]*@", re.IGNORECASE)
 
 
+# HTTP credentials as a server may echo them back ("Authorization: Basic dXNlcjpwYXNz"): the base64
+# of user:password is the password in another form.
+_AUTH_TOKEN = re.compile(r"\b(?P<scheme>Basic|Bearer|Digest)(?P<gap>\s+)[A-Za-z0-9+/=._~\-]{4,}", re.IGNORECASE)
+
+
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every ``user:password@`` of a URL-looking substring, and every secret, masked."""
+    """``text`` with every ``user:password@`` of a URL-looking substring, every HTTP authorization
+    token, and every secret, masked."""
     text = _SCHEME_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", str(text))
+    text = _AUTH_TOKEN.sub(lambda m: m.group("scheme") + m.group("gap") + MASK, text)
     text = _BARE_USERINFO.sub(lambda m: m.group("before") + MASK + "@", text)
     # Longest first, so that a secret containing another one is masked whole.
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Union
 
+import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
@@ -58,6 +59,30 @@ def iri_is_valid(value: str) -> bool:
     return bool(value) and not _BAD_IRI_CHARS.search(value)
 
 
+@lru_cache(maxsize=1 << 16)
+def _absolute_iri(value: str) -> bool:
+    """An IRI a SPARQL store accepts: absolute, RFC 3987 syntax (pyoxigraph's parser decides)."""
+    if not iri_is_valid(value):
+        return False
+    try:
+        ox.NamedNode(value)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _language_tag(tag: str) -> bool:
+    """A well-formed BCP 47 tag (pyoxigraph's check, which the stores apply when they parse)."""
+    if not _LANG.match(tag):
+        return False
+    try:
+        ox.Literal("", language=tag)
+    except ValueError:
+        return False
+    return True
+
+
 def _escape_literal(text: str) -> str:
     return "".join(_LITERAL_ESCAPES.get(ch, ch) for ch in text)
 
@@ -65,13 +90,14 @@ def _escape_literal(text: str) -> str:
 def serialize_term(term: Node) -> str:
     """SPARQL/N-Triples serialisation of one RDF term, with strict checks."""
     if isinstance(term, URIRef):
-        if not iri_is_valid(str(term)):
-            raise UnsafeTerm(f"not a valid IRI: {str(term)!r}")
+        # Relative or malformed IRIs would make the whole request fail to parse: refused here, by name.
+        if not _absolute_iri(str(term)):
+            raise UnsafeTerm(f"not a valid absolute IRI: {str(term)!r}")
         return f"<{term}>"
     if isinstance(term, Literal):
         body = '"' + _escape_literal(str(term)) + '"'
         if term.language:
-            if not _LANG.match(term.language):
+            if not _language_tag(term.language):
                 raise UnsafeTerm(f"not a valid language tag: {term.language!r}")
             return f"{body}@{term.language}"
         if term.datatype is not None:

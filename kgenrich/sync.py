@@ -33,6 +33,11 @@ from their inputs is looked up and replaced in ONE write: one transaction on the
 embedded store, one update request (or Graph Store PUT of a whole new graph) on a
 remote store.  When nothing changed, the run ends after comparing fingerprints, without
 loading the models.
+
+Curators' decisions (kgenrich/review/) feed back: accepted and corrected values sit in
+the curated graph, which the first pass reads as known values (the gap is closed); rejected
+values are never proposed again for their artifact.  The review and curated graphs are
+never written, dropped or moved here.
 """
 
 from __future__ import annotations
@@ -56,12 +61,14 @@ from rdflib.namespace import RDF, XSD
 
 from . import sparql
 from .config import Settings
+from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
 from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, agent_lines, dedupe,
                           now_literal, prediction_lines, select_predictions)
 from .graphs import OwnGraphs
-from .pipeline import Inputs, reread, scan_inputs, select_tasks
+from .pipeline import Inputs, complete, reread, scan_inputs, select_tasks
 from .records import ArtifactRecord, Task, TaskLabels
+from .review.feedback import fold_rejections, rejected_values
 from .store.base import Store
 from .tasks import load_tasks
 from . import validation
@@ -111,6 +118,9 @@ class SyncReport:
     # what the run waited for it.
     stages: dict[str, float] = field(default_factory=dict)
     peak_mb: dict[str, float] = field(default_factory=dict)
+    # task -> confidence threshold applied, and with [sync] min_precision the models'
+    # out-of-fold precision and coverage expected there (SelectionOptions.report)
+    thresholds: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,9 +128,16 @@ class SyncReport:
     def summary(self) -> str:
         gaps = ", ".join(f"{k} {v}" for k, v in self.gaps.items())
         what = "dry run, nothing written" if self.dry_run else ("graphs replaced" if self.wrote else "nothing to write")
+        targets = "; ".join(
+            f"{t} min_precision {v['min_precision']:g}: " + (
+                f"confidence >= {v['threshold']:.3f} (expected precision {v['expected_precision']:.3f}, "
+                f"coverage {v['expected_coverage']:.0%})" if v["reachable"] else
+                f"not reached out of fold (best {v['expected_precision'] or 0:.3f}), nothing written")
+            for t, v in self.thresholds.items() if "min_precision" in v)
         return (f"{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: {self.written} written, "
                 f"{self.withdrawn} withdrawn, {self.unchanged} unchanged; {self.repredicted_artifacts} artifacts "
-                f"predicted{'; models trained' if self.trained else ''}; {what}; {self.seconds:.1f} s")
+                f"predicted{'; models trained (' + self.retrain_reason + ')' if self.trained else ''}; {what}; "
+                f"{self.seconds:.1f} s" + (f"\n{targets}" if targets else ""))
 
 
 class _Stages:
@@ -248,6 +265,7 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
         "min_confidence": options.min_confidence,
         "graph": predictions_graph,
         "format": 1,
+        **options.fingerprint(),
     })
 
 
@@ -405,6 +423,7 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
     models_dir = Path(settings.models_dir)
     share_limit = float(settings.section("sync").get("retrain_share", 0.1))
     current = _training_fingerprints(records, fingerprints)
+    configuration = trained_configuration(labels)
     state_file = models_dir / TRAINING_STATE
     reason = ""
     if retrain:
@@ -416,14 +435,23 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
             old = json.loads(state_file.read_text()) if state_file.is_file() else None
         except ValueError:
             old = None
-        if old is None:
-            # Models trained outside sync: take today's data as their baseline.
+        # Format 2 keeps the tasks and groups the models were trained for beside the data fingerprints.
+        old_configuration = None
+        if isinstance(old, dict) and old.get("format") == 2:
+            old, old_configuration = old.get("training"), old.get("configuration")
+        changes = configuration_changes(old_configuration, configuration) if old_configuration is not None else []
+        if changes:
+            reason = "configuration changed: " + "; ".join(changes)
+        elif old is None:
+            # Models trained outside sync: take today's data and tasks as their baseline.
             if scratch_dir is None:
-                state_file.write_text(json.dumps(current))
+                state_file.write_text(_training_state(current, configuration))
         else:
             share = _changed_share(old, current)
             if share > share_limit:
                 reason = f"training data changed by {share:.0%} (> retrain_share {share_limit:.0%})"
+            elif old_configuration is None and scratch_dir is None:
+                state_file.write_text(_training_state(old, configuration))  # from now on, changes are seen
     if reason:
         log.info("training models: %s", reason)
         target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
@@ -431,12 +459,16 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
                                  progress)
         if scratch_dir is None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(current))
+            state_file.write_text(_training_state(current, configuration))
         return ensemble, True, reason
     card = getattr(trainer, "card", None)
     if card is not None and hasattr(trainer, "describe"):
         return _LazyEnsemble(trainer, models_dir, settings, card(models_dir)), False, ""
     return trainer.load(models_dir, settings), False, ""
+
+
+def _training_state(training: Mapping[str, str], configuration: Mapping) -> str:
+    return json.dumps({"format": 2, "training": training, "configuration": configuration})
 
 
 def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
@@ -659,6 +691,11 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     report.artifacts = len(records)
     report.gaps = {t.name: sum(1 for r in records if r.is_gap(t.name)) for t in tasks}
 
+    # Values curators rejected on the review page: never proposed again for that artifact, and a
+    # new rejection changes that artifact's fingerprint (it is predicted again, and only it).
+    rejected = rejected_values(store, graphs, tasks)
+    fingerprints = fold_rejections(fingerprints, rejected)
+
     def training_records() -> list[ArtifactRecord]:
         # The labelled artifacts with everything the models read: kept from the first pass when
         # training was likely, else read again now.
@@ -666,7 +703,7 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         full = [r for r in scan.full if r.iri in labelled]
         if len(full) < len(labelled):
             return reread(store, settings, inputs, [r for r in records if r.iri in labelled])
-        return inputs.label(full)
+        return complete(store, inputs, full)
 
     with stage("training"):
         if shard is not None and not trainer.exists(models_dir):
@@ -677,6 +714,9 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         scan.full = []  # training is done with them
     agents = _agents(ensemble, tasks)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
+    # the models' decision rules, and min_precision as thresholds from their out-of-fold precision
+    options = options.for_models(getattr(ensemble, "decisions", {}), [t.name for t in predicted_tasks])
+    report.thresholds = options.report(predicted_tasks)
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
                              str(graphs.predictions))
     report.run_fingerprint = run_fp
@@ -740,7 +780,8 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                 with stage("prediction"):
                     probabilities = ensemble.predict(chunk_records)
                     chunk_predictions = select_predictions(chunk_records, probabilities, ensemble.groups,
-                                                           predicted_tasks, labels, agents, options)
+                                                           predicted_tasks, labels, agents, options,
+                                                           rejected=rejected)
                 with stage("building"):
                     unique = [p for p in dedupe(chunk_predictions) if str(p.statement) not in new]
                     built = build_chunk(unique, agents.values(), at_time)

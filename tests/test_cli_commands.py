@@ -75,7 +75,15 @@ def test_evaluate_reports_per_task_and_writes_files(collection, tmp_path):
     material = report["tasks"]["material"]
     assert {"tabular", "fusion"} <= set(material)
     assert material["fusion"]["support"] > 0 and 0 <= material["fusion"]["macro_f1"] <= 1
+    for modality in ("tabular", "fusion"):  # calibration beside macro-F1, calibrated and before
+        entry = material[modality]
+        assert 0 <= entry["ece"] <= 1 and 0 <= entry["brier"] <= 2 and entry["log_loss"] > 0
+        assert {"ece", "brier", "log_loss"} <= set(entry["uncalibrated"])
+    assert "0.9" in material["fusion"]["min_precision"]
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "f1_by_modality.png").is_file()
+    assert "| ECE | Brier | log-loss |" in (tmp_path / "report" / "report.md").read_text()
+    png = (tmp_path / "report" / "reliability_material.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
     graph = run(["evaluate", "--json", "--test-graph", "http://nowhere.example/graph"], collection)
     assert graph.returncode != 0 and graph.stderr.startswith("error: no artifact in http://nowhere.example/graph")
 

@@ -12,6 +12,7 @@ from helpers import MINI, MINI_TASKS
 from kgenrich.config import load_settings
 from kgenrich.errors import ConfigError
 from kgenrich.resources import ONTOLOGY_DIR
+from kgenrich.store.embedded import EmbeddedStore
 
 KGENRICH = [sys.executable, "-m", "kgenrich"]
 
@@ -71,13 +72,15 @@ def test_malformed_file_error_names_file_and_line_and_loads_nothing(workdir):
     (["load", "data.xyz"], "unknown RDF format"),
     (["labels"], "holds no artifacts"),
     (["query", "SELEC nothing"], "not a SPARQL query"),
-    (["query", "SELECT * WHERE { ?s ?p }"], "bad SPARQL"),
+    (["query", "SELECT * WHERE { ?s ?p }"], "not a SPARQL query: line 1, column 18"),
+    (["--store", "typo/dir", "query", "ASK {}"], "no store at typo/dir"),
     (["dataset", "--out", "x.csv"], "holds no artifacts"),
     (["--endpoint", "http://127.0.0.1:9/sparql", "labels"], "cannot reach http://127.0.0.1:9/sparql"),
     (["labels", "--task", "nope"], "unknown task(s): nope"),
 ])
 def test_bad_input_gets_one_clear_line(workdir, args, message):
     (workdir / "data.xyz").write_text("x")
+    EmbeddedStore(workdir / ".kgenrich" / "store").close()  # an empty store: reading commands need one
     env = {"KGENRICH_RETRIES": "1"}
     out = run(args, workdir, env=env, check=False)
     assert out.returncode != 0
@@ -94,6 +97,7 @@ def test_task_with_a_property_not_in_the_ontology(workdir):
 """)
     toml = (workdir / "kgenrich.toml").read_text().replace('"]', f'", "{broken}"]')
     (workdir / "kgenrich.toml").write_text(toml)
+    EmbeddedStore(workdir / ".kgenrich" / "store").close()
     out = run(["tasks"], workdir, check=False)
     assert out.returncode != 0 and "task 'colour'" in out.stderr and "P999_has_colour" in out.stderr
 

@@ -58,3 +58,16 @@ def test_a_config_file_that_is_not_utf8_is_one_clear_error(tmp_path):
     (tmp_path / "kgenrich.toml").write_bytes(b'store = "\xff\xfe"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_settings(environ={}, cwd=tmp_path)
+
+
+def test_a_model_table_with_a_typo_is_refused_by_the_model(tmp_path):
+    from kgenrich.training import model_config
+
+    (tmp_path / "kgenrich.toml").write_text("[models.image]\nepoch = 3\n")
+    with pytest.raises(Exception, match=r"\[models.image\]: unknown parameter 'epoch' for the image model \(did you mean 'epochs'\?\)"):
+        model_config(load_settings(environ={}, cwd=tmp_path))
+    (tmp_path / "kgenrich.toml").write_text("[models.imgae]\nepochs = 3\n")
+    with pytest.raises(Exception, match="unknown model 'imgae'"):
+        model_config(load_settings(environ={}, cwd=tmp_path))
+    (tmp_path / "kgenrich.toml").write_text("[models.tabular]\nnum_leaves = 7\nn_jobs = 1\n[models.image]\ncache_dir = 'x'\n")
+    assert model_config(load_settings(environ={}, cwd=tmp_path))["tabular"]["num_leaves"] == 7

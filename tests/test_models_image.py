@@ -9,14 +9,14 @@ from kgenrich.config import Settings
 from kgenrich.errors import ModelError
 from kgenrich.models import create
 from kgenrich.models.base import ModalityModel
-from kgenrich.models.image import Backbone, ImageModel
+from kgenrich.models.image import Backbone, ImageModel, normalize
 from kgenrich.models.images import ImageSource
 
 from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 FAST = {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 15,
-        "batch_size": 32, "lr": 1e-2, "threads": 1, "device": "cpu"}
+        "batch_size": 32, "lr": 1e-2, "threads": 1, "device": "cpu", "num_workers": 0}
 
 
 def test_resnet_from_scratch_and_from_local_state_dict(tmp_path):
@@ -53,7 +53,7 @@ def test_efficientnet_lite0_packaged_imagenet_weights():
 
     img = Image.open(matplotlib.get_data_path() + "/sample_data/grace_hopper.jpg").convert("RGB")
     model = ImageModel({"t": ["a", "b"]}, {"backbone": "efficientnet_lite0", "size": 224})
-    x = model._transform(train=False)(img)[None]
+    x = normalize(model._transform(train=False)(img)[None])
     with torch.no_grad():
         top = fc(b.eval()(x)).argmax().item()
     assert top == 652  # ImageNet "military uniform"

@@ -20,7 +20,8 @@ torch.set_num_threads(1)
 TORCH = {"epochs": 1, "threads": 1, "device": "cpu"}
 # name -> tiny parameters (seconds on one CPU thread)
 CONFIGS = {
-    "image": {**TORCH, "backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True},
+    "image": {**TORCH, "backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True,
+              "num_workers": 0},
     "text": {**TORCH, "model": "use"},
     "tabular": {"n_jobs": 1, "num_boost_round": 5},
     "fusion": {"n_jobs": 1, "num_boost_round": 5, "early_stopping_rounds": 0},

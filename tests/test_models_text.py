@@ -64,11 +64,11 @@ def test_xlmr_from_pretrained_local_dir(tmp_path):
     groups = groups_of(make_labels())
     params = {**SMALL_XLMR, "weights_dir": str(tmp_path / "ckpt"), "epochs": 1}
     model = TextModel(groups, params).fit(make_records(20))
-    assert "pretrained from ckpt" in model.describe()
+    assert "XLM-R pretrained ckpt (local directory)" in model.describe()
     # the pretrained weights were the starting point (encoder lr is small; embeddings barely move)
     start = XLMRobertaModel.from_pretrained(tmp_path / "ckpt").embeddings.word_embeddings.weight
     assert torch.allclose(model.net.encoder.embeddings.word_embeddings.weight, start, atol=1e-2)
-    with pytest.raises(ModelError, match="weights_dir not found"):
+    with pytest.raises(ModelError, match="directory not found"):
         TextModel(groups, {**params, "weights_dir": str(tmp_path / "nope")}).fit(make_records(20))
 
 

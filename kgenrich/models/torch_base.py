@@ -1,23 +1,25 @@
 """What the torch models (image, text) share: device, common parameters,
 seeding, the multitask training call, and state dicts saved as safetensors.
 
-The training loop itself is in torchutil.py; a subclass builds its network and
-says how to get a batch, this class runs it with the parameters every torch
-model has.
+The training loop itself is in torchutil.py; a subclass builds its network,
+says how to get a batch and which phases to run (heads first, then the whole
+network), this class runs it with the parameters every torch model has and
+records what happened (losses, validation, early stop) in the model card.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ModelError
+from . import distributed
 from .base import ModalityModel
-from .torchutil import seed_everything, train_multitask
+from .torchutil import FitOptions, FitState, Phase, fit_multitask, seed_everything
 
 # The parameters every torch model reads; a subclass overrides values, not keys.
 TORCH_DEFAULTS = {
@@ -30,6 +32,11 @@ TORCH_DEFAULTS = {
     "weight_decay": 1e-4,
     "device": None,  # None/"auto": CUDA when present
     "threads": None,  # torch CPU threads; None: torch's default
+    "accumulate": 1,  # micro-batches per optimiser step (a large batch on a small GPU)
+    "val_share": "auto",  # inner validation split for early stopping; auto: 0.1 when fine-tuning a network, else 0
+    "patience": 3,  # epochs without a better validation loss before stopping
+    "compile": False,  # torch.compile the network (CUDA; the first batches pay the compilation)
+    "checkpoint_seconds": 30,  # during training: save a checkpoint after an epoch when this long since the last
 }
 
 
@@ -63,10 +70,12 @@ class TorchModel(ModalityModel):
 
     reads_labels = False  # image and text read their own input only
     defaults = dict(TORCH_DEFAULTS)
+    frozen = False  # a frozen encoder: only heads train (no early stopping by default)
 
     @property
     def device(self) -> str:
-        return resolve_device(self.params.get("device") or getattr(self.settings, "device", "auto"))
+        device = resolve_device(self.params.get("device") or getattr(self.settings, "device", "auto"))
+        return distributed.local_device(device)
 
     def _seed(self) -> None:
         """Seed every generator and set the thread count: first thing of a fit, for repeatable models."""
@@ -75,12 +84,29 @@ class TorchModel(ModalityModel):
     def _head_sizes(self) -> list[int]:
         return [len(self.groups[t]) for t in self.tasks]
 
-    def _train(self, net: nn.Module, n: int, get_batch: Callable[[np.ndarray], tuple], Y: np.ndarray, *,
-               desc: str, progress: bool, param_groups=None) -> list[float]:
-        """Train ``net`` on rows 0..n-1 (``Y``: (n, tasks), -1 masked) with the model's parameters;
-        returns the loss per epoch."""
+    def _val_share(self) -> float:
+        v = self.params.get("val_share", "auto")
+        if v in (None, "auto"):
+            return 0.0 if self.frozen else 0.1
+        return float(v)
+
+    def _fit_net(self, net: nn.Module, batches, Y: np.ndarray, phases: Sequence[Phase], *, desc: str,
+                 progress: bool, split_groups: Optional[np.ndarray] = None, val_batches=None,
+                 channels_last: bool = False) -> FitState:
+        """Train ``net`` on rows 0..len(Y)-1 (``Y``: (n, tasks), -1 masked) with the model's parameters."""
         p = self.params
-        return train_multitask(net, n, get_batch, Y, self._head_sizes(), gamma=float(p["focal_gamma"]),
-                               epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                               device=self.device, seed=self.seed, weight_decay=float(p["weight_decay"]),
-                               param_groups=param_groups, progress=progress, desc=desc)
+        checkpoint = Path(self.checkpoint_dir) / "fit.pt" if self.checkpoint_dir else None
+        opts = FitOptions(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                          weight_decay=float(p["weight_decay"]), gamma=float(p["focal_gamma"]), device=self.device,
+                          seed=self.seed, accumulate=int(p.get("accumulate") or 1), val_share=self._val_share(),
+                          patience=int(p.get("patience") or 3), channels_last=channels_last,
+                          compile=bool(p.get("compile")), checkpoint=checkpoint,
+                          checkpoint_seconds=float(p.get("checkpoint_seconds", 30)), progress=progress, desc=desc)
+        return fit_multitask(net, batches, Y, self._head_sizes(), phases, opts, split_groups, val_batches)
+
+    def _record_fit(self, state: FitState) -> None:
+        self.info["loss"] = state.history
+        if state.val_history:
+            self.info["val_loss"] = state.val_history
+            self.info["best_epoch"] = state.best_epoch + 1
+            self.info["stopped_early"] = state.stopped_early

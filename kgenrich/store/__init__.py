@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import FORMATS, LoadReport, Row, Store, Triple, guess_format
+from .base import FORMATS, LoadReport, Row, Solutions, Store, Triple, guess_format
 
-__all__ = ["FORMATS", "LoadReport", "Row", "Store", "Triple", "guess_format", "open_store"]
+__all__ = ["FORMATS", "LoadReport", "Row", "Solutions", "Store", "Triple", "guess_format", "open_store"]
 
 
-def open_store(settings: Settings, in_memory: bool = False) -> Store:
-    """The store the settings name: a remote endpoint, else the embedded store."""
+def open_store(settings: Settings, in_memory: bool = False, *, read_only: bool = False) -> Store:
+    """The store the settings name: a remote endpoint, else the embedded store.
+
+    ``read_only``: for commands that only read.  Every write is then refused
+    before it is sent; the embedded store is opened without its write lock (so
+    it can be read while another process writes, and from a read-only
+    directory), and a store directory that does not exist is an error instead
+    of a new empty store.
+    """
     if settings.endpoint:
         from .remote import RemoteStore
 
@@ -23,7 +30,8 @@ def open_store(settings: Settings, in_memory: bool = False) -> Store:
             batch_triples=settings.batch_triples,
             batch_bytes=settings.batch_bytes,
             result_limit=settings.result_limit,
+            read_only=read_only,
         )
     from .embedded import EmbeddedStore
 
-    return EmbeddedStore(None if in_memory else settings.store)
+    return EmbeddedStore(None if in_memory else settings.store, read_only=read_only)

@@ -9,7 +9,6 @@ both and the caller never sees which store it has.
 
 from __future__ import annotations
 
-import gzip
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from rdflib.term import Node
 
 from .. import sparql
 from ..errors import LoadError, StoreError
+from .rdfio import gunzip, parse_quads
 
 Row = dict[str, Node]
 Triple = tuple[Node, Node, Node]
@@ -70,13 +70,33 @@ def read_rdf_bytes(path: Path) -> bytes:
         raise LoadError(f"{path}: no such file")
     if path.is_dir():
         raise LoadError(f"{path}: is a directory, not an RDF file")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise LoadError(f"{path}: broken gzip file ({exc})") from None
-    return data
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return gunzip(data)
+    except LoadError as exc:
+        raise LoadError(f"{path}: {exc}") from None
+
+
+def read_triples(path: Path, fmt: str | None = None) -> list[Triple]:
+    """The triples of one file of a triple format, parsed exactly as a load parses it (rdflib terms).
+
+    Errors are LoadErrors of one line naming the file, and the line where the parser gives one.
+    """
+    from .terms import to_rdflib
+
+    path = Path(path)
+    fmt = fmt or guess_format(path)
+    if fmt in QUAD_FORMATS:
+        raise LoadError(f"{path}: give a triple format (Turtle, N-Triples, RDF/XML), not {fmt}")
+    data = read_rdf_bytes(path)
+    try:
+        quads = parse_quads(data, fmt, base=path.resolve().as_uri())
+    except LoadError as exc:
+        raise LoadError(f"{path}: {exc}") from None
+    return [(to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)) for q in quads]
 
 
 def swap_request(pairs: Mapping[URIRef, URIRef]) -> str:
@@ -117,6 +137,27 @@ def update_request(operations: Sequence[str], data: Sequence[tuple[URIRef, Path]
 
 
 @dataclass
+class Solutions:
+    """A SELECT result read as it arrives: the projected variables, then the rows one by one.
+
+    Iterate over it once.  Stores that can (both of ours) produce rows lazily, so
+    a million-row result is never held in memory; ``close()`` releases what an
+    abandoned iteration still holds (an HTTP connection).
+    """
+
+    variables: list[str]
+    rows: Iterator[Row]
+
+    def __iter__(self) -> Iterator[Row]:
+        return self.rows
+
+    def close(self) -> None:
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
 class LoadReport:
     path: str
     format: str
@@ -133,7 +174,8 @@ class Store(ABC):
     - :attr:`page_rows`: rows one result may safely carry (None: no limit);
     - :attr:`graph_store_protocol`: whole graphs travel as one HTTP request;
     - :attr:`atomic_updates`: a multi-operation update request is applied all or nothing;
-    - :attr:`default_graph_is_union`: the store's own default graph is the union of its named graphs.
+    - :attr:`default_graph_is_union`: the store's own default graph is the union of its named graphs;
+    - :attr:`read_only`: opened by a command that only reads; every write raises StoreError.
 
     Queries never depend on the last one: a store whose default graph is not
     the union answers them as if it were (see :class:`~kgenrich.store.remote.RemoteStore`).
@@ -165,10 +207,29 @@ class Store(ABC):
         """Whether the store's own default graph holds the triples of its named graphs (None: not known yet)."""
         return None
 
+    #: Opened for reading only (see :func:`kgenrich.store.open_store`): writes are refused, never sent.
+    read_only: bool = False
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.description} was opened read-only: {what} refused "
+                             "(a command that only reads never writes)")
+
     # --- reading -----------------------------------------------------------
     @abstractmethod
     def select(self, query: str) -> list[Row]:
         """Rows of a SELECT, each a dict of bound variables to rdflib terms."""
+
+    def select_iter(self, query: str) -> Solutions:
+        """The rows of a SELECT as they come, with the projected variables in their order.
+
+        This generic version reads the whole result first; stores that can stream say so by overriding it.
+        """
+        rows = self.select(query)
+        variables: list[str] = []
+        for row in rows:
+            variables.extend(name for name in row if name not in variables)
+        return Solutions(variables, iter(rows))
 
     @abstractmethod
     def ask(self, query: str) -> bool:
@@ -190,10 +251,15 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
-        """Add RDF in a format of FORMATS; all or nothing.  Returns quads added.
+    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None, *,
+                   staging: str | None = None) -> int:
+        """Add RDF in a format of FORMATS (gzipped or not); all or nothing.  Returns the quads added.
 
         Triples go into ``graph`` (the default graph when None); quad formats keep their graphs.
+        ``staging``: an IRI prefix for graphs of kgenrich's own where a store that
+        cannot load in one request stages the data before moving it in (see
+        :class:`~kgenrich.store.remote.RemoteStore`).  A syntax error raises
+        LoadError (with line and column where the parser gives them) before anything is written.
         """
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
@@ -312,15 +378,18 @@ class Store(ABC):
         """Release files or connections."""
 
     # --- shared conveniences ----------------------------------------------
-    def load_file(self, path: Path, fmt: str | None = None, graph: URIRef | None = None) -> LoadReport:
-        """Load one file, all or nothing, naming the file in any error."""
+    def load_file(self, path: Path, fmt: str | None = None, graph: URIRef | None = None, *,
+                  staging: str | None = None) -> LoadReport:
+        """Load one file, all or nothing, naming the file in any error (and the line, where the parser gives one)."""
         path = Path(path)
         fmt = fmt or guess_format(path)
         data = read_rdf_bytes(path)
         if graph is not None and fmt in QUAD_FORMATS:
             raise LoadError(f"{path}: --graph applies to triple formats; {fmt} carries its own graphs")
         try:
-            quads = self.load_bytes(data, fmt, graph=graph, base=path.resolve().as_uri())
+            # ``staging`` only when given: a Store written before it existed still loads.
+            extra = {"staging": staging} if staging is not None else {}
+            quads = self.load_bytes(data, fmt, graph=graph, base=path.resolve().as_uri(), **extra)
         except LoadError as exc:
             raise LoadError(f"{path}: {exc}") from None
         return LoadReport(str(path), fmt, quads, 0)

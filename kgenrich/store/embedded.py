@@ -4,10 +4,23 @@ Queries run with the union of all graphs as the default graph, which is what
 Virtuoso does and what an Oxigraph server does with ``--union-default-graph``:
 vocabulary look-ups see every graph, and queries that must stay inside one
 museum graph say so with ``GRAPH``.
+
+Several processes.  The store directory (RocksDB) can be written by one process
+at a time; a second writer is told plainly who holds it.  Commands that only
+read open it read-only (``read_only=True``): that takes no lock, so they run
+while a sync or a load writes, and it needs no write permission, so a
+read-only directory can be queried.  A read-only opening sees the store as it
+was when it was opened (every update request of the writer is one transaction,
+so it sees a sync's swap entirely or not at all).  pyoxigraph calls reading
+beside a live writer undefined behaviour; what happens in practice is that the
+writer's compactions remove files an opening reader was about to read, which
+fails loudly, and the opening is then simply repeated (``OPEN_ATTEMPTS``).
+The soak test (tests/test_soak.py) checks the result under load.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -15,35 +28,75 @@ import pyoxigraph as ox
 from rdflib import URIRef
 
 from ..errors import LoadError, StoreError
-from .base import FORMATS, Row, Store, Triple, swap_request
+from .base import FORMATS, Row, Solutions, Store, Triple, swap_request
+from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
 from .terms import to_oxigraph, to_rdflib
 
 # Bytes of N-Triples per bulk load: small enough that the loader's buffers stay small, large
 # enough that it does not write a swarm of tiny index files.
 _BULK_BLOCK_BYTES = 16_000_000
 
-_OX_FORMATS = {
-    "turtle": ox.RdfFormat.TURTLE,
-    "trig": ox.RdfFormat.TRIG,
-    "ntriples": ox.RdfFormat.N_TRIPLES,
-    "nquads": ox.RdfFormat.N_QUADS,
-    "rdfxml": ox.RdfFormat.RDF_XML,
-}
+# A reader opening beside a writer may find a file gone that the store's manifest still named
+# (a compaction finished in between); the next attempt reads the new manifest.
+OPEN_ATTEMPTS = 8
+OPEN_BACKOFF = 0.05  # seconds, doubled per attempt (about 6 s in all)
+
+
+def _vanished_file(exc: BaseException) -> bool:
+    return "No such file or directory" in str(exc)
+
+
+def _lock_held(exc: BaseException) -> bool:
+    # RocksDB's words for its LOCK file held by another process, or by this one.
+    text = str(exc)
+    return "LOCK" in text and ("Resource temporarily unavailable" in text or "lock hold by current process" in text)
 
 
 class EmbeddedStore(Store):
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
         self.path = Path(path) if path else None
+        self.read_only = bool(read_only) and self.path is not None
+        if self.path is None:
+            self._store = ox.Store()
+        elif self.read_only:
+            self._store = self._open_read_only()
+        else:
+            self._store = self._open_read_write()
+        mode = " (read-only)" if self.read_only else ""
+        self.description = f"embedded store {self.path}{mode}" if self.path else "in-memory store"
+
+    def _open_read_write(self) -> ox.Store:
         try:
-            if self.path is None:
-                self._store = ox.Store()
-            else:
-                self.path.mkdir(parents=True, exist_ok=True)
-                self._store = ox.Store(str(self.path))
+            self.path.mkdir(parents=True, exist_ok=True)
+            return ox.Store(str(self.path))
         except OSError as exc:
-            # Typically another process holds the store's lock.
-            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
-        self.description = f"embedded store {self.path}" if self.path else "in-memory store"
+            if _lock_held(exc):
+                raise StoreError(
+                    f"the store {self.path} is being written by another process (a sync, load or demo still "
+                    "running?); one process writes at a time: try again when it has finished. Commands that only "
+                    "read (query, tasks, labels, dataset, validate) can run meanwhile") from None
+            if isinstance(exc, PermissionError) or "Permission denied" in str(exc):
+                raise StoreError(f"cannot write the store {self.path}: permission denied (commands that only "
+                                 "read open it read-only and need no write permission)") from None
+            raise StoreError(f"cannot open the store {self.path}: {one_line(exc)}") from None
+
+    def _open_read_only(self) -> ox.Store:
+        if not (self.path / "CURRENT").is_file():
+            what = "no such directory" if not self.path.exists() else "the directory holds no store"
+            raise StoreError(f"no store at {self.path} ({what}): load data first (kgenrich load FILE...), "
+                             "or name the store with --store DIR or --endpoint URL") from None
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return ox.Store.read_only(str(self.path))
+            except (OSError, RuntimeError) as exc:
+                if _vanished_file(exc) and attempt + 1 < OPEN_ATTEMPTS:
+                    time.sleep(OPEN_BACKOFF * 2 ** attempt)
+                    continue
+                if _vanished_file(exc):
+                    raise StoreError(f"cannot open the store {self.path} for reading: it changed under each of "
+                                     f"{OPEN_ATTEMPTS} attempts (another process is writing heavily)") from None
+                raise StoreError(f"cannot open the store {self.path} for reading: {one_line(exc)}") from None
+        raise AssertionError("unreachable")
 
     # Capabilities: pyoxigraph returns whole results, applies one update request
     # in one transaction, and queries run with the union as the default graph.
@@ -58,27 +111,42 @@ class EmbeddedStore(Store):
         return self._store
 
     def _query(self, query: str):
-        try:
-            return self._store.query(query, use_default_graph_as_union=True)
-        except SyntaxError as exc:
-            raise StoreError(f"bad SPARQL: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"query failed: {exc}") from None
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return self._store.query(query, use_default_graph_as_union=True)
+            except SyntaxError as exc:
+                raise StoreError(f"bad SPARQL: {one_line(exc)}") from None
+            except (OSError, RuntimeError) as exc:
+                if self.read_only and _vanished_file(exc) and attempt + 1 < OPEN_ATTEMPTS:
+                    # A file this reading opening had not opened yet was compacted away: open afresh.
+                    time.sleep(OPEN_BACKOFF * 2 ** attempt)
+                    self._store = self._open_read_only()
+                    continue
+                raise StoreError(f"query failed: {one_line(exc)}") from None
+        raise AssertionError("unreachable")
 
     def select(self, query: str) -> list[Row]:
+        return list(self.select_iter(query))
+
+    def select_iter(self, query: str) -> Solutions:
         result = self._query(query)
         if not isinstance(result, ox.QuerySolutions):
             raise StoreError("expected a SELECT query")
         names = [v.value for v in result.variables]
-        rows: list[Row] = []
-        for solution in result:
-            row = {}
-            for name in names:
-                value = solution[name]
-                if value is not None:
-                    row[name] = to_rdflib(value)
-            rows.append(row)
-        return rows
+
+        def rows() -> Iterator[Row]:
+            try:
+                for solution in result:
+                    row = {}
+                    for name in names:
+                        value = solution[name]
+                        if value is not None:
+                            row[name] = to_rdflib(value)
+                    yield row
+            except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors arrive while iterating
+                raise StoreError(f"query failed: {one_line(exc)}") from None
+
+        return Solutions(names, rows())
 
     def ask(self, query: str) -> bool:
         result = self._query(query)
@@ -90,22 +158,40 @@ class EmbeddedStore(Store):
         result = self._query(query)
         if not isinstance(result, ox.QueryTriples):
             raise StoreError("expected a CONSTRUCT or DESCRIBE query")
-        return [(to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)) for t in result]
+        try:
+            return [(to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)) for t in result]
+        except (OSError, RuntimeError) as exc:
+            raise StoreError(f"query failed: {one_line(exc)}") from None
 
     def update(self, text: str, *, idempotent: bool = False) -> None:
         # Nothing travels over a network: a request is applied or refused, never lost, so never repeated.
+        self._check_writable("an update")
         try:
             self._store.update(text)
         except SyntaxError as exc:
-            raise StoreError(f"bad SPARQL update: {exc}") from None
+            raise StoreError(f"bad SPARQL update: {one_line(exc)}") from None
         except OSError as exc:
-            raise StoreError(f"update failed: {exc}") from None
+            raise StoreError(f"update failed: {one_line(exc)}") from None
 
-    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
+    def _flush(self) -> None:
+        """Write what was just made visible from the log into the store's tables: a reader opening the
+        store later replays only the log, and a short log keeps its opening fast.  (After a swap, which
+        a long-lived writer such as the review page repeats; a load is flushed when the store closes.)"""
+        if self.path is not None:
+            try:
+                self._store.flush()
+            except OSError as exc:
+                raise StoreError(f"writing the store {self.path} failed: {one_line(exc)}") from None
+
+    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None, *,
+                   staging: str | None = None) -> int:
+        # ``staging`` is not needed here: one load is one transaction.
         if fmt not in FORMATS:
             raise LoadError(f"unknown RDF format '{fmt}'")
+        self._check_writable("a load")
+        data = prepare(data, fmt)
         before = len(self._store)
-        kwargs = {"format": _OX_FORMATS[fmt]}
+        kwargs = {"format": OX_FORMATS[fmt]}
         if base:
             kwargs["base_iri"] = base
         if graph is not None:
@@ -114,12 +200,15 @@ class EmbeddedStore(Store):
             # pyoxigraph's load is transactional: a syntax error anywhere loads nothing.
             self._store.load(data, **kwargs)
         except SyntaxError as exc:
-            raise LoadError(f"not valid {fmt}: {exc}") from None
+            raise syntax_error(exc, fmt) from None
         except ValueError as exc:
-            raise LoadError(str(exc)) from None
+            raise LoadError(one_line(exc)) from None
+        except OSError as exc:
+            raise StoreError(f"loading into {self.description} failed: {one_line(exc)}") from None
         return len(self._store) - before
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+        self._check_writable("staging a graph")
         g = ox.NamedNode(str(graph))
         if self._store.contains_named_graph(g):
             self._store.remove_graph(g)
@@ -186,8 +275,10 @@ class EmbeddedStore(Store):
         # One update request is one pyoxigraph transaction: readers see every
         # live graph before the swap or every one after it.
         self.update(swap_request(pairs))
+        self._flush()
 
     def drop_graph(self, graph: URIRef) -> None:
+        self._check_writable("dropping a graph")
         g = ox.NamedNode(str(graph))
         if self._store.contains_named_graph(g):
             self._store.remove_graph(g)
@@ -205,7 +296,7 @@ class EmbeddedStore(Store):
         return len(self._store)
 
     def close(self) -> None:
-        if self.path is not None:
+        if self.path is not None and not self.read_only and self._store is not None:
             try:
                 self._store.flush()
             except OSError:

@@ -17,9 +17,10 @@ user-info and never holds the password.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 from urllib.parse import SplitResult, unquote, urlencode, urlsplit, urlunsplit
 
 import urllib3
@@ -109,6 +110,8 @@ class Answer:
     headers: Mapping[str, str]
     data: bytes
     attempts: int
+    #: With ``stream=True``: the response to read from (``data`` is then empty); release it when done.
+    stream: Optional[urllib3.BaseHTTPResponse] = None
 
     @property
     def text(self) -> str:
@@ -122,7 +125,9 @@ class HttpClient:
         self.timeout = float(timeout)
         self.attempts = max(1, int(attempts))
         self.backoff = float(backoff)
-        self._secrets = (credentials[1],) if credentials else ()
+        # The password, and the basic-auth token it travels in (a server may quote the header back).
+        self._secrets = (credentials[1], base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()) \
+            if credentials else ()
         headers = {"User-Agent": "kgenrich"}
         if credentials:
             headers.update(urllib3.make_headers(basic_auth=f"{credentials[0]}:{credentials[1]}"))
@@ -146,19 +151,33 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, what: str, idempotent: bool, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
-                ok: tuple[int, ...] = ()) -> Answer:
-        """Send one request (repeated as its kind allows); an error status raises unless listed in ``ok``."""
+                ok: tuple[int, ...] = (), stream: bool = False) -> Answer:
+        """Send one request (repeated as its kind allows); an error status raises unless listed in ``ok``.
+
+        ``stream``: a successful answer's body is left unread, in ``Answer.stream``
+        (a timeout then applies to each read of it, not to the whole body).
+        """
         target = with_params(url, params)
         try:
             response = self._pool.request(method, target, body=body, headers={**self._headers, **(headers or {})},
                                           timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-                                          retries=self._retry(idempotent), redirect=False, preload_content=True)
+                                          retries=self._retry(idempotent), redirect=False,
+                                          preload_content=not stream)
         except MaxRetryError as exc:
             raise self._unreachable(what, url, exc.reason, getattr(exc, "attempts", 1), idempotent) from None
         except (HTTPError, OSError) as exc:
             raise self._unreachable(what, url, exc, 1, idempotent) from None
         attempts = len(response.retries.history) + 1 if response.retries is not None else 1
-        answer = Answer(response.status, response.headers, response.data or b"", attempts)
+        if stream and response.status < 300:
+            return Answer(response.status, response.headers, b"", attempts, stream=response)
+        try:
+            data = response.data if not stream else response.read()
+        except (HTTPError, OSError) as exc:
+            raise self._unreachable(what, url, exc, attempts, idempotent) from None
+        finally:
+            if stream:
+                response.release_conn()
+        answer = Answer(response.status, response.headers, data or b"", attempts)
         if answer.status < 300 or answer.status in ok:
             return answer
         raise self._status_error(what, url, answer)
@@ -189,6 +208,12 @@ class HttpClient:
             raise self._unreachable(what, url, exc, 1, True) from None
         finally:
             response.release_conn()
+
+    def broken_off(self, what: str, url: str, error: BaseException, rows: int) -> StoreError:
+        """A streamed answer that stopped before its end."""
+        reason = self._reason(error) if isinstance(error, HTTPError) else f"{type(error).__name__}: {error}"
+        return EndpointUnreachable(self.redact(f"{what}: the answer of {url} broke off after {rows} row(s): "
+                                               f"{reason}"))
 
     def _reason(self, error: BaseException | None) -> str:
         if isinstance(error, NameResolutionError):

@@ -15,28 +15,51 @@ not visible, every query names its dataset through the SPARQL 1.1 Protocol:
 ``default-graph-uri`` and ``named-graph-uri`` for every named graph (from a
 cached graph list, refreshed after each write through this object), which
 gives such a server the same answers as the union.
+
+Loads.  A file is parsed here first (pyoxigraph's parsers, as on the embedded
+store: a syntax error sends nothing).  With a Graph Store endpoint a triple
+file goes in one POST.  Otherwise each of its graphs is staged into a graph of
+kgenrich's own (``staging`` prefix + run + number; batches of INSERT DATA or a
+Graph Store PUT), each staged graph is counted, and one update request adds
+them all to their targets and drops them (queries/load_move.rq).  On a server
+that applies an update request atomically (Oxigraph) the file becomes visible
+whole or not at all; on any failure before that request the staging graphs
+are dropped and nothing of the file is where it belongs.
+
+Reading.  :meth:`RemoteStore.select_iter` parses the JSON results as they
+arrive (pyoxigraph's streaming parser on the open HTTP answer), so a result of
+a million rows is never held in memory.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+import pyoxigraph as ox
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .. import sparql
 from ..errors import LoadError, StoreError, TruncatedResult
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
-from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Store, Triple,
+from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Solutions, Store, Triple,
                    iter_ntriples_blocks)
 from .http import Answer, HttpClient, parse_endpoint
+from .rdfio import one_line, parse_quads
+from .terms import to_rdflib
 
-_RDFLIB_FORMATS = {"turtle": "turtle", "trig": "trig", "ntriples": "nt", "nquads": "nquads", "rdfxml": "xml"}
-_DEFAULT_GRAPH_IDS = {"urn:x-rdflib:default"}
+# Where a load stages its graphs when the caller names no place of its own (the CLI
+# names one below the prediction graph, which kgenrich never reads as data).
+DEFAULT_LOAD_STAGING = "urn:kgenrich:load:"
+STAGING_STAMP = "%Y%m%dT%H%M%S"
+# A staging graph this old belongs to a load that was killed: the next load drops it.
+STALE_STAGING_SECONDS = 6 * 3600
 _FORM = "application/x-www-form-urlencoded"
 _JSON_RESULTS = "application/sparql-results+json"
 NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
@@ -77,7 +100,7 @@ class RemoteStore(Store):
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
                  batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
-                 atomic_updates: bool = False, batch_bytes: int = DEFAULT_BATCH_BYTES):
+                 atomic_updates: bool = False, batch_bytes: int = DEFAULT_BATCH_BYTES, read_only: bool = False):
         query = parse_endpoint(endpoint, "endpoint")
         update = parse_endpoint(update_endpoint, "update endpoint") if update_endpoint else query
         gsp = parse_endpoint(gsp_endpoint, "graph store endpoint") if gsp_endpoint else None
@@ -91,6 +114,7 @@ class RemoteStore(Store):
         self.batch_bytes = max(4096, int(batch_bytes))
         self.result_limit = int(result_limit)
         self._atomic = bool(atomic_updates)
+        self.read_only = bool(read_only)
         self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
                                 attempts=self.retries, backoff=backoff)
         self.description = f"SPARQL endpoint {self.endpoint}"
@@ -157,11 +181,11 @@ class RemoteStore(Store):
             self._probe_due = True
 
     # --- HTTP ---------------------------------------------------------------------
-    def _post_query(self, query: str, accept: str, dataset: bool) -> Answer:
+    def _post_query(self, query: str, accept: str, dataset: bool, stream: bool = False) -> Answer:
         fields = [("query", query), *(self._dataset() if dataset else [])]
         return self._http.request("POST", self.endpoint, what="query", idempotent=True,
                                   body=urlencode(fields).encode("utf-8"),
-                                  headers={"Accept": accept, "Content-Type": _FORM})
+                                  headers={"Accept": accept, "Content-Type": _FORM}, stream=stream)
 
     @staticmethod
     def _json(answer: Answer, what: str) -> dict:
@@ -189,6 +213,59 @@ class RemoteStore(Store):
         if self.result_limit and len(bindings) >= self.result_limit:
             raise TruncatedResult(f"a result reached the endpoint's row limit ({self.result_limit}); lower page_size")
         return [{name: _term_from_json(value) for name, value in row.items()} for row in bindings]
+
+    def select_iter(self, query: str) -> Solutions:
+        """The rows as the endpoint sends them: parsed from the open HTTP answer, never held whole."""
+        answer = self._post_query(query, _JSON_RESULTS, True, stream=True)
+        response = answer.stream
+
+        def done(read_all: bool) -> None:
+            # A connection with part of an answer still unread must not serve another request.
+            if not read_all:
+                response.close()
+            response.release_conn()
+
+        if answer.headers.get("X-SPARQL-MaxRows"):
+            done(False)
+            raise TruncatedResult(f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
+                                  "use LIMIT/OFFSET or raise the server's ResultSetMaxRows")
+        try:
+            result = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
+        except Exception as exc:  # pyoxigraph's SyntaxError, or a read error raised through it
+            done(False)
+            raise self._unreadable(exc, 0) from None
+        if not isinstance(result, ox.QuerySolutions):
+            done(False)
+            raise StoreError("query: expected SELECT results, the endpoint answered a boolean")
+        names = [v.value for v in result.variables]
+        limit = self.result_limit
+
+        def rows() -> Iterator[Row]:
+            count, complete = 0, False
+            try:
+                for solution in result:
+                    row = {}
+                    for name in names:
+                        value = solution[name]
+                        if value is not None:
+                            row[name] = to_rdflib(value)
+                    count += 1
+                    yield row
+                complete = True
+            except Exception as exc:  # the answer broke off or is not JSON results: one message, whatever raised
+                raise self._unreadable(exc, count) from None
+            finally:
+                done(complete)
+            if limit and count >= limit:
+                raise TruncatedResult(f"a result reached the endpoint's row limit ({limit}): rows may be missing")
+
+        return Solutions(names, rows())
+
+    def _unreadable(self, exc: BaseException, rows: int) -> StoreError:
+        if isinstance(exc, SyntaxError):
+            return StoreError(self._http.redact(
+                f"query: unreadable SPARQL results from the endpoint after {rows} row(s) ({one_line(exc)})"))
+        return self._http.broken_off("query", self.endpoint, exc, rows)
 
     def ask(self, query: str) -> bool:
         return self._ask(query, dataset=True)
@@ -246,6 +323,7 @@ class RemoteStore(Store):
 
     # --- writing -----------------------------------------------------------------
     def update(self, text: str, *, idempotent: bool = False) -> None:
+        self._check_writable("an update")
         try:
             self._http.request("POST", self.update_endpoint, what="update", idempotent=idempotent,
                                body=urlencode({"update": text}).encode("utf-8"), headers={"Content-Type": _FORM})
@@ -268,50 +346,97 @@ class RemoteStore(Store):
         self._union, self._probe_due = union, False
         return union
 
-    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None) -> int:
-        if fmt not in FORMATS:
-            raise LoadError(f"unknown RDF format '{fmt}'")
-        # Parse here first: a syntax error then sends nothing at all, and names the line.
-        dataset = Dataset()
-        try:
-            if fmt in QUAD_FORMATS:
-                dataset.parse(data=data, format=_RDFLIB_FORMATS[fmt], publicID=base)
-            else:
-                dataset.graph(URIRef(str(graph)) if graph else dataset.default_graph.identifier).parse(
-                    data=data, format=_RDFLIB_FORMATS[fmt], publicID=base)
-        except Exception as exc:  # rdflib's parsers raise assorted exception types
-            raise LoadError(f"not valid {fmt}: {exc}") from None
-        by_graph: dict[str, list[Triple]] = {}
-        for s, p, o, g in dataset.quads((None, None, None, None)):
-            key = str(g.identifier if hasattr(g, "identifier") else g) if g is not None else ""
-            by_graph.setdefault(key, []).append((s, p, o))
-        total = sum(len(t) for t in by_graph.values())
-        into_default = any(key in _DEFAULT_GRAPH_IDS or key == "" for key in by_graph)
-        if into_default and not self._default_graph_is_union_for_load():
+    def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None, *,
+                   staging: str | None = None) -> int:
+        """Parse, stage, then make the file visible in one update request (see the module docstring)."""
+        self._check_writable("a load")
+        # Parsed here first, by the embedded store's parser: a syntax error sends nothing and names the line.
+        quads = parse_quads(data, fmt, graph=ox.NamedNode(str(graph)) if graph is not None else None, base=base)
+        by_graph: dict[URIRef | None, dict[Triple, None]] = {}
+        for q in quads:
+            if isinstance(q.graph_name, ox.BlankNode):
+                raise LoadError("a graph named by a blank node cannot be written to a SPARQL endpoint")
+            target = None if isinstance(q.graph_name, ox.DefaultGraph) else URIRef(q.graph_name.value)
+            triple = (to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object))
+            by_graph.setdefault(target, {})[triple] = None  # distinct, in file order
+        if not by_graph:
+            return 0
+        if None in by_graph and not self._default_graph_is_union_for_load():
             raise LoadError(NOT_UNION)
+        total = sum(len(t) for t in by_graph.values())
         try:
             if self.gsp_endpoint and fmt not in QUAD_FORMATS:
-                # One Graph Store POST: the server adds the whole file in one request.  A POST
+                # One Graph Store POST: the server adds the whole file in one request.  The triples go as
+                # parsed here (relative IRIs resolved against the file, not against the endpoint).  A POST
                 # adds, so a second copy could duplicate blank nodes: not repeated.
                 params = {"graph": str(graph)} if graph is not None else {"default": ""}
+                body = ox.serialize([ox.Triple(q.subject, q.predicate, q.object) for q in quads],
+                                    format=ox.RdfFormat.N_TRIPLES)
                 self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=False,
-                                   params=params, body=data, headers={"Content-Type": FORMATS[fmt]})
+                                   params=params, body=body, headers={"Content-Type": FORMATS["ntriples"]})
                 return total
-            for key, triples in by_graph.items():
-                target = None if key in _DEFAULT_GRAPH_IDS or key == "" else URIRef(key)
-                try:
-                    self._insert_triples(target, triples, self.batch_triples)
-                except StoreError as exc:
-                    if target is None and "default graph" in str(exc).lower():
-                        # Virtuoso has no default graph of its own to write into.
-                        raise LoadError("the endpoint has no default graph to load triples into; "
-                                        "give --graph IRI") from None
-                    raise
+            self._load_staged({target: list(triples) for target, triples in by_graph.items()},
+                              staging or DEFAULT_LOAD_STAGING)
             return total
         finally:
             self._written()
 
+    def _load_staged(self, by_graph: dict[URIRef | None, list[Triple]], prefix: str) -> None:
+        """Stage each graph's triples, check them complete, then add them all in ONE update request.
+
+        Before that request nothing of the file is visible where it belongs; on any
+        failure the staging graphs are dropped, so a failed load leaves nothing
+        behind but what the final request may have added (on an atomic store: the
+        whole file or nothing of it).
+        """
+        self._drop_stale_staging(prefix)
+        run = time.strftime(STAGING_STAMP, time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        staged = {target: URIRef(f"{prefix}{run}/{i}") for i, target in enumerate(by_graph)}
+        try:
+            for target, triples in by_graph.items():
+                self.stage_graph(staged[target], triples)
+                rows = self._select(sparql.prepare("sync_count_triples", graph=staged[target]), dataset=False)
+                got = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+                if got != len(triples):
+                    raise StoreError(f"staging graph {staged[target]} holds {got} triples, {len(triples)} were "
+                                     "sent; nothing of the file was loaded")
+            move = " ;\n".join(
+                (sparql.prepare("load_move", staged=scratch, target=target) if target is not None
+                 else sparql.prepare("load_move_default", staged=scratch)).strip()
+                for target, scratch in staged.items())
+            try:
+                self.update(move, idempotent=True)
+            except StoreError as exc:
+                if None in staged and "default graph" in str(exc).lower():
+                    # Virtuoso has no default graph of its own to write into.
+                    raise LoadError("the endpoint has no default graph to load triples into; give --graph IRI") \
+                        from None
+                raise StoreError(f"{exc}; the file was loaded whole or not at all (on a store that applies an "
+                                 "update request atomically): load it again to be sure") from None
+        except BaseException:
+            for scratch in staged.values():
+                try:
+                    self.update(sparql.prepare("drop_graph", graph=scratch), idempotent=True)
+                except StoreError:
+                    pass  # the original error says more; a leftover is dropped by a later load
+            raise
+
+    def _drop_stale_staging(self, prefix: str) -> None:
+        """Drop staging graphs of loads that were killed (older than STALE_STAGING_SECONDS)."""
+        now = time.time()
+        for name in self.graph_names():
+            text = str(name)
+            if not text.startswith(prefix):
+                continue
+            try:
+                started = calendar.timegm(time.strptime(text[len(prefix):].split("-", 1)[0], STAGING_STAMP))
+            except ValueError:
+                continue  # not one of ours
+            if now - started > STALE_STAGING_SECONDS:
+                self.update(sparql.prepare("drop_graph", graph=name), idempotent=True)
+
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
+        self._check_writable("staging a graph")
         triples = list(triples)
         try:
             if self.gsp_endpoint and not _has_blank(triples):

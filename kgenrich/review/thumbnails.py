@@ -1,0 +1,51 @@
+"""Thumbnails of artifact images, made by the server from local files and cached on disk.
+
+The page never names a file: it asks for image number N of an artifact, and the server
+resolves that image's location from the graph with the same rules as the image model
+(models/images.py ``ImageSource``: local paths, ``file://``, ``images_root``, the http(s)
+image cache).  A thumbnail is cached under ``[review] thumbnail_dir`` by a hash of the
+file's path, size and modification time, so an edited image gets a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image, UnidentifiedImageError
+
+from ..models.images import ImageSource
+
+DEFAULT_DIR = ".kgenrich/thumbnails"
+SIZE = 320
+
+
+class Thumbnails:
+    def __init__(self, settings, directory: Optional[str] = None):
+        self.source = ImageSource.from_settings(settings)
+        self.dir = Path(directory or settings.section("review").get("thumbnail_dir") or DEFAULT_DIR)
+
+    def get(self, location: str) -> Optional[Path]:
+        """The cached JPEG thumbnail of an image location, made when missing; None when unreadable."""
+        path = self.source.resolve(location)
+        if path is None or not path.is_file():
+            return None
+        st = path.stat()
+        key = hashlib.sha256(f"{path.resolve()}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{SIZE}".encode()).hexdigest()
+        target = self.dir / key[:2] / f"{key}.jpg"
+        if target.is_file():
+            return target
+        try:
+            with Image.open(path) as img:
+                img.load()
+                img = img.convert("RGB")
+                img.thumbnail((SIZE, SIZE))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
+                img.save(tmp, "JPEG", quality=85)
+                os.replace(tmp, target)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            return None
+        return target
