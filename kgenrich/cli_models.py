@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_util import (EXIT_INTERRUPTED, device_option, echo_json, json_option, progress_enabled, quiet_option,
+from .cli_util import (EXIT_INTERRUPTED, device_option, echo_json, progress_enabled, quiet_option,
                        torchrun_aware)
 from .errors import ModelError
 

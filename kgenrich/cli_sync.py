@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import click
-from rdflib import Graph, URIRef
+from rdflib import URIRef
 
 from .cli_util import echo_json, progress_enabled, torchrun_aware
 from .errors import KgenrichError, ValidationFailed

@@ -213,7 +213,18 @@ def _kept(labels: TaskLabels) -> dict[str, int]:
 def _other_triples(triples: Sequence[Triple], definitions: Optional[Definitions]) -> int:
     """Triples of the configuration graph that are no task's (e.g. SKOS collections a new grouping uses)."""
     nodes = {n for d in definitions.definitions for n in d.nodes} if definitions else set()
-    return sum(1 for s, _, _ in triples if s not in nodes)
+    return sum(1 for s, p, _ in triples if s not in nodes and p != KGS.modelSettings)
+
+
+def _keep_model_settings(store: Store, new_triples: Sequence[Triple]) -> list[Triple]:
+    """The new configuration, plus the model settings the store was made with (kgs:modelSettings,
+    written by ``kgenrich demo``) unless it sets its own: those are no task's, and an editor who
+    applies a task file (or resets) does not mean to lose them."""
+    new = list(new_triples)
+    if any(p == KGS.modelSettings for _, p, _ in new):
+        return new
+    rows = store.select(sparql.prepare("config_model_settings", config=CONFIG_GRAPH))
+    return new + [(CONFIG_GRAPH, KGS.modelSettings, row["settings"]) for row in rows]
 
 
 def _label_groups(store: Store, settings: Settings, tasks: Sequence[Task], progress: bool,
@@ -356,6 +367,7 @@ def apply(store: Store, settings: Settings, new_triples: Sequence[Triple], *, ac
     The label groups after the change are counted once it is written, so that SKOS
     collections the new configuration brings along count too.
     """
+    new_triples = _keep_model_settings(store, new_triples)
     if dry_run:
         change = plan(store, settings, new_triples, action=action, source=source, progress=progress)
         change.dry_run, change.agent = True, agent_name(agent)

@@ -176,7 +176,7 @@ def complete(store: Store, inputs: Inputs, records: list[ArtifactRecord]) -> lis
 
 
 def store_model_settings(store: Store) -> dict:
-    """The [models] table recorded on the store's configuration graph (kge:modelSettings), or {}.
+    """The [models] table recorded on the store's configuration graph (kgs:modelSettings), or {}.
 
     ``kgenrich demo`` records its small models there, so that ``train``, ``evaluate`` and
     ``sync --retrain`` on the demo's store use them instead of the defaults for real

@@ -279,6 +279,7 @@ def input_key(digest: str, tasks: Sequence[Task], settings: Settings, options: S
         "model": str(card.get("fingerprint", "")) or _hash(card),
         "top_k": options.top_k,
         "min_confidence": options.min_confidence,
+        "min_precision": options.min_precision,
         "graphs": [str(graphs.predictions), str(graphs.provenance)],
         "literal_features": list(settings.literal_features),
         "images": [settings.images_root, settings.fetch_images],

@@ -130,7 +130,9 @@ def test_a_fault_at_any_request_of_a_sync_leaves_old_or_new_and_the_next_sync_re
         case(number, FAULTS[number % len(FAULTS)])
     # The request that makes a sync visible, with every kind of fault: never repeated, so a fault that
     # stops it before the server leaves the old run, and one after the server applied it the new run.
-    swap = next(i for i, r in enumerate(proxy_requests) if "MOVE" in r)
+    # (the run's one write: the last update request -- one request that removes the old run and adds the new)
+    swap = max(i for i, r in enumerate(proxy_requests) if r.startswith("POST /update"))
+    assert sum(1 for r in proxy_requests if r.startswith("POST /update")) == 1, proxy_requests
     expected = {"reset": "old", "500": "old", "503": "old", "slow": "new", "drop": "new"}
     for fault in FAULTS:
         assert case(swap, fault) == (False, expected[fault]), fault

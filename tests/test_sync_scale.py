@@ -281,5 +281,26 @@ def test_a_store_with_recorded_model_settings_gives_them_to_every_command(tmp_pa
     # a store without them: the defaults for real collections
     plain = AppContext(mini_settings(store=str(tmp_path / "plain")))
     plain.open_store()
-    assert model_config(plain.settings)["image"]["backbone"] == "resnet152"
+    assert model_config(plain.settings)["image"]["backbone"] == "auto"
     plain.close()
+
+
+def test_config_apply_and_reset_keep_the_recorded_model_settings_and_tasks_ignore_them(tmp_path):
+    from kgenrich.config_graph import apply, reset
+    from kgenrich.demo.run import demo_model_preset
+    from kgenrich.namespaces import CONFIG_GRAPH, KGE, TASK
+    from kgenrich.pipeline import store_model_settings
+    from kgenrich.tasks import load_tasks
+    from kgenrich.training import demo_model_settings
+
+    store = EmbeddedStore(None)
+    store.load_file(MINI)
+    store.load_bytes(demo_model_preset(demo_model_settings()), "ntriples", graph=CONFIG_GRAPH)
+    settings = mini_settings(models_dir=str(tmp_path / "models"))
+    assert {t.name for t in load_tasks(store, settings)}  # the settings triple is no task definition
+    change = apply(store, settings, [(TASK.material, KGE.minSupport, Literal(2, datatype=XSD.integer))])
+    assert change.written and change.added == 1 and change.removed == 0
+    assert store_model_settings(store) == demo_model_settings()
+    reset(store, settings)
+    assert store_model_settings(store) == demo_model_settings()
+    assert len(list(store.graph_triples(CONFIG_GRAPH))) == 1

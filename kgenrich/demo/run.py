@@ -12,7 +12,6 @@ import dataclasses
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import XSD
@@ -20,6 +19,7 @@ from rdflib.namespace import XSD
 from ..config import Settings
 from ..errors import KgenrichError
 from ..resources import ONTOLOGY_DIR
+from ..namespaces import KGS
 from ..tasks import CONFIG_GRAPH, KGE
 
 DEMO_MARKER = ".kgenrich-demo-store"
@@ -53,13 +53,13 @@ def demo_task_definitions(size: int) -> bytes:
 
 
 def demo_model_preset(models: dict) -> bytes:
-    """The kge:modelSettings triple of the configuration graph that records the demo's [models] table."""
+    """The kgs:modelSettings triple of the configuration graph that records the demo's [models] table."""
     import json
 
     from .. import sparql
 
     value = Literal(json.dumps(models, sort_keys=True))
-    return (sparql.ntriples_line(CONFIG_GRAPH, URIRef(KGE + "modelSettings"), value) + "\n").encode("utf-8")
+    return (sparql.ntriples_line(CONFIG_GRAPH, KGS.modelSettings, value) + "\n").encode("utf-8")
 
 
 def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool = True,
