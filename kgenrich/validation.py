@@ -29,14 +29,14 @@ from typing import Iterable, Mapping, Optional, Sequence
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, RDFS, SH
 
-from . import sparql
+from . import namespaces, sparql
 from .errors import KgenrichError, ValidationFailed
 from .predictions import KGS, ECRM
 from .records import Task, TaskLabels
 from .resources import QUERIES_DIR, SHAPES_DIR
 from .store.base import Store, Triple
 
-KGSH = "https://w3id.org/kgenrich/shapes#"
+KGSH = str(namespaces.KGSH)  # rule IRIs are built as strings: KGSH + rule name
 ENGINES = ("auto", "shacl", "sparql")
 DEFAULT_SHACL_LIMIT = 1_000  # pySHACL costs ~5 ms per statement, the SPARQL rules ~0.1 ms (bench_writeback)
 _BATCH = 500  # subjects per VALUES block in context queries (portable across servers)
@@ -221,7 +221,7 @@ def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple]) -> lis
                                                 for t in (s, p, o)):
                 continue
             try:
-                lines.append(f"{sparql.serialize_term(s)} {sparql.serialize_term(p)} {sparql.serialize_term(o)} .")
+                lines.append(sparql.ntriples_line(s, p, o))
             except sparql.UnsafeTerm:
                 continue
         body = "\n".join(lines)
