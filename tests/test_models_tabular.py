@@ -61,27 +61,3 @@ def test_single_class_task_and_single_example_group():
     assert model.models["material"].booster is None  # prior: only one class present
     assert p["material"].argmax(1).tolist() == [0] * 20
     assert np.allclose(p["place"].sum(1), 1)
-
-
-def test_the_inner_split_for_early_stopping_keeps_identical_rows_on_one_side():
-    # Regression (issue 13): with a copy of every training row among the validation rows (museum
-    # metadata repeats itself; SILKNOW x4 is four copies) early stopping never stopped: 1,000 rounds.
-    import numpy as np
-
-    from kgenrich.models.tabular import inner_split
-
-    rng = np.random.default_rng(0)
-    X = rng.integers(0, 6, (600, 3)).astype(float)
-    X[::5, 2] = np.nan
-    y = rng.integers(0, 3, 600)
-    X4, y4 = np.vstack([X] * 4), np.concatenate([y] * 4)
-    tr, va = inner_split(X4, y4, 0.2, seed=1)
-    assert len(tr) + len(va) == len(y4) and not set(tr) & set(va)
-    key = lambda rows: {tuple(np.nan_to_num(r, nan=-1.0)) for r in X4[rows]}
-    assert not key(tr) & key(va)
-    assert 0.1 < len(va) / len(y4) < 0.3
-    assert set(np.unique(y4[va])) == {0, 1, 2}  # every label on the validation side
-    assert np.array_equal(inner_split(X4, y4, 0.2, seed=1)[1], va)  # seeded
-    # all rows identical: no grouped split exists, a plain stratified one is used
-    tr1, va1 = inner_split(np.zeros((100, 2)), np.arange(100) % 2, 0.2, seed=0)
-    assert len(va1) == 20 and len(tr1) == 80

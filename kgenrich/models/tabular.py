@@ -238,48 +238,18 @@ def _without(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     return X
 
 
-def inner_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, validation rows) for early stopping: about ``fraction`` of the rows, stratified
-    by label, with identical feature rows always on the same side.
-
-    Museum metadata repeats itself (many artifacts share museum, groups and concepts exactly);
-    a copy of a training row in the validation rows rewards memorising it, and early stopping
-    then never stops (on SILKNOW replicated 4 times: 1,000 rounds and 9x the time of x1).  Rows
-    are grouped by their features; groups are drawn per label (of their first row) in a seeded
-    order.  Falls back to a plain stratified split when grouping leaves a side empty."""
-    from sklearn.model_selection import train_test_split
-
-    filled = np.where(np.isnan(X), -np.inf, X) if np.issubdtype(X.dtype, np.floating) else X
-    _, first, group = np.unique(filled, axis=0, return_index=True, return_inverse=True)
-    group = group.ravel()
-    label = y[first]
-    order = np.random.default_rng(seed).permutation(len(first))
-    in_valid = np.zeros(len(first), dtype=bool)
-    for c in np.unique(label):
-        members = order[label[order] == c]
-        in_valid[members[:int(round(len(members) * fraction))]] = True
-    valid = in_valid[group]
-    idx = np.arange(len(y))
-    if valid.any() and not valid.all():
-        return idx[~valid], idx[valid]
-    try:
-        return train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
-    except ValueError:  # a class too small to stratify
-        return train_test_split(idx, test_size=fraction, random_state=seed)
-
-
 def train_booster(X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], p: dict, seed: int,
                   init_score: Optional[np.ndarray] = None, optional: Sequence[int] = ()):
     """A multiclass booster: (booster, rounds, whether the ``optional`` columns were dropped).
 
     With ``early_stopping_rounds`` (and 50 rows or more) the number of rounds is
-    chosen on a stratified inner split (``valid_fraction`` of the rows, identical rows
-    kept together: :func:`inner_split`), then the
+    chosen on a stratified inner split (``valid_fraction`` of the rows), then the
     booster is refitted on every row with that many rounds, scaled for the extra
     data.  ``optional`` columns are tried both ways on the same split and kept only
     when they lower its log-loss by at least ``OPTIONAL_GAIN`` (0.2%).  ``init_score``: (n, k) raw scores to start from.
     """
     import lightgbm as lgb
+    from sklearn.model_selection import train_test_split
 
     params = lgb_params(p, k, seed)
     weight = sample_weights(y, k, weight_power(p))
@@ -295,7 +265,10 @@ def train_booster(X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], 
     idx = np.arange(len(y))
     dropped = False
     if stop and len(y) >= 50:
-        tr, va = inner_split(X, y, float(p.get("valid_fraction", 0.2)), seed)
+        try:
+            tr, va = train_test_split(idx, test_size=float(p.get("valid_fraction", 0.2)), random_state=seed, stratify=y)
+        except ValueError:  # a class too small to stratify
+            tr, va = train_test_split(idx, test_size=float(p.get("valid_fraction", 0.2)), random_state=seed)
         trials = {}
         for drop in ((False, True) if len(optional) else (False,)):
             M = _without(X, optional) if drop else X
