@@ -35,6 +35,12 @@ class Inputs:
     records: list[ArtifactRecord]
     own: OwnGraphs
     value_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> value -> groups
+    # Kept by scan_inputs for the records read again chunk by chunk (reread / complete): the
+    # artifacts with curated values, and the broader concepts of every value asked about so far
+    # (values repeat from chunk to chunk; each is asked of the store once).
+    curated: Optional[set[str]] = None
+    ancestors: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    asked: set[str] = field(default_factory=set, repr=False)
 
     def label(self, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
         """Give records read later (e.g. by :func:`reread`) their labels, as these inputs' records have them."""
@@ -146,7 +152,7 @@ def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord
     with timed("label_groups"):
         labels, value_groups = compute_label_groups(store, tasks, kept)
         assign_labels(kept, labels, value_groups)
-    return Inputs(tasks, labels, kept, own, value_groups)
+    return Inputs(tasks, labels, kept, own, value_groups, curated=curated)
 
 
 def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
@@ -163,7 +169,7 @@ def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[A
                                         literal_properties=settings.literal_features):
                 found[record.iri] = record
     again = [found[r.iri] for r in records if r.iri in found]
-    merge_curated(store, inputs.own.curated, inputs.tasks, again, page_size=page)
+    merge_curated(store, inputs.own.curated, inputs.tasks, again, page_size=page, nodes=inputs.curated)
     return complete(store, inputs, again)
 
 
@@ -171,7 +177,12 @@ def complete(store: Store, inputs: Inputs, records: list[ArtifactRecord]) -> lis
     """Whole records read by :func:`scan_inputs` or :func:`reread`, made ready for the models:
     their labels, and the broader concepts of their values."""
     inputs.label(records)
-    _attach_ancestors(store, inputs.tasks, records)
+    values = {v for r in records for t in inputs.tasks for v in r.values.get(t.name, [])}
+    new = values - inputs.asked
+    if new:
+        inputs.ancestors.update(value_ancestors(store, new))
+        inputs.asked |= new
+    assign_ancestors(records, inputs.tasks, inputs.ancestors)
     return records
 
 

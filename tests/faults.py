@@ -26,6 +26,22 @@ from urllib.parse import parse_qs, urlsplit
 FAULTS = ("reset", "500", "503", "slow", "drop")
 
 
+
+def forward(handler: http.server.BaseHTTPRequestHandler, upstream, body: bytes, timeout: float):
+    """Send the request ``handler`` is serving to ``upstream`` (a urlsplit result) as it came;
+    (status, [(header, value)], body) of the answer, without the hop-by-hop headers."""
+    connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=timeout)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+    connection.request(handler.command, handler.path, body=body or None, headers=headers)
+    response = connection.getresponse()
+    payload = response.read()
+    kept = [(k, v) for k, v in response.getheaders()
+            if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+    connection.close()
+    return response.status, kept, payload
+
 class FaultProxy:
     def __init__(self, upstream: str, slow_seconds: float = 2.0):
         self.upstream = urlsplit(upstream)
@@ -114,17 +130,7 @@ class FaultProxy:
                 return f"{self.command} {self.path.split('?')[0]}: {' '.join(text.split()[:6])}"
 
             def _forward(self, body: bytes):
-                connection = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
-                connection.connect()
-                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                connection.request(self.command, self.path, body=body or None, headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
-                kept = [(k, v) for k, v in response.getheaders()
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
-                connection.close()
-                return response.status, kept, payload
+                return forward(self, proxy.upstream, body, timeout=60)
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 

@@ -23,6 +23,7 @@ from kgenrich import sparql
 from kgenrich.errors import EndpointUnreachable, LoadError, StoreError
 from kgenrich.store.remote import RemoteStore
 
+from faults import forward
 from servers import free_port, oxigraph_default  # noqa: F401  (fixture)
 
 LIVE = URIRef("http://x/live")
@@ -103,16 +104,8 @@ def _handler(endpoint: Endpoint):
             self.wfile.write(payload)
 
         def _forward(self, body: bytes):
-            up = urlsplit(endpoint.upstream)
-            connection = http.client.HTTPConnection(up.hostname, up.port, timeout=10)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            connection.request(self.command, self.path, body=body or None, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            kept = {k: v for k, v in response.getheaders()
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection")}
-            connection.close()
-            return response.status, kept, payload
+            status, kept, payload = forward(self, urlsplit(endpoint.upstream), body, timeout=10)
+            return status, dict(kept), payload
 
         do_GET = do_POST = do_PUT = do_DELETE = _any
 

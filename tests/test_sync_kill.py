@@ -60,8 +60,9 @@ def snapshot(store_dir: Path):
     return {tuple(v) for v in pairs.values()}, agents, graphs
 
 
-@pytest.mark.slow
-def test_killed_sync_never_leaves_a_mix(tmp_path):
+def first_sync(tmp_path):
+    """A store with the mini collection and a first sync by model version 1, closed:
+    (store directory, models directory, report directory, settings)."""
     store_dir, models, reports = tmp_path / "store", tmp_path / "models", tmp_path / "reports"
     store = EmbeddedStore(store_dir)
     store.load_file(MINI)
@@ -69,6 +70,12 @@ def test_killed_sync_never_leaves_a_mix(tmp_path):
     settings.sections = {"sync": {"report_dir": str(reports)}}
     run_sync(store, settings, progress=False, trainer=FakeTrainer(version="1"))
     store.close()
+    return store_dir, models, reports, settings
+
+
+@pytest.mark.slow
+def test_killed_sync_never_leaves_a_mix(tmp_path):
+    store_dir, models, reports, settings = first_sync(tmp_path)
     old_pairs, old_agents, _ = snapshot(store_dir)
     assert old_pairs and old_agents
 
@@ -123,13 +130,7 @@ run_sync(store, settings, retrain=True, progress=False, trainer=FakeTrainer(vers
 
 @pytest.mark.slow
 def test_a_kill_between_staging_and_the_write_leaves_the_old_graph_and_the_next_sync_cleans_up(tmp_path):
-    store_dir, models, reports = tmp_path / "store", tmp_path / "models", tmp_path / "reports"
-    store = EmbeddedStore(store_dir)
-    store.load_file(MINI)
-    settings = mini_settings(models_dir=str(models))
-    settings.sections = {"sync": {"report_dir": str(reports)}}
-    run_sync(store, settings, progress=False, trainer=FakeTrainer(version="1"))
-    store.close()
+    store_dir, models, reports, settings = first_sync(tmp_path)
     old_pairs, old_agents, old_graphs = snapshot(store_dir)
 
     script = tmp_path / "child.py"

@@ -30,7 +30,7 @@ from rdflib import URIRef
 from ..errors import LoadError, StoreError
 from .base import FORMATS, Row, Solutions, Store, Triple, swap_request
 from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
-from .terms import to_oxigraph, to_rdflib
+from .terms import solution_row, to_oxigraph, to_rdflib
 
 # Bytes of N-Triples per bulk load: small enough that the loader's buffers stay small, large
 # enough that it does not write a swarm of tiny index files.
@@ -137,12 +137,7 @@ class EmbeddedStore(Store):
         def rows() -> Iterator[Row]:
             try:
                 for solution in result:
-                    row = {}
-                    for name in names:
-                        value = solution[name]
-                        if value is not None:
-                            row[name] = to_rdflib(value)
-                    yield row
+                    yield solution_row(solution, names)
             except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors arrive while iterating
                 raise StoreError(f"query failed: {one_line(exc)}") from None
 

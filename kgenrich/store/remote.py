@@ -52,7 +52,7 @@ from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS
                    iter_ntriples_blocks)
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
-from .terms import to_rdflib
+from .terms import solution_row, to_rdflib
 
 # Where a load stages its graphs when the caller names no place of its own (the CLI
 # names one below the prediction graph, which kgenrich never reads as data).
@@ -244,11 +244,7 @@ class RemoteStore(Store):
             count, complete = 0, False
             try:
                 for solution in result:
-                    row = {}
-                    for name in names:
-                        value = solution[name]
-                        if value is not None:
-                            row[name] = to_rdflib(value)
+                    row = solution_row(solution, names)
                     count += 1
                     yield row
                 complete = True

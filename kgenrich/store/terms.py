@@ -13,6 +13,16 @@ _XSD_STRING = str(XSD.string)
 _RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 
 
+def solution_row(solution, names) -> dict[str, Node]:
+    """One pyoxigraph query solution as a row: variable -> rdflib term, unbound variables left out."""
+    row = {}
+    for name in names:
+        value = solution[name]
+        if value is not None:
+            row[name] = to_rdflib(value)
+    return row
+
+
 def to_rdflib(term) -> Node:
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
