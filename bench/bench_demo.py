@@ -50,7 +50,7 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
     from kgenrich.models.image import _FEATURE_CACHE
     from kgenrich.models.text import _EMBED_CACHE
     from kgenrich.store.embedded import EmbeddedStore
-    from kgenrich.tasks import load_tasks
+    from kgenrich.tasks import load_definitions
     from kgenrich.training import demo_model_settings, train_ensemble
 
     torch.set_num_threads(threads)
@@ -66,9 +66,10 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
     for f in col.rdf_files:
         store.load_file(Path(f))
     settings = load_settings(environ={}, cwd=Path(tempfile.gettempdir()))
-    tasks = load_tasks(store, settings)
+    definitions = load_definitions(store, settings)
+    tasks = definitions.tasks
     labels = label_groups(store, tasks)
-    records = extract(store, tasks, labels, progress=False)
+    records = extract(store, tasks, labels, progress=False, profile=definitions.profile)
     stages["load + extract"], loads["load + extract"] = time.perf_counter() - t0, load_avg()
 
     settings.sections = {"models": {**demo_model_settings(), "threads": threads, "n_jobs": threads}}

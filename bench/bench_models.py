@@ -56,12 +56,13 @@ def store_of(files):
 def extract_all(store, settings, labels=None):
     from kgenrich.pipeline import extract
     from kgenrich.pipeline import label_groups
-    from kgenrich.tasks import load_tasks
+    from kgenrich.tasks import load_definitions
 
-    tasks = load_tasks(store, settings)
+    definitions = load_definitions(store, settings)
+    tasks = definitions.tasks
     if labels is None:
         labels = label_groups(store, tasks)
-    return tasks, labels, extract(store, tasks, labels, progress=False)
+    return tasks, labels, extract(store, tasks, labels, progress=False, profile=definitions.profile)
 
 
 def table(rows, header):

@@ -10,17 +10,71 @@ import click
 from .cli_util import echo_json, json_option, progress_enabled, task_option
 
 
+def _task_json(task) -> dict:
+    """A task as `kgenrich tasks --json` shows it (paths in SPARQL syntax)."""
+    doc = asdict(task)
+    for key in ("value_type_path", "broader_path"):
+        value = getattr(task, key)
+        doc[key] = value.sparql() if value is not None else None
+    return doc
+
+
+def _explain_profile(profile, name: str, as_json: bool) -> None:
+    """``tasks --explain profile`` / ``--explain INPUT``: the profile, or one of its inputs."""
+    doc = profile.describe()
+    if name != "profile":
+        found = [i for i in doc["inputs"] if i["name"] == name]
+        doc = {"profile": profile.name, "file": profile.source, **found[0]}
+    if as_json:
+        echo_json(doc)
+        return
+    if name != "profile":
+        click.echo(f"{doc['kind']} input '{doc['name']}' of profile {doc['profile']} ({doc['file']})")
+        _echo_input(doc, "  ")
+        return
+    click.echo(f"profile {doc['name']} <{doc['iri']}> ({doc['file']}): {doc['label']}")
+    click.echo(f"  chosen: {doc['reason']}")
+    click.echo(f"  artifact classes: {', '.join(doc['artifact_classes'])}")
+    click.echo(f"  predictions: confidence {doc['confidence_property']}, model description "
+               f"{doc['description_property']}, minted under {doc['mint_namespace']}")
+    for inp in doc["inputs"]:
+        click.echo(f"  {inp['kind']} input '{inp['name']}'")
+        _echo_input(inp, "    ")
+
+
+def _echo_input(inp: dict, indent: str) -> None:
+    if inp.get("node_path"):
+        click.echo(f"{indent}node path   {inp['node_path']}")
+    if inp.get("node_types"):
+        click.echo(f"{indent}node type   {inp['node_type_path']} one of {', '.join(inp['node_types'])}")
+    click.echo(f"{indent}value path  {inp['value_path'] or '(the node itself)'}")
+    if inp.get("language_path"):
+        click.echo(f"{indent}language    {inp['language_path']} (or the literal's language tag)")
+
+
 @click.command()
 @json_option
 @click.option("--explain", "explain", metavar="NAME",
-              help="Show every property of task NAME and where it came from (file, configuration graph, default).")
+              help="Show every property of task NAME and where it came from (file, configuration graph, default); "
+                   "'profile' or the name of one of the profile's inputs shows where that input is read.")
+@click.option("--no-groups", is_flag=True,
+              help="Do not read the store's values (faster): tasks are listed without active/inactive.")
 @click.pass_obj
-def tasks(app, as_json, explain):
-    """List the prediction tasks (from ontology files and the configuration graph)."""
-    from .tasks import load_tasks, read_definitions
+def tasks(app, as_json, explain, no_groups):
+    """List the collection profile and its prediction tasks, each active or inactive with the reason."""
+    from .labels import inactive_reason
+    from .pipeline import load_inputs
+    from .tasks import read_definitions
 
+    store = app.open_store(read_only=True)
     if explain:
-        doc = read_definitions(app.open_store(read_only=True), app.settings).find(explain).explain()
+        definitions = read_definitions(store, app.settings)
+        profile = definitions.profile
+        if explain == "profile" or (explain not in {d.name for d in definitions.definitions}
+                                    and explain in {i.name for i in profile.inputs()}):
+            _explain_profile(profile, explain, as_json)
+            return
+        doc = definitions.find(explain).explain()
         if as_json:
             echo_json(doc)
             return
@@ -32,15 +86,42 @@ def tasks(app, as_json, explain):
             over = "".join(f"; overrides {o['value']} from {o['source']}" for o in row["overrides"])
             click.echo(f"  {row['property']:<{width}}  {', '.join(row['values'])}  [{row['source']}{over}]")
         return
-    found = load_tasks(app.open_store(read_only=True), app.settings)
-    if as_json:
-        echo_json({"tasks": [asdict(t) for t in found]})
-        return
+    if no_groups:
+        from .tasks import load_definitions
+
+        definitions = load_definitions(store, app.settings)
+        found, profile, labels = definitions.tasks, definitions.profile, {}
+    else:
+        inputs = load_inputs(store, app.settings, with_inputs=False, progress=progress_enabled(as_json))
+        found, profile, labels = inputs.tasks, inputs.profile, inputs.labels
+    status = {}
     for t in found:
-        subject = f"via <{t.subject_link}>" if t.subject_link else "on the artifact"
+        if t.name in labels:
+            why = inactive_reason(labels[t.name])
+            tl = labels[t.name]
+            status[t.name] = {"active": not why, "inactive_reason": why or None, "groups": len(tl.groups),
+                              "labelled": sum(g.support for g in tl.groups)}
+    if as_json:
+        echo_json({"profile": profile.describe(),
+                   "tasks": [_task_json(t) | status.get(t.name, {}) for t in found]})
+        return
+    click.echo(f"profile {profile.name} ({profile.source}): {profile.reason}")
+    kinds = {"text": [], "image": [], "feature": []}
+    for inp in profile.inputs():
+        kinds[inp.kind].append(inp.name)
+    click.echo("  inputs: " + "; ".join(f"{k}s: {', '.join(v)}" for k, v in kinds.items() if v)
+               + "  (kgenrich tasks --explain profile)")
+    for t in found:
+        subject = (f"via {'^' if t.subject_inverse else ''}<{t.subject_link}>" if t.subject_link
+                   else "on the artifact")
         step = f" / <{t.value_step}>" if t.value_step else ""
-        click.echo(f"{t.name:<12} <{t.property}>{step} {subject}; groups: {t.grouping}"
-                   f"{' of <' + t.facet + '>' if t.facet else ''}; min support {t.min_support}")
+        line = (f"{t.name:<12} <{t.property}>{step} {subject}; groups: {t.grouping}"
+                f"{' of <' + t.facet + '>' if t.facet else ''}; min support {t.min_support}")
+        st = status.get(t.name)
+        if st is not None:
+            line += (f"; active: {st['groups']} groups, {st['labelled']:,} labelled artifacts" if st["active"]
+                     else f"; INACTIVE: {st['inactive_reason']}")
+        click.echo(line)
 
 
 @click.command()

@@ -75,7 +75,10 @@ def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, re
         triples = list(store.graph_triples(graph))
         what = f"graph <{graph}>"
     inputs = load_inputs(store, app.settings, with_inputs=False, progress=False)
-    report = validation.validate_in_store(store, triples, inputs.tasks, inputs.labels, engine=engine)
+    from .predictions import WriteVocabulary
+
+    report = validation.validate_in_store(store, triples, inputs.tasks, inputs.labels, engine=engine,
+                                          vocabulary=WriteVocabulary.of(inputs.profile))
     warning = None
     if report.statements == 0:
         held = (f"{len(triples)} triples, none of them an rdf:Statement" if triples

@@ -52,6 +52,7 @@ ENV_KEYS = {
     "gsp_endpoint": "KGENRICH_GSP_ENDPOINT",
     "models_dir": "KGENRICH_MODELS_DIR",
     "predictions_graph": "KGENRICH_PREDICTIONS_GRAPH",
+    "profile": "KGENRICH_PROFILE",
 }
 
 
@@ -213,6 +214,7 @@ TOP_LEVEL: dict[str, Check] = {
     "seed": _integer(0),
     "device": _device,
     "literal_features": _list_of(_iri),
+    "profile": _nonempty_string,
 }
 
 # [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
@@ -304,6 +306,7 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
+    profile: str = "auto"  # auto | a shipped profile's name | the path of a profile file (profiles.py)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 

@@ -1,8 +1,10 @@
 """Stage 4: one record per artifact, extracted through SPARQL in pages.
 
 Artifacts are read graph by graph (one museum graph at a time), keyset-paged
-by IRI; for each page the texts, images, statement subjects and task values
-are fetched with the page's IRIs bound in a ``VALUES`` block.  Memory stays
+by IRI; for each page the texts, images, features, statement subjects and task
+values are fetched with the page's IRIs bound in a ``VALUES`` block.  Where the
+inputs sit is the collection profile's business (profiles.py): each input's
+paths are bound into one of the ``queries/input_*.rq`` templates.  Memory stays
 bounded by the page size on the store side, and a remote endpoint that cuts a
 page short is detected (queries/artifacts_after.rq) and reported as an error
 rather than silently losing artifacts.
@@ -11,19 +13,28 @@ rather than silently losing artifacts.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from rdflib import Literal, URIRef
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import XSD
 from tqdm import tqdm
 
 from . import sparql
 from .errors import EmptyGraphError, KgenrichError, TruncatedResult
+from .profiles import Input, Profile
+from .propertypath import PropertyPath
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 
 DEFAULT_PAGE_SIZE = 1000
+_NUMBER_TYPES = {str(XSD.integer), str(XSD.decimal), str(XSD.double), str(XSD.float), str(XSD.int), str(XSD.long),
+                 str(XSD.short), str(XSD.nonNegativeInteger), str(XSD.positiveInteger)}
+_DATE_TYPES = {str(XSD.date), str(XSD.dateTime), str(XSD.gYear), str(XSD.gYearMonth),
+               "http://www.w3.org/2001/XMLSchema#dateTimeStamp"}
+_YEAR = re.compile(r"^\s*(-?\d{1,6})(?:-|$|T|Z|[+]|\s)")
 
 
 def _museum_name(graph: str) -> str:
@@ -83,30 +94,165 @@ def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_siz
             return
 
 
-# (statement on a linked node?, value in two steps?) -> query file
+# (statement on a linked node?, value in two steps?, values restricted by type?, dates?) -> query file
 _VALUE_QUERIES = {
-    (True, False): "task_values_linked",
-    (True, True): "task_values_linked_step",
-    (False, False): "task_values_direct",
-    (False, True): "task_values_direct_step",
+    (True, False, False, False): "task_values_linked",
+    (True, True, False, False): "task_values_linked_step",
+    (False, False, False, False): "task_values_direct",
+    (False, True, False, False): "task_values_direct_step",
+    (True, False, True, False): "task_values_linked_typed",
+    (False, False, True, False): "task_values_direct_typed",
+    (True, False, False, True): "task_values_linked_dates",
+    (False, False, False, True): "task_values_direct_dates",
 }
 
 
 def _values_query(task: Task) -> str:
-    return _VALUE_QUERIES[(bool(task.subject_link), bool(task.value_step))]
+    key = (bool(task.subject_link), bool(task.value_step), bool(task.value_types), task.grouping == "date")
+    if key not in _VALUE_QUERIES:
+        raise KgenrichError(f"task '{task.name}': kge:valueStep, kge:valueType and kge:DateGrouping cannot be "
+                            "combined")
+    return _VALUE_QUERIES[key]
+
+
+def link_path(task: Task) -> PropertyPath:
+    """The path from the statement's subject to the artifact (``^P`` for a link read from the artifact)."""
+    assert task.subject_link
+    step = PropertyPath.step(task.subject_link)
+    return PropertyPath.inverse_of(step) if task.subject_inverse else step
 
 
 def _task_bindings(task: Task) -> dict:
-    bindings = {"property": URIRef(task.property)}
+    bindings: dict = {"property": URIRef(task.property)}
     if task.subject_link:
-        bindings["link"] = URIRef(task.subject_link)
+        bindings["link"] = link_path(task)
     if task.value_step:
         bindings["step"] = URIRef(task.value_step)
+    if task.value_types:
+        bindings["valueTypePath"] = task.value_type_path
+        bindings["valueTypes"] = [URIRef(t) for t in task.value_types]
+    if task.grouping == "date":
+        bindings["beginProperty"] = URIRef(str(task.begin_property))
+        bindings["endProperty"] = URIRef(str(task.end_property))
     return bindings
 
 
+def literal_year(term) -> Optional[int]:
+    """The year of a date literal (xsd:date, xsd:dateTime, xsd:gYear ... read from its lexical form, so a
+    year outside Python's datetime range works too), or None."""
+    if not isinstance(term, Literal):
+        return None
+    match = _YEAR.match(str(term))
+    if not match or (term.datatype is not None and str(term.datatype) not in _DATE_TYPES
+                     and str(term.datatype) != str(XSD.string)):
+        return None
+    return int(match.group(1))
+
+
+def span_value(span, begin, end) -> Optional[str]:
+    """The value of a date-grouped task for one span: "BEGIN/END" (years; "?" for a bound that is
+    missing or not a date), or the span's IRI when it has no bounds at all (a group's time-span
+    that a curator accepted), or None for a blank span without bounds."""
+    b, e = literal_year(begin), literal_year(end)
+    if b is None and e is None:
+        return str(span) if isinstance(span, URIRef) else ("?/?" if span is not None else None)
+    return f"{'?' if b is None else b}/{'?' if e is None else e}"
+
+
+def feature_value(term) -> Optional[str]:
+    """A feature's value as the tabular model reads it: an IRI, a number, a date's year, or the text."""
+    if isinstance(term, URIRef):
+        return str(term)
+    if isinstance(term, BNode) or term is None:
+        return None
+    if isinstance(term, Literal):
+        datatype = str(term.datatype) if term.datatype is not None else ""
+        if datatype in _DATE_TYPES:
+            year = literal_year(term)
+            return None if year is None else str(year)
+        if datatype in _NUMBER_TYPES:
+            try:
+                return repr(float(str(term))) if datatype in (str(XSD.double), str(XSD.float), str(XSD.decimal)) \
+                    else str(int(str(term)))
+            except ValueError:
+                return None
+        text = " ".join(str(term).split())
+        return text or None
+    return None
+
+
+def _language(literal, language) -> str:
+    if isinstance(literal, Literal) and literal.language:
+        return literal.language.lower()
+    if isinstance(language, Literal):
+        return str(language).strip().lower()
+    if isinstance(language, URIRef):
+        return str(language).rstrip("/#").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    return ""
+
+
+def _input_query(inp: Input) -> tuple[str, dict]:
+    """The query file and the path bindings that read one input."""
+    if inp.node_path is None:
+        return "input_values", {"valuePath": inp.value_path}
+    bindings: dict = {"nodePath": inp.node_path}
+    name = "input_node"
+    if inp.node_types:
+        name += "_typed"
+        bindings["nodeTypePath"] = inp.node_type_path
+        bindings["nodeTypes"] = [URIRef(t) for t in inp.node_types]
+    if inp.value_path is None:
+        return name + "_only", bindings
+    bindings["valuePath"] = inp.value_path
+    if inp.kind == "image":
+        return name + "_optional_value", bindings
+    name += "_values"
+    if inp.language_path is not None:
+        name += "_lang"
+        bindings["languagePath"] = inp.language_path
+    return name, bindings
+
+
+def _read_inputs(store: Store, graph: URIRef, objects: list[URIRef], records: dict[str, ArtifactRecord],
+                 profile: Profile) -> None:
+    """The profile's texts, images and features of a page of artifacts, into their records."""
+    for inp in profile.texts:
+        name, bindings = _input_query(inp)
+        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
+            text = row.get("value")
+            if not isinstance(text, Literal) or not str(text).strip():
+                continue
+            record = records[str(row["obj"])]
+            pair = (str(text), _language(text, row.get("language")))
+            if pair not in record.texts:
+                record.texts.append(pair)
+            record.text_fields.setdefault(inp.name, []).append(str(text))
+    for inp in profile.images:
+        name, bindings = _input_query(inp)
+        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
+            record = records[str(row["obj"])]
+            node, value = row.get("node"), row.get("value")
+            location = str(value) if isinstance(value, (URIRef, Literal)) else (
+                str(node) if isinstance(node, URIRef) else None)
+            if location is None or location in record.images:
+                continue
+            record.images.append(location)
+            if isinstance(node, URIRef) and str(node) not in record.image_nodes:
+                record.image_nodes.append(str(node))
+    for inp in profile.features:
+        name, bindings = _input_query(inp)
+        for record in records.values():
+            record.literals[inp.name] = []
+        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
+            value = feature_value(row.get("value"))
+            values = records[str(row["obj"])].literals[inp.name]
+            if value is not None and value not in values:
+                values.append(value)
+
+
 def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task],
-                with_inputs: bool, literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
+                with_inputs: bool, literal_properties: Iterable[str] = (),
+                profile: Optional[Profile] = None) -> list[ArtifactRecord]:
     graph_str = str(graph)
     museum = _museum_name(graph_str)
     records = {str(o): ArtifactRecord(iri=str(o), graph=graph_str, museum=museum) for o in objects}
@@ -116,22 +262,8 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
             record.labels[task.name] = None
             record.subjects[task.name] = None if task.subject_link else record.iri
 
-    if with_inputs:
-        for row in store.select(sparql.prepare("artifact_texts", objects=objects, graph=graph)):
-            text = row["text"]
-            if str(text).strip():
-                records[str(row["obj"])].texts.append((str(text), text.language or ""))
-        seen_images: dict[str, set] = {}
-        for row in store.select(sparql.prepare("artifact_images", objects=objects, graph=graph)):
-            record = records[str(row["obj"])]
-            image = str(row["image"])
-            location = str(row["url"]) if row.get("url") is not None else image
-            if location in seen_images.setdefault(record.iri, set()):
-                continue
-            seen_images[record.iri].add(location)
-            record.images.append(location)
-            if image not in record.image_nodes:
-                record.image_nodes.append(image)
+    if with_inputs and profile is not None:
+        _read_inputs(store, graph, objects, records, profile)
 
     for prop in literal_properties:
         for record in records.values():
@@ -140,48 +272,67 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
                                                property=URIRef(prop))):
             records[str(row["obj"])].literals[prop].append(str(row["value"]))
 
-    for link in sorted({t.subject_link for t in tasks if t.subject_link}):
+    for link, inverse in sorted({(t.subject_link, t.subject_inverse) for t in tasks if t.subject_link}):
         subjects: dict[str, str] = {}
-        for row in store.select(sparql.prepare("task_subjects", objects=objects, graph=graph, link=URIRef(link))):
+        path = link_path(next(t for t in tasks if (t.subject_link, t.subject_inverse) == (link, inverse)))
+        for row in store.select(sparql.prepare("task_subjects", objects=objects, graph=graph, link=path)):
             # Several productions for one artifact: take the smallest IRI, deterministically.
             obj, subject = str(row["obj"]), str(row["subject"])
             if obj not in subjects or subject < subjects[obj]:
                 subjects[obj] = subject
         for task in tasks:
-            if task.subject_link == link:
+            if (task.subject_link, task.subject_inverse) == (link, inverse):
                 for obj, subject in subjects.items():
                     records[obj].subjects[task.name] = subject
 
     for task in tasks:
-        query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
-        for row in store.select(query):
-            values = records[str(row["obj"])].values[task.name]
-            value = str(row["value"])
-            if value not in values:
-                values.append(value)
+        read_task_values(store, graph, objects, task, records)
 
     # Stores return rows in any order: sort, so that every store gives identical records.
     for record in records.values():
         record.texts.sort()
         record.images.sort()
         record.image_nodes.sort()
-        for values in list(record.values.values()) + list(record.literals.values()):
+        for values in (list(record.values.values()) + list(record.literals.values())
+                       + list(record.text_fields.values())):
             values.sort()
     return [records[str(o)] for o in objects]
 
 
+def read_task_values(store: Store, graph: URIRef, objects: list[URIRef], task: Task,
+                     records: dict[str, ArtifactRecord]) -> int:
+    """Add the task's asserted values in ``graph`` to the records of these artifacts; returns how many
+    values were new.  A date-grouped task's value is its span ("1855/1865", see :func:`span_value`)."""
+    added = 0
+    query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
+    for row in store.select(query):
+        if task.grouping == "date":
+            value = span_value(row.get("span"), row.get("begin"), row.get("end"))
+            if value is None:
+                continue
+        else:
+            value = str(row["value"])
+        values = records[str(row["obj"])].values.setdefault(task.name, [])
+        if value not in values:
+            values.append(value)
+            added += 1
+    return added
+
+
 def fetch_records(store: Store, graph, objects, tasks: list[Task], with_inputs: bool = True,
-                  literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
+                  literal_properties: Iterable[str] = (), profile: Optional[Profile] = None) -> list[ArtifactRecord]:
     """The raw records (values, no labels yet) of some artifacts of one graph, in the order given
-    (e.g. the ones the review page shows, or a chunk that sync reads again).  IRIs as strings or terms."""
+    (e.g. the ones the review page shows, or a chunk that sync reads again).  IRIs as strings or terms.
+    ``profile``: where the texts, images and features sit (none read without one)."""
     return _fetch_page(store, URIRef(str(graph)), [URIRef(str(o)) for o in objects], tasks, with_inputs,
-                       literal_properties if with_inputs else ())
+                       literal_properties if with_inputs else (), profile)
 
 
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
                  skip_graph: Optional[GraphFilter] = None, progress: bool = True,
-                 literal_properties: Iterable[str] = ()) -> Iterator[ArtifactRecord]:
-    """Yield raw records (values but no labels yet), one museum graph page at a time."""
+                 literal_properties: Iterable[str] = (), profile: Optional[Profile] = None) -> Iterator[ArtifactRecord]:
+    """Yield raw records (values but no labels yet), one museum graph page at a time; ``profile`` says
+    where the texts, images and features sit (none are read without one)."""
     classes = artifact_classes(store, tasks)
     graphs = museum_graphs(store, classes, skip_graph)
     if not graphs:
@@ -194,7 +345,7 @@ def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_
         for graph, count in graphs:
             for page in _artifact_pages(store, graph, classes, page_size, count):
                 yield from _fetch_page(store, graph, page, tasks, with_inputs,
-                                       literal_properties if with_inputs else ())
+                                       literal_properties if with_inputs else (), profile)
                 bar.update(len(page))
 
 
@@ -219,13 +370,10 @@ def merge_curated(store: Store, graph: URIRef, tasks: list[Task], records: list[
         page = {r.iri: r for r in touched[start:start + page_size]}
         objects = [URIRef(iri) for iri in page]
         for task in tasks:
-            query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
-            for row in store.select(query):
-                values = page[str(row["obj"])].values.setdefault(task.name, [])
-                if str(row["value"]) not in values:
-                    values.append(str(row["value"]))
-                    values.sort()
-                    added += 1
+            added += read_task_values(store, graph, objects, task, page)
+        for record in page.values():
+            for values in record.values.values():
+                values.sort()
     return added
 
 

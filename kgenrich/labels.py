@@ -2,8 +2,9 @@
 
 Each task's asserted values are rolled up to label groups by the rule its
 definition names (kge:grouping): thesaurus collections (skos:member, through
-skos:broader), GeoNames countries, or centuries (directly or through a
-period's time:intervalIn).  The mapping of values to groups is asked of the
+skos:broader), GeoNames countries, centuries (directly or through a period's
+time:intervalIn), each value on its own, values rolled up along a broader path
+(to top concepts or a depth), or the century or decade of a span's dates.  The mapping of values to groups is asked of the
 store, for the values that occur only.  Supports count artifacts; an artifact
 whose values touch several groups is counted for the group with the largest
 support (so that supports add up to the labelled artifacts, as in SILKNOW's
@@ -13,12 +14,14 @@ as dropped; values that map to no group are counted as unmapped.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
-from typing import Iterable
+from typing import Iterable, Optional
 
 from rdflib import URIRef
 
 from . import sparql
+from .namespaces import TIMESPAN_NS
 from .records import ArtifactRecord, Group, Task, TaskLabels
 from .store import Store
 
@@ -33,6 +36,11 @@ def _local_name(iri: str) -> str:
 def _chunks(items: list, size: int = _VALUE_CHUNK) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _iris(values: Iterable[str]) -> list[str]:
+    """The values that are absolute IRIs (a date-grouped task's values are spans, not IRIs)."""
+    return [v for v in values if sparql.iri_is_valid(v) and ":" in v and not v[0].isdigit() and v[0] != "?"]
 
 
 def _shortest(labels: Iterable[str]) -> str | None:
@@ -117,7 +125,185 @@ def _map_century(store: Store, task: Task, values: list[str]):
     return mapping, infos
 
 
-_MAPPERS = {"collection": _map_collection, "country": _map_country, "century": _map_century}
+def _short_ids(iris: Iterable[str]) -> dict[str, str]:
+    """A short, stable id per IRI: its last segment, with a hash of the IRI where two would collide."""
+    iris = sorted(set(iris))
+    names = Counter(_local_name(i) for i in iris)
+    return {i: _local_name(i) if names[_local_name(i)] == 1 and _local_name(i)
+            else f"{_local_name(i) or 'value'}~{hashlib.sha1(i.encode('utf-8')).hexdigest()[:6]}" for i in iris}
+
+
+def _labels_of(store: Store, iris: Iterable[str]) -> dict[str, str]:
+    """An English (or untagged) label per concept, skos:prefLabel before rdfs:label, the shortest first."""
+    found: dict[str, tuple] = {}
+    for chunk in _chunks(_iris(sorted(set(iris)))):
+        for row in store.select(sparql.prepare("group_labels", values=[URIRef(v) for v in chunk])):
+            label = " ".join(str(row["label"]).split())
+            if not label:
+                continue
+            key = (-int(row["preferred"].toPython()), len(label), label)
+            value = str(row["value"])
+            if value not in found or key < found[value]:
+                found[value] = key
+    return {v: key[2] for v, key in found.items()}
+
+
+def _map_value(store: Store, task: Task, values: list[str]):
+    """Each value is a group of its own; its label is the concept's label."""
+    mapping: dict[str, list[str]] = {}
+    infos: dict[str, _GroupInfo] = {}
+    values = _iris(values)
+    ids = _short_ids(values)
+    labels = _labels_of(store, values)
+    for value in values:
+        gid = ids[value]
+        mapping[value] = [gid]
+        info = infos.setdefault(gid, _GroupInfo(gid))
+        info.candidates[value] += 1000
+        if value in labels:
+            info.labels.add(labels[value])
+    return mapping, infos
+
+
+def _climb(store: Store, values: list[str], query: str, **bindings) -> dict[str, list[str]]:
+    """value -> its parents (one step of ``query``), for the values and everything above them."""
+    parents: dict[str, list[str]] = {}
+    frontier = sorted(set(_iris(values)))
+    for _ in range(MAX_ANCESTOR_DEPTH):
+        if not frontier:
+            break
+        found: dict[str, set[str]] = {v: set() for v in frontier}
+        for chunk in _chunks(frontier):
+            for row in store.select(sparql.prepare(query, values=[URIRef(v) for v in chunk], **bindings)):
+                found[str(row["value"])].add(str(row["parent"]))
+        parents.update({v: sorted(ps) for v, ps in found.items()})
+        frontier = sorted({p for ps in found.values() for p in ps} - set(parents))
+    return parents
+
+
+def _map_broader(store: Store, task: Task, values: list[str]):
+    """Values rolled up along the task's broader path: to the nearest top concept above them (the value
+    itself when it is one), or to their ancestor ``depth`` steps below the top of the hierarchy."""
+    values = _iris(values)
+    parents = _climb(store, values, "value_broader", broader=task.broader_path)
+    tops = set(task.top_concepts)
+
+    def group_of(value: str) -> Optional[str]:
+        if tops:
+            seen, level = {value}, [value]
+            while level:
+                hit = sorted(v for v in level if v in tops)
+                if hit:
+                    return hit[0]
+                level = sorted({p for v in level for p in parents.get(v, ()) if p not in seen})
+                seen.update(level)
+            return None
+        chain, node = [value], value
+        while parents.get(node) and len(chain) <= MAX_ANCESTOR_DEPTH:
+            node = parents[node][0]  # several parents: the first, deterministically
+            if node in chain:
+                break
+            chain.append(node)
+        chain.reverse()  # top ... value
+        depth = int(task.depth or 0)
+        return chain[depth] if len(chain) > depth else value
+
+    groups = {v: group_of(v) for v in values}
+    concepts = sorted({g for g in groups.values() if g})
+    ids = _short_ids(concepts)
+    labels = _labels_of(store, concepts)
+    mapping: dict[str, list[str]] = {}
+    infos: dict[str, _GroupInfo] = {}
+    for value, concept in groups.items():
+        if concept is None:
+            continue
+        gid = ids[concept]
+        mapping[value] = [gid]
+        info = infos.setdefault(gid, _GroupInfo(gid))
+        info.candidates[concept] += 1000
+        if concept in labels:
+            info.labels.add(labels[concept])
+    return mapping, infos
+
+
+# ------------------------------------------------------------------ dates
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def date_group(year: int, unit: str) -> str:
+    """The group id of a year (astronomical numbering: 0 is 1 BCE): century_19 (1801-1900, as the AAT
+    counts), century_1_bce, decade_1850 (1850-1859), decade_minus_50."""
+    if unit == "century":
+        return f"century_{(year - 1) // 100 + 1}" if year >= 1 else f"century_{(-year) // 100 + 1}_bce"
+    decade = (year // 10) * 10
+    return f"decade_{decade}" if decade >= 0 else f"decade_minus_{-decade}"
+
+
+def date_group_info(gid: str) -> tuple[str, str, str, str]:
+    """(label, concept IRI, first day, last moment) of a date group id, the bounds as xsd:dateTime text."""
+    def stamp(year: int, end: bool) -> str:
+        sign = "-" if year < 0 else ""
+        return f"{sign}{abs(year):04d}-" + ("12-31T23:59:59Z" if end else "01-01T00:00:00Z")
+
+    kind, _, rest = gid.partition("_")
+    if kind == "century":
+        bce = rest.endswith("_bce")
+        n = int(rest[:-4] if bce else rest)
+        if bce:  # the nth century BCE: astronomical years -(100n - 1) .. -(100(n - 1))
+            first, last = -(100 * n - 1), -(100 * (n - 1))
+            return f"{_ordinal(n)} century BCE", f"{TIMESPAN_NS}century/-{n}", stamp(first, False), stamp(last, True)
+        return (f"{_ordinal(n)} century", f"{TIMESPAN_NS}century/{n}", stamp((n - 1) * 100 + 1, False),
+                stamp(n * 100, True))
+    decade = -int(rest[len("minus_"):]) if rest.startswith("minus_") else int(rest)
+    label = f"{decade}s" if decade >= 0 else f"{-decade}s BCE"
+    return label, f"{TIMESPAN_NS}decade/{decade}", stamp(decade, False), stamp(decade + 9, True)
+
+
+def _group_of_concept(iri: str, unit: str) -> Optional[str]:
+    """The date group whose time-span kgenrich minted (a value a curator accepted), or None."""
+    prefix = f"{TIMESPAN_NS}{unit}/"
+    if not iri.startswith(prefix):
+        return None
+    try:
+        n = int(iri[len(prefix):])
+    except ValueError:
+        return None
+    if unit == "century":
+        return f"century_{n}" if n > 0 else f"century_{-n}_bce" if n < 0 else None
+    return f"decade_{n}" if n >= 0 else f"decade_minus_{-n}"
+
+
+def _map_date(store: Store, task: Task, values: list[str]):
+    """Spans ("1855/1865") to the century or decade both bounds fall into (none when they differ)."""
+    unit = task.date_unit or "century"
+    mapping: dict[str, list[str]] = {}
+    infos: dict[str, _GroupInfo] = {}
+    for value in values:
+        begin, sep, end = value.partition("/")
+        gid = None
+        if sep:
+            try:
+                first, last = date_group(int(begin), unit), date_group(int(end), unit)
+            except ValueError:  # a bound that is no date ("?")
+                first = last = None
+            gid = first if first is not None and first == last else None
+        else:
+            gid = _group_of_concept(value, unit)
+        if gid is None:
+            continue
+        mapping[value] = [gid]
+        if gid not in infos:
+            label, concept, _, _ = date_group_info(gid)
+            info = infos[gid] = _GroupInfo(gid)
+            info.labels.add(label)
+            info.candidates[concept] += 1000
+    return mapping, infos
+
+
+_MAPPERS = {"collection": _map_collection, "country": _map_country, "century": _map_century,
+            "value": _map_value, "broader": _map_broader, "date": _map_date}
 
 
 def task_label_groups(store: Store, task: Task, records: list[ArtifactRecord]) -> tuple[TaskLabels, dict[str, list[str]]]:
@@ -192,7 +378,7 @@ MAX_ANCESTOR_DEPTH = 20  # steps climbed at most (a cycle in the hierarchy must 
 def value_ancestors(store: Store, values: Iterable[str]) -> dict[str, list[str]]:
     """value -> its broader concepts, transitively (queries/value_parents.rq, one level per round)."""
     parents: dict[str, set[str]] = {}
-    frontier = sorted(set(values))
+    frontier = sorted(set(_iris(values)))
     for _ in range(MAX_ANCESTOR_DEPTH):
         if not frontier:
             break
@@ -224,6 +410,20 @@ def assign_ancestors(records: list[ArtifactRecord], tasks: list[Task], ancestors
             for t in tasks if record.values.get(t.name)}
 
 
+def inactive_reason(tl: TaskLabels) -> str:
+    """Why a task's label groups cannot train a model, or "" when they can."""
+    labelled = sum(g.support for g in tl.groups) + sum(g.support for g in tl.dropped) + tl.unmapped
+    if labelled == 0:
+        return "no artifact in the store has a value for it"
+    if not tl.groups and not tl.dropped:
+        return f"none of the {tl.unmapped:,} values falls into a label group"
+    if len(tl.groups) < 2:
+        n = len(tl.groups)
+        return (f"{n} label group{'' if n == 1 else 's'} with at least {tl.task.min_support} labelled artifacts "
+                f"(kge:minSupport), two are needed")
+    return ""
+
+
 def labels_json(labels: dict[str, TaskLabels]) -> dict:
     """The `kgenrich labels --json` document."""
     tasks = []
@@ -241,5 +441,7 @@ def labels_json(labels: dict[str, TaskLabels]) -> dict:
             "dropped": [{"id": g.id, "label": g.label, "support": g.support} for g in tl.dropped],
             "unmapped": tl.unmapped,
             "unmapped_values": tl.unmapped_values[:50],
+            "active": not inactive_reason(tl),
+            "inactive_reason": inactive_reason(tl) or None,
         })
     return {"tasks": tasks}

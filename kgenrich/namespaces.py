@@ -46,3 +46,7 @@ REVIEW_NS = "http://data.silknow.org/review/"
 REVIEWER_NS = "http://data.silknow.org/actor/reviewer/"
 CURATED_NS = "http://data.silknow.org/curated/"
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+
+# The time-span nodes kgenrich writes for predicted date groups (kge:DateGrouping): one per
+# century or decade, the same IRI in every store and run (timespan/century/19, timespan/decade/1850).
+TIMESPAN_NS = "https://w3id.org/kgenrich/timespan/"

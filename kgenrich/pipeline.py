@@ -21,9 +21,10 @@ from .dataset import (DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, curated_art
 from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import assign_ancestors, compute_label_groups, value_ancestors
+from .profiles import Profile
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
-from .tasks import load_tasks
+from .tasks import load_definitions
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Inputs:
     records: list[ArtifactRecord]
     own: OwnGraphs
     value_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> value -> groups
+    profile: Optional[Profile] = None  # where the inputs sit (profiles.py), and why this profile
     # Kept by scan_inputs for the records read again chunk by chunk (reread / complete): the
     # artifacts with curated values, and the broader concepts of every value asked about so far
     # (values repeat from chunk to chunk; each is asked of the store once).
@@ -62,11 +64,13 @@ def select_tasks(tasks: Sequence[Task], names: Iterable[str]) -> list[Task]:
 
 def extract(store: Store, tasks: list[Task], labels: Optional[Mapping[str, TaskLabels]] = None,
             page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, skip_graph: Optional[GraphFilter] = None,
-            with_inputs: bool = True, literal_properties: Iterable[str] = ()) -> list[ArtifactRecord]:
+            with_inputs: bool = True, literal_properties: Iterable[str] = (),
+            profile: Optional[Profile] = None) -> list[ArtifactRecord]:
     """Records with their label per task.  With ``labels`` given (e.g. a trained model's groups),
-    records are labelled with those groups; otherwise with the groups found in these records."""
+    records are labelled with those groups; otherwise with the groups found in these records.
+    ``profile``: where texts, images and features sit (none are read without one)."""
     records = list(iter_records(store, tasks, page_size=page_size, with_inputs=with_inputs, skip_graph=skip_graph,
-                                progress=progress, literal_properties=literal_properties))
+                                progress=progress, literal_properties=literal_properties, profile=profile))
     computed, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, dict(labels) if labels is not None else computed, value_groups)
     if with_inputs:
@@ -97,21 +101,23 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
     values' broader concepts).
     """
     own = OwnGraphs.from_settings(settings)
-    tasks = select_tasks(load_tasks(store, settings), task_names)
+    definitions = load_definitions(store, settings)
+    tasks = select_tasks(definitions.tasks, task_names)
     records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
                                 skip_graph=own.is_ours, progress=progress,
-                                literal_properties=settings.literal_features if with_inputs else ()))
+                                literal_properties=settings.literal_features if with_inputs else (),
+                                profile=definitions.profile))
     # Curators' accepted and corrected values (the review page) are known values like any other.
     merge_curated(store, own.curated, tasks, records, page_size=settings.page_size)
     labels, value_groups = compute_label_groups(store, tasks, records)
     assign_labels(records, labels, value_groups)
     if with_inputs:
         _attach_ancestors(store, tasks, records)
-    return Inputs(tasks, labels, records, own, value_groups)
+    return Inputs(tasks, labels, records, own, value_groups, profile=definitions.profile)
 
 
 def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord], Optional[ArtifactRecord]], *,
-                tasks: Optional[list[Task]] = None, progress: bool = True,
+                tasks: Optional[list[Task]] = None, profile: Optional[Profile] = None, progress: bool = True,
                 timed: Optional[Callable[[str], ContextManager]] = None) -> Inputs:
     """:func:`load_inputs` for a collection that need not fit in memory: every record is handed to
     ``keep`` as it is read, and only what ``keep`` returns is kept (e.g. the IRI, graph and task
@@ -119,7 +125,10 @@ def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord
     with :func:`reread`.  ``timed(stage)``: a context that times the stages (extraction, label_groups)."""
     timed = timed or (lambda stage: nullcontext())
     own = OwnGraphs.from_settings(settings)
-    tasks = tasks if tasks is not None else load_tasks(store, settings)
+    if tasks is None or profile is None:
+        definitions = load_definitions(store, settings, profile=profile)
+        tasks = tasks if tasks is not None else definitions.tasks
+        profile = definitions.profile
     kept = []
     # Curators' accepted and corrected values count as known, as in load_inputs; they are merged
     # before ``keep`` sees a record (a fingerprint must cover them), a page of such records at a time.
@@ -140,7 +149,7 @@ def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord
     with timed("extraction"):
         for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
                                    skip_graph=own.is_ours, progress=progress,
-                                   literal_properties=settings.literal_features):
+                                   literal_properties=settings.literal_features, profile=profile):
             if record.iri in curated:
                 waiting.append(record)
                 if len(waiting) >= settings.page_size:
@@ -152,7 +161,7 @@ def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord
     with timed("label_groups"):
         labels, value_groups = compute_label_groups(store, tasks, kept)
         assign_labels(kept, labels, value_groups)
-    return Inputs(tasks, labels, kept, own, value_groups, curated=curated)
+    return Inputs(tasks, labels, kept, own, value_groups, curated=curated, profile=profile)
 
 
 def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
@@ -166,7 +175,7 @@ def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[A
     for graph, iris in by_graph.items():
         for start in range(0, len(iris), page):
             for record in fetch_records(store, graph, iris[start:start + page], inputs.tasks,
-                                        literal_properties=settings.literal_features):
+                                        literal_properties=settings.literal_features, profile=inputs.profile):
                 found[record.iri] = record
     again = [found[r.iri] for r in records if r.iri in found]
     merge_curated(store, inputs.own.curated, inputs.tasks, again, page_size=page, nodes=inputs.curated)

@@ -34,9 +34,36 @@ from rdflib.namespace import RDF, XSD
 
 from .calibration import decision_scores
 from .errors import KgenrichError
-from .namespaces import ACTIVITY_NS, AGENT_NS, ECRM, KGS, PROV, PRODUCTION_NS, SILK, STATEMENT_NS
+from .labels import date_group_info
+from .namespaces import ECRM, KGS, PROV, SILK, STATEMENT_NS
 from .records import ArtifactRecord, Task, TaskLabels
 from .sparql import iri_is_valid
+
+_SILKNOW_BASE = STATEMENT_NS[: -len("statement/")]
+
+
+@dataclass(frozen=True)
+class WriteVocabulary:
+    """How predictions are written into a collection's graph (its profile says, profiles.py): the
+    property of a statement's confidence, of an agent's description, and the IRI space minted in.
+    The defaults are SILKNOW's, which ADASilk reads."""
+
+    confidence: str = str(SILK.L18)
+    description: str = str(ECRM.P70_documents)
+    namespace: str = _SILKNOW_BASE
+
+    @classmethod
+    def of(cls, profile) -> "WriteVocabulary":
+        """The vocabulary of a profiles.Profile (None: SILKNOW's)."""
+        if profile is None:
+            return cls()
+        return cls(profile.confidence_property, profile.description_property, profile.mint_namespace)
+
+    def fingerprint(self) -> list[str]:
+        return [self.confidence, self.description, self.namespace]
+
+
+SILKNOW_VOCABULARY = WriteVocabulary()
 
 # A namespace of our own for uuid5: SILKNOW's pipeline minted uuid5 IRIs in the same
 # http://data.silknow.org/statement/ space, and ours must never coincide with theirs.
@@ -52,25 +79,48 @@ def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(_UUID_NS, "\x1f".join(parts)))
 
 
-def statement_iri(subject: str, predicate: str, obj: str) -> URIRef:
+def statement_iri(subject: str, predicate: str, obj: str, namespace: str = _SILKNOW_BASE) -> URIRef:
     """Same subject, predicate and object -> same statement IRI."""
-    return URIRef(STATEMENT_NS + _uuid("statement", subject, predicate, obj))
+    return URIRef(f"{namespace}statement/" + _uuid("statement", subject, predicate, obj))
 
 
-def activity_iri(subject: str, predicate: str) -> URIRef:
+def activity_iri(subject: str, predicate: str, namespace: str = _SILKNOW_BASE) -> URIRef:
     # One activity per predicted (subject, property): the top-k statements of one gap share it.
-    return URIRef(ACTIVITY_NS + _uuid("activity", subject, predicate))
+    return URIRef(f"{namespace}activity/" + _uuid("activity", subject, predicate))
 
 
-def minted_production_iri(artifact: str, subject_link: str) -> URIRef:
-    """The production written for an artifact that has none (deterministic per artifact)."""
-    return URIRef(PRODUCTION_NS + _uuid("production", artifact, subject_link))
+def minted_production_iri(artifact: str, subject_link: str, namespace: str = _SILKNOW_BASE) -> URIRef:
+    """The production (or other statement subject) written for an artifact that has none
+    (deterministic per artifact and link)."""
+    return URIRef(f"{namespace}production/" + _uuid("production", artifact, subject_link))
 
 
-def agent_iri(task: str, model_fingerprint: str) -> URIRef:
+def agent_iri(task: str, model_fingerprint: str, namespace: str = _SILKNOW_BASE) -> URIRef:
     # A retrained model is a different agent: its description (scores, data) differs.
     fp = "".join(ch for ch in model_fingerprint if ch.isalnum())[:16] or "unversioned"
-    return URIRef(f"{AGENT_NS}{task}/{fp}")
+    return URIRef(f"{namespace}actor/kgenrich/{task}/{fp}")
+
+
+@dataclass(frozen=True)
+class GroupNode:
+    """A node kgenrich writes for a predicted group that has no IRI of its own in the collection: the
+    time-span of a date group (kge:DateGrouping), with its bounds and an English label."""
+
+    iri: str
+    label: str
+    begin_property: str
+    begin: str  # xsd:dateTime text
+    end_property: str
+    end: str
+    cls: Optional[str] = None
+
+
+def group_node(task: Task, group_id: str) -> Optional[GroupNode]:
+    """The node written for a predicted group of ``task`` (date groups only), or None."""
+    if task.grouping != "date":
+        return None
+    label, iri, begin, end = date_group_info(group_id)
+    return GroupNode(iri, label, str(task.begin_property), begin, str(task.end_property), end, task.group_class)
 
 
 def confidence_literal(p: float) -> Literal:
@@ -106,14 +156,17 @@ class Prediction:
     minted_subject: Optional[str] = None  # subject_link when the subject was minted here
     minted_class: Optional[str] = None  # and the class the minted subject gets
     time: Optional[Literal] = None  # prov:atTime; None = now at build time
+    minted_inverse: bool = False  # the minted link is written artifact -> subject (Linked Art)
+    namespace: str = _SILKNOW_BASE  # the IRI space statements and activities are minted in
+    object_node: Optional[GroupNode] = None  # the node written for the object (a date group's time-span)
 
     @property
     def statement(self) -> URIRef:
-        return statement_iri(self.subject, self.predicate, self.object)
+        return statement_iri(self.subject, self.predicate, self.object, self.namespace)
 
     @property
     def activity(self) -> URIRef:
-        return activity_iri(self.subject, self.predicate)
+        return activity_iri(self.subject, self.predicate, self.namespace)
 
 
 @dataclass
@@ -211,7 +264,8 @@ class SelectionOptions:
         return out
 
 
-def subject_for(record: ArtifactRecord, task: Task) -> tuple[str, Optional[str], Optional[str]]:
+def subject_for(record: ArtifactRecord, task: Task,
+                namespace: str = _SILKNOW_BASE) -> tuple[str, Optional[str], Optional[str]]:
     """(statement subject, subject_link if minted, class if minted) for one artifact and task."""
     if not task.subject_link:
         return record.iri, None, None
@@ -219,7 +273,8 @@ def subject_for(record: ArtifactRecord, task: Task) -> tuple[str, Optional[str],
     if subject:
         return subject, None, None
     cls = task.subject_class or str(ECRM.E12_Production)
-    return str(minted_production_iri(record.iri, task.subject_link)), task.subject_link, cls
+    link_key = ("^" if task.subject_inverse else "") + task.subject_link
+    return str(minted_production_iri(record.iri, link_key, namespace)), task.subject_link, cls
 
 
 def inputs_used(record: ArtifactRecord) -> tuple[str, ...]:
@@ -237,6 +292,7 @@ def select_predictions(
     agents: Mapping[str, Agent],
     options: SelectionOptions | None = None,
     rejected: Mapping[tuple[str, str], Iterable[str]] | None = None,
+    vocabulary: WriteVocabulary = SILKNOW_VOCABULARY,
 ) -> list[Prediction]:
     """The predictions for every gap of ``records``: top-1 (or top-k) above the threshold.
 
@@ -279,10 +335,11 @@ def select_predictions(
         score = np.where(valid[None, :], score, -np.inf)
         order = np.argsort(-score, axis=1, kind="stable")[:, : options.top_k]
         groups = {g.id: g for g in labels[task.name].groups}
+        nodes = {gid: group_node(task, gid) for gid in groups}
         for i, record in enumerate(records):
             if not record.is_gap(task.name):
                 continue
-            subject, minted, minted_class = subject_for(record, task)
+            subject, minted, minted_class = subject_for(record, task, vocabulary.namespace)
             used = inputs_used(record)
             row_order = order[i]
             refused = set(rejected.get((record.iri, task.name), ()))
@@ -301,7 +358,9 @@ def select_predictions(
                     break
                 gid = columns[j]
                 out.append(Prediction(record.iri, task.name, subject, task.property, concepts[gid], gid,
-                                      p, rank, agent.iri, used, minted, minted_class))
+                                      p, rank, agent.iri, used, minted, minted_class,
+                                      minted_inverse=bool(minted and task.subject_inverse),
+                                      namespace=vocabulary.namespace, object_node=nodes.get(gid)))
     return out
 
 
@@ -313,46 +372,18 @@ def _check_iri(value: str, what: str) -> URIRef:
 
 
 def build_triples(predictions: Iterable[Prediction], agents: Iterable[Agent],
-                  at_time: Literal | None = None) -> list[tuple]:
-    """All triples of the predictions graph, de-duplicated and sorted (stable output)."""
-    at_time = at_time or now_literal()
-    triples: set[tuple] = set()
-    add = triples.add
-    agent_list = list(agents)
-    for agent in agent_list:
-        a = _check_iri(agent.iri, "agent")
-        if not agent.description.strip():
-            raise PredictionError(f"agent {agent.iri} has no description")
-        add((a, RDF.type, PROV.SoftwareAgent))
-        add((a, ECRM.P70_documents, Literal(agent.description)))
-    known_agents = {a.iri for a in agent_list}
-    for p in predictions:
-        if p.agent not in known_agents:
-            raise PredictionError(f"prediction for {p.artifact} names an unknown agent {p.agent}")
-        subject = _check_iri(p.subject, "statement subject")
-        predicate = _check_iri(p.predicate, "predicate")
-        obj = _check_iri(p.object, f"predicted value of {p.task} for {p.artifact}")
-        st = p.statement
-        act = p.activity
-        add((st, RDF.type, RDF.Statement))
-        add((st, RDF.subject, subject))
-        add((st, RDF.predicate, predicate))
-        add((st, RDF.object, obj))
-        add((st, SILK.L18, confidence_literal(p.confidence)))
-        add((st, PROV.wasGeneratedBy, act))
-        add((act, RDF.type, PROV.Activity))
-        add((act, PROV.atTime, p.time or at_time))
-        add((act, PROV.wasAssociatedWith, URIRef(p.agent)))
-        for u in p.used:
-            add((act, PROV.used, _check_iri(u, "prov:used input")))
-        add((subject, predicate, obj))
-        if p.minted_subject:
-            # The artifact has no production node: mint one, here and nowhere else.
-            add((subject, RDF.type, _check_iri(p.minted_class or str(ECRM.E12_Production), "class")))
-            add((subject, URIRef(p.minted_subject), _check_iri(p.artifact, "artifact")))
+                  at_time: Literal | None = None, vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[tuple]:
+    """All triples of the predictions graph as rdflib terms, de-duplicated and sorted (stable output):
+    the N-Triples of :func:`prediction_lines` and :func:`agent_lines` (the one writer), parsed."""
+    from rdflib import Graph
+
+    agents = list(agents)
+    chunk = prediction_lines(predictions, agents, at_time, vocabulary)
+    graph = Graph()
+    graph.parse(data="".join(agent_lines(agents, vocabulary) + chunk.lines()), format="nt")
     # Sorted on the strings: the same predictions always give the same list (and rdflib term
     # comparison is several times slower than comparing strings).
-    return sorted(triples, key=lambda t: (str(t[0]), str(t[1]), str(t[2])))
+    return sorted(graph, key=lambda t: (str(t[0]), str(t[1]), str(t[2])))
 
 
 def dedupe(predictions: Iterable[Prediction]) -> list[Prediction]:
@@ -372,21 +403,24 @@ _T_STATEMENT = f"<{_RDF_NS}Statement>"
 _T_SUBJECT = f"<{_RDF_NS}subject>"
 _T_PREDICATE = f"<{_RDF_NS}predicate>"
 _T_OBJECT = f"<{_RDF_NS}object>"
-_T_L18 = f"<{SILK.L18}>"
 _T_GENERATED = f"<{PROV.wasGeneratedBy}>"
 _T_ACTIVITY = f"<{PROV.Activity}>"
 _T_AT_TIME = f"<{PROV.atTime}>"
 _T_ASSOCIATED = f"<{PROV.wasAssociatedWith}>"
 _T_USED = f"<{PROV.used}>"
 _T_SOFTWARE_AGENT = f"<{PROV.SoftwareAgent}>"
-_T_DOCUMENTS = f"<{ECRM.P70_documents}>"
 _T_FLOAT = f"<{XSD.float}>"
+RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 _T_DATETIME = f"<{XSD.dateTime}>"
 # Marks a minted subject in a staging graph: the write derives its class and link triples from
 # these, so that a staging graph never holds a triple a consumer could take for museum data.
 MINTED_CLASS = KGS.mintedClass
 MINTED_LINK = KGS.mintedLink
+MINTED_LINK_FROM = KGS.mintedLinkFrom  # a minted link written artifact -> subject
 MINTED_FOR = KGS.mintedFor
+# Marks of a date group's time-span node in a staging graph (the write derives its triples).
+_SPAN_MARKS = (KGS.spanClass, KGS.spanLabel, KGS.spanBeginProperty, KGS.spanBegin, KGS.spanEndProperty,
+               KGS.spanEnd)
 
 
 def _iri(value: str, what: str) -> str:
@@ -420,37 +454,61 @@ class ChunkTriples:
         return self.reified + self.derived
 
 
-def agent_lines(agents: Iterable[Agent]) -> list[str]:
+def agent_lines(agents: Iterable[Agent], vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[str]:
     """The N-Triples of the software agents (one description each)."""
     from .sparql import serialize_term
 
+    documents = _iri(vocabulary.description, "description property")
     out = []
     for agent in agents:
         a = _iri(agent.iri, "agent")
         if not agent.description.strip():
             raise PredictionError(f"agent {agent.iri} has no description")
         out.append(f"{a} {_T_TYPE} {_T_SOFTWARE_AGENT} .\n")
-        out.append(f"{a} {_T_DOCUMENTS} {serialize_term(Literal(agent.description))} .\n")
+        out.append(f"{a} {documents} {serialize_term(Literal(agent.description))} .\n")
     return out
 
 
-def prediction_lines(predictions: Iterable[Prediction], agents: Iterable[Agent],
-                     at_time: Literal | None = None) -> ChunkTriples:
-    """The triples :func:`build_triples` makes for ``predictions`` (without the agents'), as
-    N-Triples lines, de-duplicated, in a stable order; several times faster than rdflib terms.
+def _node_lines(node: GroupNode, iri) -> tuple[list[str], list[str]]:
+    """(the triples of a group's node, the marks that stand for them in a staging graph)."""
+    from .sparql import serialize_term
 
-    The same checks as build_triples: absolute IRIs everywhere, known agents, probabilities.
+    subject = iri(node.iri, "group node")
+    begin = serialize_term(Literal(node.begin, datatype=XSD.dateTime))
+    end = serialize_term(Literal(node.end, datatype=XSD.dateTime))
+    label = serialize_term(Literal(node.label, lang="en"))
+    begin_p, end_p = iri(node.begin_property, "begin property"), iri(node.end_property, "end property")
+    data = [f"{subject} {begin_p} {begin} .\n", f"{subject} {end_p} {end} .\n",
+            f"{subject} <{RDFS_LABEL}> {label} .\n"]
+    marks = [f"{subject} <{KGS.spanLabel}> {label} .\n", f"{subject} <{KGS.spanBeginProperty}> {begin_p} .\n",
+             f"{subject} <{KGS.spanBegin}> {begin} .\n", f"{subject} <{KGS.spanEndProperty}> {end_p} .\n",
+             f"{subject} <{KGS.spanEnd}> {end} .\n"]
+    if node.cls:
+        cls = iri(node.cls, "class")
+        data.append(f"{subject} {_T_TYPE} {cls} .\n")
+        marks.append(f"{subject} <{KGS.spanClass}> {cls} .\n")
+    return data, marks
+
+
+def prediction_lines(predictions: Iterable[Prediction], agents: Iterable[Agent],
+                     at_time: Literal | None = None, vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> ChunkTriples:
+    """The triples of the prediction graph for ``predictions`` (without the agents'), as N-Triples
+    lines, de-duplicated, in a stable order; several times faster than rdflib terms.
+
+    Checked as they are written: absolute IRIs everywhere, known agents, probabilities.
     """
     from .sparql import serialize_term
 
     at_time = at_time or now_literal()
+    confidence_property = _iri(vocabulary.confidence, "confidence property")
     default_time = serialize_term(at_time)
     known_agents = {a.iri for a in agents}
     out = ChunkTriples()
     reified: dict[str, None] = {}
     derived: dict[str, None] = {}
     minted: dict[str, None] = {}
-    minted_terms: dict[tuple[str, str], tuple[str, str]] = {}
+    minted_terms: dict[tuple[str, str], tuple[str, str, bool]] = {}
+    nodes: dict[str, GroupNode] = {}
     checked: dict[str, str] = {}  # IRIs repeat (predicates, concepts, a production's tasks): check each once
 
     def iri(value: str, what: str) -> str:
@@ -473,7 +531,7 @@ def prediction_lines(predictions: Iterable[Prediction], agents: Iterable[Agent],
                      f"{st} {_T_SUBJECT} {subject} .\n",
                      f"{st} {_T_PREDICATE} {predicate} .\n",
                      f"{st} {_T_OBJECT} {obj} .\n",
-                     f"{st} {_T_L18} {_literal(confidence, _T_FLOAT)} .\n",
+                     f"{st} {confidence_property} {_literal(confidence, _T_FLOAT)} .\n",
                      f"{st} {_T_GENERATED} {act} .\n",
                      f"{act} {_T_TYPE} {_T_ACTIVITY} .\n",
                      f"{act} {_T_AT_TIME} {time_term} .\n",
@@ -482,18 +540,26 @@ def prediction_lines(predictions: Iterable[Prediction], agents: Iterable[Agent],
         for u in p.used:
             reified[f"{act} {_T_USED} {iri(u, 'prov:used input')} .\n"] = None
         derived[f"{subject} {predicate} {obj} .\n"] = None
+        if p.object_node is not None:
+            nodes[p.object_node.iri] = p.object_node
         if p.minted_subject:
             cls = iri(p.minted_class or str(ECRM.E12_Production), "class")
             link = iri(p.minted_subject, "subject link")
             artifact = iri(p.artifact, "artifact")
-            minted_terms[(subject, link)] = (cls, artifact)
+            minted_terms[(subject, link)] = (cls, artifact, p.minted_inverse)
             derived[f"{subject} {_T_TYPE} {cls} .\n"] = None
-            derived[f"{subject} {link} {artifact} .\n"] = None
+            derived[f"{artifact} {link} {subject} .\n" if p.minted_inverse else f"{subject} {link} {artifact} .\n"] = None
         out.statements.append((str(p.statement), float(confidence)))
         out.subjects.add(p.subject)
-    for (subject, link), (cls, artifact) in minted_terms.items():
+    for (subject, link), (cls, artifact, inverse) in minted_terms.items():
         minted[f"{subject} <{MINTED_CLASS}> {cls} .\n"] = None
-        minted[f"{subject} <{MINTED_LINK}> {link} .\n"] = None
+        minted[f"{subject} <{MINTED_LINK_FROM if inverse else MINTED_LINK}> {link} .\n"] = None
         minted[f"{subject} <{MINTED_FOR}> {artifact} .\n"] = None
+    for node in nodes.values():
+        data, marks = _node_lines(node, iri)
+        for line in data:
+            derived[line] = None
+        for line in marks:
+            minted[line] = None
     out.reified, out.derived, out.minted = list(reified), list(derived), list(minted)
     return out

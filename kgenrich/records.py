@@ -8,23 +8,25 @@ dataset.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
 class Task:
-    """One prediction task, read from RDF (ontology/silknow-tasks.ttl or a config graph)."""
+    """One prediction task, read from RDF (a profile file under ontology/profiles/, or a config graph)."""
 
     name: str  # short id, e.g. "material"
     iri: str  # the kge:Task resource
     label: str
     artifact_class: str  # e.g. ecrm:E22_Man-Made_Object (subclasses count too)
     property: str  # the predicate of the predicted statement, e.g. ecrm:P126_employed
-    grouping: str  # "collection" | "country" | "century"
+    grouping: str  # "collection" | "country" | "century" | "value" | "broader" | "date"
     min_support: int = 1
     # The statement's subject is the node S with ``S subject_link ?artifact``
-    # (e.g. the production, via ecrm:P108_has_produced); None: the artifact itself.
+    # (e.g. the production, via ecrm:P108_has_produced), or with ``?artifact subject_link S``
+    # when ``subject_inverse`` (Linked Art: crm:P108i_was_produced_by); None: the artifact itself.
     subject_link: Optional[str] = None
+    subject_inverse: bool = False
     subject_class: Optional[str] = None  # class of that node, e.g. ecrm:E12_Production
     # For values reached in two steps: ``S property ?x . ?x value_step ?value``
     # (time: P4_has_time-span / P86_falls_within).  The predicted statement
@@ -34,6 +36,24 @@ class Task:
     group_class: Optional[str] = None  # century grouping: values of this class are groups themselves
     order: int = 0
     min_confidence: float = 0.0
+    # Only values that have one of ``value_types`` through ``value_type_path`` count (propertypath.PropertyPath).
+    value_type_path: Optional[Any] = None
+    value_types: tuple[str, ...] = ()
+    # Date grouping: the unit ("century" | "decade") and the properties of a span's bounds.
+    date_unit: Optional[str] = None
+    begin_property: Optional[str] = None
+    end_property: Optional[str] = None
+    # Broader grouping: the path one step up, and the top concepts or the depth to roll up to.
+    broader_path: Optional[Any] = None
+    top_concepts: tuple[str, ...] = ()
+    depth: Optional[int] = None
+
+    def link_triple(self, subject: str, artifact: str) -> tuple[str, str, str]:
+        """The triple that links a (minted) subject and its artifact, in the link's direction."""
+        assert self.subject_link
+        if self.subject_inverse:
+            return artifact, self.subject_link, subject
+        return subject, self.subject_link, artifact
 
 
 @dataclass
@@ -75,13 +95,17 @@ class ArtifactRecord:
     iri: str
     graph: str  # the museum graph
     museum: str  # short name of the museum graph (its last path segment)
-    texts: list[tuple[str, str]] = field(default_factory=list)  # (text, language tag or "")
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (text, language tag or ""), each once
+    # the profile's text input name -> its texts (the same texts as ``texts``, kept apart by kind)
+    text_fields: dict[str, list[str]] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)  # image locations (schema:contentUrl, else the image IRI)
     image_nodes: list[str] = field(default_factory=list)  # the E38 image resources (for prov:used)
     labels: dict[str, Optional[str]] = field(default_factory=dict)  # task -> kept group id or None
     values: dict[str, list[str]] = field(default_factory=dict)  # task -> asserted value IRIs (any group)
     subjects: dict[str, Optional[str]] = field(default_factory=dict)  # task -> statement subject IRI
-    literals: dict[str, list[str]] = field(default_factory=dict)  # configured property IRI -> literal values
+    # the profile's feature inputs (by name) and the configured literal_features (by property IRI)
+    # -> their values (IRIs, numbers, years, texts)
+    literals: dict[str, list[str]] = field(default_factory=dict)
     # task -> the broader concepts of its asserted values (thesaurus ancestors, the places a place
     # lies in, the period a time lies in), filled by pipeline.py
     ancestors: dict[str, list[str]] = field(default_factory=dict)
@@ -96,6 +120,7 @@ class ArtifactRecord:
             "graph": self.graph,
             "museum": self.museum,
             "texts": [{"text": t, "lang": lang} for t, lang in self.texts],
+            "text_fields": {k: list(v) for k, v in self.text_fields.items()},
             "images": list(self.images),
             "image_nodes": list(self.image_nodes),
             "labels": dict(self.labels),
@@ -112,6 +137,7 @@ class ArtifactRecord:
             graph=d["graph"],
             museum=d["museum"],
             texts=[(t["text"], t.get("lang", "")) for t in d.get("texts", [])],
+            text_fields={k: list(v) for k, v in d.get("text_fields", {}).items()},
             images=list(d.get("images", [])),
             image_nodes=list(d.get("image_nodes", [])),
             labels=dict(d.get("labels", {})),

@@ -25,6 +25,14 @@ from .resources import QUERIES_DIR
 
 
 
+class CheckedFragment:
+    """A piece of query text that an object builds only from serialised, checked terms (e.g. a
+    ``propertypath.PropertyPath`` parsed from RDF): bound as its ``sparql()`` text."""
+
+    def sparql(self) -> str:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
 class TripleBlock(list):
     """Triples to be bound as a data block (``INSERT DATA``), one ``s p o .`` per line."""
 
@@ -34,7 +42,7 @@ class RawTriples(str):
     bound into a data block as it is.  Never make one from text read from outside."""
 
 
-Bindable = Union[Node, int, Iterable[Node], TripleBlock, RawTriples]
+Bindable = Union[Node, int, Iterable[Node], TripleBlock, RawTriples, CheckedFragment]
 
 _PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Characters RDF 1.1 / SPARQL forbid inside an IRIREF.
@@ -140,6 +148,8 @@ def _serialize_binding(name: str, value: Bindable) -> str:
         return serialize_term(value)
     if isinstance(value, RawTriples):
         return str(value)
+    if isinstance(value, CheckedFragment):
+        return value.sparql()
     if isinstance(value, TripleBlock):
         return "\n".join(
             f"{_data_term(s)} {_data_term(p)} {_data_term(o)} ." for s, p, o in value

@@ -63,14 +63,16 @@ from . import sparql
 from .config import Settings
 from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
-from .predictions import (ECRM, KGS, PROV, Agent, Prediction, SelectionOptions, agent_iri, agent_lines, dedupe,
-                          now_literal, prediction_lines, select_predictions)
+from .predictions import (KGS, PROV, Agent, Prediction, SelectionOptions, WriteVocabulary, agent_iri, agent_lines,
+                          dedupe, now_literal, prediction_lines, select_predictions)
 from .graphs import OwnGraphs
 from .pipeline import Inputs, complete, reread, scan_inputs, select_tasks
 from .records import ArtifactRecord, Task, TaskLabels
+from .labels import inactive_reason
 from .review.feedback import fold_rejections, rejected_values
 from .store.base import Store
-from .tasks import load_tasks
+from .profiles import Profile
+from .tasks import load_definitions
 from . import validation
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,10 @@ class SyncReport:
     # task -> confidence threshold applied, and with [sync] min_precision the models'
     # out-of-fold precision and coverage expected there (SelectionOptions.report)
     thresholds: dict[str, dict] = field(default_factory=dict)
+    profile: str = ""  # the collection profile used (profiles.py) ...
+    profile_reason: str = ""  # ... and why
+    # tasks not predicted, with the reason (no labelled artifact, fewer than two groups ...)
+    inactive: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,7 +166,7 @@ class _Stages:
 # ------------------------------------------------------------------ models
 class Trainer(Protocol):
     def exists(self, models_dir: Path) -> bool: ...
-    def train(self, records, labels, settings, models_dir: Path, progress: bool): ...
+    def train(self, records, labels, settings, models_dir: Path, progress: bool, profile: Optional[dict] = None): ...
     def load(self, models_dir: Path, settings): ...
 
 
@@ -172,10 +178,10 @@ class EnsembleTrainer:
 
         return (Path(models_dir) / ENSEMBLE_FILE).is_file()
 
-    def train(self, records, labels, settings, models_dir, progress):
+    def train(self, records, labels, settings, models_dir, progress, profile=None):
         from .training import train_ensemble
 
-        return train_ensemble(records, labels, settings, Path(models_dir), progress=progress)
+        return train_ensemble(records, labels, settings, Path(models_dir), progress=progress, profile=profile)
 
     def load(self, models_dir, settings):
         from .training import Ensemble
@@ -254,12 +260,15 @@ def _changed_share(old: Mapping[str, str], new: Mapping[str, str]) -> float:
 
 
 def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, TaskLabels],
-                    options: SelectionOptions, predictions_graph: str) -> str:
-    """What every prediction depends on: models, tasks, group concepts, selection options."""
+                    options: SelectionOptions, predictions_graph: str, profile: Optional[Profile] = None) -> str:
+    """What every prediction depends on: models, tasks, group concepts, selection options, the profile."""
     return _hash({
         "model": model_fp,
         "tasks": [[t.name, t.property, t.subject_link, t.subject_class, t.artifact_class, t.min_confidence]
+                  + ([t.subject_inverse, t.group_class, t.begin_property, t.end_property]
+                     if t.subject_inverse or t.grouping == "date" else [])
                   for t in tasks],
+        "profile": profile.fingerprint() if profile is not None else None,
         "groups": {k: [[g.id, g.concept] for g in v.groups] for k, v in sorted(labels.items())},
         "top_k": options.top_k,
         "min_confidence": options.min_confidence,
@@ -270,7 +279,7 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
 
 
 def input_key(digest: str, tasks: Sequence[Task], settings: Settings, options: SelectionOptions, graphs: OwnGraphs,
-              card: Mapping) -> str:
+              card: Mapping, profile: Optional[Profile] = None) -> str:
     """Everything a run reads, when the store can digest its content (Store.content_digest): the same
     key as the last run's means the same predictions, without extracting anything."""
     return _hash({
@@ -283,6 +292,7 @@ def input_key(digest: str, tasks: Sequence[Task], settings: Settings, options: S
         "graphs": [str(graphs.predictions), str(graphs.provenance)],
         "literal_features": list(settings.literal_features),
         "images": [settings.images_root, settings.fetch_images],
+        "profile": profile.fingerprint() if profile is not None else None,
         "format": 1,
     })
 
@@ -411,7 +421,7 @@ def _input_node(graphs: OwnGraphs, artifact: str) -> URIRef:
 # ------------------------------------------------------------------ the flow
 def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrain: bool, progress: bool,
                    fingerprints: Mapping[str, Any], scratch_dir: Optional[Path] = None, *,
-                   training_records: Optional[Callable[[], list]] = None):
+                   training_records: Optional[Callable[[], list]] = None, profile: Optional[Profile] = None):
     """Load the models, or train them: when none exist, on --retrain, or when the data moved enough.
 
     ``records``: every artifact with its labels (values and labels are enough);
@@ -457,7 +467,7 @@ def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrai
         log.info("training models: %s", reason)
         target = models_dir if scratch_dir is None else Path(scratch_dir) / "models"
         ensemble = trainer.train(training_records() if training_records else records, labels, settings, target,
-                                 progress)
+                                 progress, profile=profile.describe() if profile is not None else None)
         if scratch_dir is None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(_training_state(current, configuration))
@@ -472,12 +482,13 @@ def _training_state(training: Mapping[str, str], configuration: Mapping) -> str:
     return json.dumps({"format": 2, "training": training, "configuration": configuration})
 
 
-def _agents(ensemble, tasks: Sequence[Task]) -> dict[str, Agent]:
+def _agents(ensemble, tasks: Sequence[Task], vocabulary: WriteVocabulary = WriteVocabulary()) -> dict[str, Agent]:
     fp = str(ensemble.card.get("fingerprint", "")) or _hash(ensemble.card)
     out = {}
     for task in tasks:
         if task.name in ensemble.groups:
-            out[task.name] = Agent(str(agent_iri(task.name, fp)), task.name, ensemble.describe(task.name))
+            out[task.name] = Agent(str(agent_iri(task.name, fp, vocabulary.namespace)), task.name,
+                                   ensemble.describe(task.name))
     return out
 
 
@@ -491,7 +502,8 @@ class _Scan:
     shared: dict[str, list[str]]  # artifact -> the artifacts whose statements share a subject with it
 
 
-def _scan(store: Store, settings: Settings, tasks: list[Task], keep_full: bool, progress: bool, timed) -> _Scan:
+def _scan(store: Store, settings: Settings, tasks: list[Task], keep_full: bool, progress: bool, timed,
+          profile: Optional[Profile] = None) -> _Scan:
     full: list[ArtifactRecord] = []
     fingerprints: dict[str, bytes] = {}
     interned: dict[str, str] = {}
@@ -514,7 +526,7 @@ def _scan(store: Store, settings: Settings, tasks: list[Task], keep_full: bool, 
         return ArtifactRecord(record.iri, interned.setdefault(record.graph, record.graph),
                               interned.setdefault(record.museum, record.museum), values=values)
 
-    inputs = scan_inputs(store, settings, keep, tasks=tasks, progress=progress, timed=timed)
+    inputs = scan_inputs(store, settings, keep, tasks=tasks, profile=profile, progress=progress, timed=timed)
     return _Scan(inputs, fingerprints, full, shared)
 
 
@@ -544,14 +556,17 @@ class _Old:
     subjects: set[str] = field(default_factory=set)  # statements, activities and statement subjects to remove
 
 
-def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str]) -> _Old:
+def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str], confidence: URIRef) -> _Old:
     """The live graph's statements made from these artifacts' inputs (proportional to the artifacts)."""
     old = _Old()
     batch = 200
     for start in range(0, len(artifacts), batch):
-        rows = store.select(sparql.prepare("sync_units_of_artifacts", graph=graph,
+        rows = store.select(sparql.prepare("sync_units_of_artifacts", graph=graph, confidence=confidence,
                                            artifacts=[URIRef(a) for a in artifacts[start:start + batch]]))
         for row in rows:
+            # The artifact too: a link kgenrich minted from it to a subject (Linked Art's
+            # P108i_was_produced_by a minted production) has it as subject.
+            old.subjects.add(str(row["artifact"]))
             st = str(row["st"])
             old.statements[st] = _confidence(row.get("confidence"))
             old.subjects.update((st, str(row["activity"])))
@@ -560,9 +575,9 @@ def _old_units(store: Store, graph: URIRef, artifacts: Sequence[str]) -> _Old:
     return old
 
 
-def _all_statements(store: Store, graph: URIRef) -> _Old:
+def _all_statements(store: Store, graph: URIRef, confidence: URIRef) -> _Old:
     old = _Old()
-    for row in _pages(store, "sync_statements", "sync_statements_page", "st", graph=graph):
+    for row in _pages(store, "sync_statements", "sync_statements_page", "st", graph=graph, confidence=confidence):
         old.statements[str(row["st"])] = _confidence(row.get("confidence"))
     return old
 
@@ -664,7 +679,11 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         report.staging_dropped = (drop_staging(store, graphs, keep_run=run if shard else "")
                                   + drop_spools(settings, keep_run=run if shard else ""))
     with stage("extraction"):
-        tasks = select_tasks(load_tasks(store, settings), ())
+        definitions = load_definitions(store, settings)
+        tasks, profile = definitions.tasks, definitions.profile
+        vocabulary = WriteVocabulary.of(profile)
+        confidence = URIRef(vocabulary.confidence)
+    report.profile, report.profile_reason = profile.name, profile.reason
     digest = None
     if shard is None:
         with stage("fingerprints"):
@@ -675,7 +694,8 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
             digest = store.content_digest(lambda g: g in (str(graphs.predictions), str(graphs.provenance))
                                           or graphs.is_staging(g))
             if digest is not None and not retrain and trainer.exists(models_dir):
-                key = input_key(digest, tasks, settings, options, graphs, _model_card(trainer, models_dir, settings))
+                key = input_key(digest, tasks, settings, options, graphs, _model_card(trainer, models_dir, settings),
+                                profile)
                 last = _last_run(store, graphs)
                 if last.input_key == key and last.statements == _count_statements(store, graphs.predictions):
                     report.artifacts, report.gaps = last.artifacts, last.gaps
@@ -685,7 +705,7 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     # One pass over the collection (pipeline.scan_inputs): fingerprints and task values per
     # artifact, then the label groups over those values.
     may_train = shard is None and (retrain or not trainer.exists(models_dir))
-    scan = _scan(store, settings, tasks, keep_full=may_train, progress=progress, timed=stage)
+    scan = _scan(store, settings, tasks, keep_full=may_train, progress=progress, timed=stage, profile=profile)
     inputs = scan.inputs
     labels = inputs.labels
     records, fingerprints = inputs.records, scan.fingerprints
@@ -711,15 +731,16 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
             raise SyncError("a sharded sync needs trained models (run kgenrich train first)")
         ensemble, report.trained, report.retrain_reason = _ensure_models(
             trainer, records, labels, settings, retrain and shard is None, progress, fingerprints, scratch_dir,
-            training_records=training_records)
+            training_records=training_records, profile=profile)
         scan.full = []  # training is done with them
-    agents = _agents(ensemble, tasks)
+    agents = _agents(ensemble, tasks, vocabulary)
     predicted_tasks = [t for t in tasks if t.name in agents and t.name in labels]
+    report.inactive = inactive_tasks(tasks, labels, [t.name for t in predicted_tasks])
     # the models' decision rules, and min_precision as thresholds from their out-of-fold precision
     options = options.for_models(getattr(ensemble, "decisions", {}), [t.name for t in predicted_tasks])
     report.thresholds = options.report(predicted_tasks)
     run_fp = run_fingerprint(str(ensemble.card.get("fingerprint", "")), predicted_tasks, labels, options,
-                             str(graphs.predictions))
+                             str(graphs.predictions), profile)
     report.run_fingerprint = run_fp
 
     with stage("fingerprints"):
@@ -739,7 +760,7 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
         if digest is not None and not dry_run:
             # Something the predictions do not read changed (a label, a triple of no artifact):
             # the state now says so, and the next run is the quick one again.
-            key = input_key(digest, tasks, settings, options, graphs, ensemble.card)
+            key = input_key(digest, tasks, settings, options, graphs, ensemble.card, profile)
             node = _state_node(graphs)
             store.update(sparql.join_updates([
                 sparql.prepare("sync_delete_input_key", graph=graphs.provenance, state=node),
@@ -751,17 +772,18 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     with stage("fingerprints"):
         if same_run:
             gone = sorted(a for a in changed | set(deleted) if _in_shard(a, shard, scan.shared))
-            old = _old_units(store, graphs.predictions, gone)
+            old = _old_units(store, graphs.predictions, gone, confidence)
         else:
-            old = _all_statements(store, graphs.predictions) if shard is None else _Old()
+            old = _all_statements(store, graphs.predictions, confidence) if shard is None else _Old()
 
     to_predict = [r for r in records if r.iri in changed and _in_shard(r.iri, shard, scan.shared)
                   and any(r.is_gap(t.name) for t in predicted_tasks)]
     expected = sum(sum(1 for t in predicted_tasks if r.is_gap(t.name)) for r in to_predict) * options.top_k
-    lines_of_agents = agent_lines(agents.values())
+    lines_of_agents = agent_lines(agents.values(), vocabulary)
     validator = validation.ChunkValidator(
         store, predicted_tasks, labels, lines_of_agents, engine=section.get("validation_engine", "auto"),
-        shacl_limit=int(section.get("shacl_limit", validation.DEFAULT_SHACL_LIMIT)), expected_statements=expected)
+        shacl_limit=int(section.get("shacl_limit", validation.DEFAULT_SHACL_LIMIT)), expected_statements=expected,
+        vocabulary=vocabulary)
     spool_dir = (Path(scratch_dir) / "spool") if dry_run else _spool_root(settings) / (
         run if shard is None else f"{run}-shard{shard[0]}")
     spool = _Spool(spool_dir)
@@ -782,10 +804,10 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
                     probabilities = ensemble.predict(chunk_records)
                     chunk_predictions = select_predictions(chunk_records, probabilities, ensemble.groups,
                                                            predicted_tasks, labels, agents, options,
-                                                           rejected=rejected)
+                                                           rejected=rejected, vocabulary=vocabulary)
                 with stage("building"):
                     unique = [p for p in dedupe(chunk_predictions) if str(p.statement) not in new]
-                    built = build_chunk(unique, agents.values(), at_time)
+                    built = build_chunk(unique, agents.values(), at_time, vocabulary)
                     new.update(built.statements)
                 with stage("validation_wait"):
                     if checking is not None:
@@ -829,10 +851,11 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
 
         with stage("staging"):
             prov = _provenance_lines(graphs, run, agents, ensemble,
-                                     {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)})
+                                     {a: fingerprints[a] for a in changed if _in_shard(a, shard, scan.shared)},
+                                     vocabulary)
             spool.provenance.write_text("".join(prov), encoding="utf-8")
             # The run and state nodes (a sharded run's are written by swap_shards).
-            key = input_key(digest, tasks, settings, options, graphs, ensemble.card) if digest else ""
+            key = input_key(digest, tasks, settings, options, graphs, ensemble.card, profile) if digest else ""
             state_lines = [] if shard is not None else [
                 sparql.ntriples_line(*t) + "\n"
                 for t in _run_state_triples(graphs, run, started, report, run_fp, input_key=key)]
@@ -868,16 +891,29 @@ def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *
     return report
 
 
-def build_chunk(predictions: Sequence[Prediction], agents: Iterable[Agent], at_time: Literal):
+def build_chunk(predictions: Sequence[Prediction], agents: Iterable[Agent], at_time: Literal,
+                vocabulary: WriteVocabulary = WriteVocabulary()):
     """The N-Triples of one chunk of predictions (predictions.prediction_lines; a seam for tests)."""
-    return prediction_lines(predictions, agents, at_time)
+    return prediction_lines(predictions, agents, at_time, vocabulary)
+
+
+def inactive_tasks(tasks: Sequence[Task], labels: Mapping[str, TaskLabels], predicted: Sequence[str]) -> dict[str, str]:
+    """The tasks that are not predicted, each with the reason (in words for the sync report)."""
+    out = {}
+    for task in tasks:
+        if task.name in predicted:
+            continue
+        tl = labels.get(task.name)
+        out[task.name] = ((inactive_reason(tl) or "not predicted by the trained models (retrain: kgenrich sync "
+                           "--retrain)") if tl is not None else "no label groups")
+    return out
 
 
 def _provenance_lines(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ensemble,
-                      fingerprints: Mapping[str, bytes]) -> list[str]:
+                      fingerprints: Mapping[str, bytes], vocabulary: WriteVocabulary = WriteVocabulary()) -> list[str]:
     """What a run adds to the provenance graph besides its run and state nodes: the agents' cards,
     the run's association with them, and the new input fingerprints."""
-    triples = _agent_triples(graphs, run, agents, ensemble)
+    triples = _agent_triples(graphs, run, agents, ensemble, vocabulary)
     for artifact, fp in fingerprints.items():
         node = _input_node(graphs, artifact)
         triples.append((node, KGS.artifact, URIRef(artifact)))
@@ -889,15 +925,16 @@ def _run_node(graphs: OwnGraphs, run: str) -> URIRef:
     return URIRef(f"{graphs.provenance}/run/{run}")
 
 
-def _agent_triples(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ensemble) -> list:
+def _agent_triples(graphs: OwnGraphs, run: str, agents: Mapping[str, Agent], ensemble,
+                   vocabulary: WriteVocabulary = WriteVocabulary()) -> list:
     run_node = _run_node(graphs, run)
     card = json.dumps(getattr(ensemble, "card", {}), sort_keys=True, ensure_ascii=False, default=str)
     triples = []
     for agent in agents.values():
         a = URIRef(agent.iri)
         triples += [(run_node, PROV.wasAssociatedWith, a), (a, RDF.type, PROV.SoftwareAgent),
-                    (a, ECRM.P70_documents, Literal(agent.description)), (a, KGS.task, Literal(agent.task)),
-                    (a, KGS.modelCard, Literal(card))]
+                    (a, URIRef(vocabulary.description), Literal(agent.description)),
+                    (a, KGS.task, Literal(agent.task)), (a, KGS.modelCard, Literal(card))]
     return triples
 
 
@@ -916,6 +953,12 @@ def _run_state_triples(graphs: OwnGraphs, run: str, started: Literal, report: Sy
         triples.append((run_node, KGS[name], Literal(int(value), datatype=XSD.integer)))
     for task, n in report.gaps.items():
         triples.append((run_node, KGS.gaps, Literal(f"{task}={n}")))
+    if report.profile:
+        # which collection profile read the inputs and wrote the predictions, and why (profiles.py)
+        triples += [(run_node, KGS.profile, Literal(report.profile)),
+                    (run_node, KGS.profileReason, Literal(report.profile_reason))]
+    for task, why in sorted(report.inactive.items()):
+        triples.append((run_node, KGS.inactiveTask, Literal(f"{task}: {why}")))
     triples += [(state_node, RDF.type, KGS.SyncState), (state_node, KGS.runFingerprint, Literal(run_fp)),
                 (state_node, PROV.wasGeneratedBy, run_node)]
     if statements:

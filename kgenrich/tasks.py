@@ -15,6 +15,10 @@ else; ``task:depiction kge:enabled false`` switches the task off).  Files do
 not override each other: two files that give one task different values of a
 property are an error.
 
+The files are those of the ``ontology`` setting plus the file of the collection
+profile in use (profiles.py: ``ontology/profiles/silknow.ttl``, ``linked-art.ttl``
+or a file of one's own), whose tasks belong to it.
+
 The merged definitions are checked three ways, and every problem is one line
 that names the task:
 
@@ -43,10 +47,12 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SH, XSD, NamespaceManager
 from rdflib.term import Node
 
-from . import sparql, vocabulary
+from . import profiles, sparql, vocabulary
 from .config import Settings
 from .errors import KgenrichError, TaskDefinitionError
 from .namespaces import CONFIG_GRAPH, ECRM, GN, KGE, KGE_IRI, SKOS, TASK, TIME
+from .profiles import Profile
+from .propertypath import PathError, PropertyPath, parse_path
 from .records import Task
 from .resources import ONTOLOGY_DIR
 from .store import Store
@@ -57,10 +63,16 @@ GROUPINGS = {
     KGE_IRI + "CollectionGrouping": "collection",
     KGE_IRI + "CountryGrouping": "country",
     KGE_IRI + "CenturyGrouping": "century",
+    KGE_IRI + "ValueGrouping": "value",
+    KGE_IRI + "BroaderGrouping": "broader",
+    KGE_IRI + "DateGrouping": "date",
 }
+DATE_UNITS = {KGE_IRI + "Century": "century", KGE_IRI + "Decade": "decade"}
+# Nodes of a profile file that are not tasks (the profile and its inputs).
+_NOT_TASKS = {KGE.Profile, KGE.TextInput, KGE.ImageInput, KGE.FeatureInput, KGE.Input}
 RDF_SUFFIXES = (".ttl", ".trig", ".nt", ".nq", ".rdf", ".owl", ".ttl.gz", ".trig.gz", ".nt.gz", ".nq.gz")
 
-FILES, CONFIGURATION = 0, 1  # precedence levels
+PROFILE, FILES, CONFIGURATION = 0, 1, 2  # precedence levels: each overrides the ones before, property by property
 CONFIGURATION_SOURCE = "configuration graph"
 
 # What a task is when a property is not set (shown as "default" by --explain).
@@ -103,7 +115,7 @@ def file_label(path: Path) -> str:
 @dataclass(frozen=True)
 class Source:
     label: str  # "ontology/silknow-tasks.ttl" or "configuration graph"
-    level: int  # FILES or CONFIGURATION
+    level: int  # PROFILE, FILES or CONFIGURATION
     index: int  # order among the sources (files in the order of the ontology setting)
 
 
@@ -112,12 +124,18 @@ def configuration_triples(store: Store) -> list[Triple]:
     return list(store.construct(sparql.prepare("config_graph", config=CONFIG_GRAPH)))
 
 
-def _definition_store(store: Optional[Store], settings: Settings,
-                      config: Optional[Sequence[Triple]]) -> tuple[EmbeddedStore, dict[str, Source]]:
-    """An in-memory store holding every definition file (a graph each) and the configuration graph."""
+def _definition_store(store: Optional[Store], settings: Settings, config: Optional[Sequence[Triple]],
+                      profile: Optional[Profile] = None) -> tuple[EmbeddedStore, dict[str, Source]]:
+    """An in-memory store holding every definition file (a graph each), the profile's file and the
+    configuration graph."""
     defs = EmbeddedStore(None)
     sources: dict[str, Source] = {}
-    for path in ontology_files(settings):
+    files = [(path, FILES) for path in ontology_files(settings)]
+    if profile is not None and profile.file.resolve() not in {f.resolve() for f, _ in files}:
+        # The profile's tasks come first: files of the ontology setting override them, property by
+        # property, as the configuration graph overrides both.
+        files.insert(0, (profile.file, PROFILE))
+    for path, level in files:
         fmt = guess_format(path)
         label = file_label(path)
         if fmt in ("trig", "nquads"):
@@ -125,11 +143,11 @@ def _definition_store(store: Optional[Store], settings: Settings,
             before = set(defs.graph_names())
             defs.load_bytes(read_rdf_bytes(path), fmt, base=path.resolve().as_uri())
             for graph in sorted(set(defs.graph_names()) - before):
-                sources[str(graph)] = Source(f"{label} (graph <{graph}>)", FILES, len(sources))
+                sources[str(graph)] = Source(f"{label} (graph <{graph}>)", level, len(sources))
         else:
             graph = URIRef(path.resolve().as_uri())
             defs.load_bytes(read_rdf_bytes(path), fmt, graph=graph, base=graph)
-            sources[str(graph)] = Source(label, FILES, len(sources))
+            sources[str(graph)] = Source(label, level, len(sources))
     if config is None and store is not None:
         config = configuration_triples(store)
     if config:
@@ -256,10 +274,11 @@ class TaskDefinition:
 
 @dataclass
 class Definitions:
-    """Every task definition (enabled or not) and the enabled tasks, checked."""
+    """Every task definition (enabled or not) and the enabled tasks, checked; and the profile in use."""
 
     definitions: list[TaskDefinition]
     tasks: list[Task]
+    profile: Optional[Profile] = None
 
     def find(self, name: str) -> TaskDefinition:
         for d in self.definitions:
@@ -298,9 +317,13 @@ def _merge(described: Mapping[tuple[str, Node], list[tuple[Node, Node]]],
            sources: Mapping[str, Source]) -> list[TaskDefinition]:
     """Files first, then the configuration graph over them, one property at a time."""
     typed = {s for (_, s), triples in described.items() if (RDF.type, KGE.PredictionTask) in triples}
+    # A profile and its inputs describe the collection, not a task (profiles.py reads them).
+    other = {s for (_, s), triples in described.items() if any(p == RDF.type and o in _NOT_TASKS for p, o in triples)}
+    other |= {o for (_, s), triples in described.items() if s in other for p, o in triples
+              if p in (KGE.textInput, KGE.imageInput, KGE.featureInput)}
     # A node is a task (part) when it is typed as one or sets a kge: property.
     parts = [(sources[g], s, triples) for (g, s), triples in described.items()
-             if s in typed or any(str(p).startswith(KGE_IRI) for p, _ in triples)]
+             if s not in other and (s in typed or any(str(p).startswith(KGE_IRI) for p, _ in triples))]
     parts.sort(key=lambda x: (x[0].level, x[1] not in typed, x[0].index, str(x[1])))
     by_node: dict[Node, TaskDefinition] = {}
     by_name: dict[str, TaskDefinition] = {}
@@ -343,9 +366,12 @@ def _not_a_task(subject: Node, triples, source: Source, definitions: list[TaskDe
             f"no kge:PredictionTask has this IRI or kge:name{hint}")
 
 
-def _check_shapes(definitions: Sequence[TaskDefinition]) -> None:
-    """shapes/tasks.ttl on the merged definition of every enabled task."""
+def _check_shapes(definitions: Sequence[TaskDefinition], graph: Graph) -> None:
+    """shapes/tasks.ttl on the merged definition of every enabled task (``graph``: every definition
+    triple, for the paths that blank nodes describe)."""
     import pyshacl
+
+    from .propertypath import path_triples
 
     data = Graph()
     by_node = {}
@@ -358,6 +384,9 @@ def _check_shapes(definitions: Sequence[TaskDefinition]) -> None:
         for predicate, a in d.properties.items():
             for value, _ in a.values:
                 data.add((node, URIRef(predicate), value))
+                if isinstance(value, BNode):
+                    for triple in path_triples(graph, value):
+                        data.add(triple)
     shapes = vocabulary.task_shapes()
     conforms, results, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none",
                                             advanced=False, allow_warnings=False)
@@ -402,11 +431,25 @@ def _number(d: TaskDefinition, predicate: str, kind):
     return kind((value if value is not None else DEFAULTS[KGE_IRI + predicate]).toPython())
 
 
-def _task(d: TaskDefinition) -> Task:
+def _task(d: TaskDefinition, graph: Graph) -> Task:
     def iri(predicate: str) -> Optional[str]:
         value = d.value(KGE_IRI + predicate)
         return str(value) if value is not None else None
 
+    def path(predicate: str) -> Optional[PropertyPath]:
+        value = d.value(KGE_IRI + predicate)
+        if value is None:
+            return None
+        try:
+            return parse_path(graph, value, f"task '{d.name}': kge:{predicate} ({d.source(KGE_IRI + predicate)})")
+        except PathError as exc:
+            raise TaskDefinitionError(str(exc)) from None
+
+    link = path("subjectLink")
+    if link is not None and not (link.is_iri or link.is_inverse_step):
+        raise TaskDefinitionError(f"task '{d.name}': kge:subjectLink must be a property or [ sh:inversePath P ] "
+                                  f"of one property, not {link.turtle()}")
+    depth = d.value(KGE_IRI + "depth")
     return Task(
         name=d.name,
         iri=str(d.nodes[0]),
@@ -415,36 +458,51 @@ def _task(d: TaskDefinition) -> Task:
         property=iri("property"),
         grouping=GROUPINGS[iri("grouping")],
         min_support=_number(d, "minSupport", int),
-        subject_link=iri("subjectLink"),
+        subject_link=(link.parts[0].iri if link.is_inverse_step else link.iri) if link is not None else None,
+        subject_inverse=bool(link is not None and link.is_inverse_step),
         subject_class=iri("subjectClass"),
         value_step=iri("valueStep"),
         facet=iri("facet"),
         group_class=iri("groupClass"),
         order=_number(d, "order", int),
         min_confidence=_number(d, "minConfidence", float),
+        value_type_path=path("valueTypePath"),
+        value_types=tuple(sorted(str(v) for v in d.values(KGE_IRI + "valueType"))),
+        date_unit=DATE_UNITS.get(iri("dateUnit") or ""),
+        begin_property=iri("beginProperty"),
+        end_property=iri("endProperty"),
+        broader_path=path("broaderPath"),
+        top_concepts=tuple(sorted(str(v) for v in d.values(KGE_IRI + "topConcept"))),
+        depth=int(depth.toPython()) if isinstance(depth, Literal) else None,
     )
 
 
 def read_definitions(store: Optional[Store], settings: Settings, *, config: Optional[Sequence[Triple]] = None,
-                     check: bool = True) -> Definitions:
+                     check: bool = True, profile: Optional[Profile] = None) -> Definitions:
     """Every task definition, merged and checked, and the enabled tasks.
 
     ``config``: use these triples as the configuration graph instead of the store's
     (``kgenrich config apply`` checks a new configuration before writing it).
     ``check=False`` skips only the owlready2 check against the ontology declarations.
+    ``profile``: the collection profile whose tasks to read (default: the one the settings
+    choose for the store, profiles.resolve).
     """
-    defs, sources = _definition_store(store, settings, config)
+    profile = profile if profile is not None else profiles.resolve(store, settings)
+    defs, sources = _definition_store(store, settings, config, profile)
     described: dict[tuple[str, Node], list[tuple[Node, Node]]] = {}
     for row in defs.select(sparql.prepare("tasks")):
         described.setdefault((str(row["graph"]), row["s"]), []).append((row["p"], row["o"]))
     _check_terms(described, sources)
     definitions = _merge(described, sources)
-    _check_shapes(definitions)
-    tasks = sorted((_task(d) for d in definitions if d.enabled), key=lambda t: (t.order, t.name))
+    graph = Graph()
+    for triple in defs.construct(sparql.prepare("definition_triples")):
+        graph.add(triple)
+    _check_shapes(definitions, graph)
+    tasks = sorted((_task(d, graph) for d in definitions if d.enabled), key=lambda t: (t.order, t.name))
     if check and tasks:
         where = {(d.name, p): d.source(p) for d in definitions for p in d.properties}
         check_against_ontology(tasks, _declarations(defs, store), where)
-    return Definitions(definitions, tasks)
+    return Definitions(definitions, tasks, profile)
 
 
 def check_against_ontology(tasks: list[Task], declarations_nt: bytes,
@@ -484,7 +542,9 @@ def check_against_ontology(tasks: list[Task], declarations_nt: bytes,
             fail(task, "subjectClass", "subject class", "class", task.subject_class)
         for term, role, iri in (("property", "property", task.property),
                                 ("subjectLink", "subject link", task.subject_link),
-                                ("valueStep", "value step", task.value_step)):
+                                ("valueStep", "value step", task.value_step),
+                                ("beginProperty", "begin property", task.begin_property),
+                                ("endProperty", "end property", task.end_property)):
             if iri and not is_property(iri):
                 fail(task, term, role, "property", iri)
 
@@ -497,10 +557,18 @@ def _declarations(defs: EmbeddedStore, store: Store | None) -> bytes:
     return sparql.ntriples(triples).encode("utf-8")
 
 
-def load_tasks(store: Store | None, settings: Settings, check: bool = True) -> list[Task]:
+def load_tasks(store: Store | None, settings: Settings, check: bool = True,
+               profile: Optional[Profile] = None) -> list[Task]:
     """The enabled prediction tasks, checked (see the module docstring)."""
-    tasks = read_definitions(store, settings, check=check).tasks
+    return load_definitions(store, settings, check=check, profile=profile).tasks
+
+
+def load_definitions(store: Store | None, settings: Settings, check: bool = True,
+                     profile: Optional[Profile] = None) -> Definitions:
+    """The enabled prediction tasks, checked, and the profile they belong to; an error when there is no task."""
+    definitions = read_definitions(store, settings, check=check, profile=profile)
+    tasks = definitions.tasks
     if not tasks:
         raise TaskDefinitionError("no prediction tasks defined (ontology files and the configuration graph hold none "
                                   "that is enabled)")
-    return tasks
+    return definitions

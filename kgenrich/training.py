@@ -272,7 +272,8 @@ def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], 
 
 
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
-                   models_dir: Path, progress: bool = True, resume: bool = False) -> "Ensemble":
+                   models_dir: Path, progress: bool = True, resume: bool = False,
+                   profile: Optional[dict] = None) -> "Ensemble":
     """Train every modality (cross-fitted) and the stacker into ``models_dir``.
 
     Everything is written into ``<models_dir>.partial`` and swapped in at the end,
@@ -283,6 +284,8 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
     Under torchrun the leader hands the arguments to the other ranks (which wait in
     :func:`follow`) and all train together; only the leader writes ``models_dir``,
     and only the leader gets the Ensemble back (the others get None).
+    ``profile``: the collection profile the records were read with (profiles.Profile.describe()),
+    recorded on the model card.
     """
     from .models import distributed
 
@@ -291,8 +294,9 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
         if d.leader:
             distributed.broadcast(("train", list(records), labels, settings, str(models_dir), resume))
         with distributed.collective():
-            return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume)
-    return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume)
+            return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume,
+                                   profile)
+    return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume, profile)
 
 
 def _run_key(records, groups, cfg: dict, seed: int) -> str:
@@ -393,7 +397,8 @@ def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: li
 
 
 def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
-                    models_dir: Path, progress: bool, resume: bool) -> Optional["Ensemble"]:
+                    models_dir: Path, progress: bool, resume: bool,
+                    profile: Optional[dict] = None) -> Optional["Ensemble"]:
     import tempfile
 
     from tqdm.auto import tqdm
@@ -527,6 +532,8 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         "kgenrich_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "fingerprint": fingerprint(records, groups),
+        # the collection profile the records were read with, and why it was chosen (profiles.py)
+        "profile": profile,
         "tasks": {t: {"label": labels[t].task.label, "property": labels[t].task.property,
                       "groups": [{"id": g.id, "label": g.label, "concept": g.concept, "support": g.support}
                                  for g in labels[t].groups],

@@ -31,7 +31,7 @@ from rdflib.namespace import RDF, RDFS, SH
 
 from . import namespaces, sparql
 from .errors import KgenrichError, ValidationFailed
-from .predictions import KGS, ECRM
+from .predictions import ECRM, KGS, SILKNOW_VOCABULARY, WriteVocabulary
 from .records import Task, TaskLabels
 from .resources import QUERIES_DIR, SHAPES_DIR
 from .store.base import Store, Triple
@@ -104,14 +104,25 @@ def shapes_path() -> Path:
     return SHAPES_DIR / "predictions.ttl"
 
 
-@lru_cache(maxsize=1)
-def _shapes_graph() -> Graph:
+@lru_cache(maxsize=4)
+def _shapes_graph(vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> Graph:
+    """The shapes, with the profile's confidence and description properties as the paths of the
+    two rules that name them (the file says SILKNOW's)."""
     g = Graph()
     path = shapes_path()
     if not path.is_file():
         raise KgenrichError(f"SHACL shapes not found: {path}")
     g.parse(path, format="turtle")
+    for rule, prop in ((KGSH + "statement-confidence", vocabulary.confidence),
+                       (KGSH + "agent-description", vocabulary.description)):
+        g.set((URIRef(rule), SH.path, URIRef(prop)))
     return g
+
+
+def _rule_query(stem: str, vocabulary: WriteVocabulary) -> str:
+    """One rule of queries/validate/ with the profile's properties bound."""
+    return sparql.prepare(f"validate/{stem}", confidence=URIRef(vocabulary.confidence),
+                          description=URIRef(vocabulary.description))
 
 
 @lru_cache(maxsize=1)
@@ -181,7 +192,8 @@ def _count_statements(triples: Sequence[Triple]) -> int:
     return sum(1 for s, p, o in triples if p == RDF.type and o == RDF.Statement)
 
 
-def validate_shacl(triples: Sequence[Triple], context: Sequence[Triple]) -> list[Violation]:
+def validate_shacl(triples: Sequence[Triple], context: Sequence[Triple],
+                   vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[Violation]:
     import pyshacl
 
     data = Graph()
@@ -189,7 +201,7 @@ def validate_shacl(triples: Sequence[Triple], context: Sequence[Triple]) -> list
         data.add(t)
     for t in context:
         data.add(t)
-    conforms, results, _ = pyshacl.validate(data, shacl_graph=_shapes_graph(), inference="none",
+    conforms, results, _ = pyshacl.validate(data, shacl_graph=_shapes_graph(vocabulary), inference="none",
                                             advanced=False, allow_warnings=True)
     if conforms:
         return []
@@ -209,7 +221,8 @@ def validate_shacl(triples: Sequence[Triple], context: Sequence[Triple]) -> list
     return sorted(out, key=lambda v: (v.rule, v.focus, v.value or ""))
 
 
-def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple]) -> list[Violation]:
+def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple],
+                    vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[Violation]:
     from .store.embedded import EmbeddedStore
 
     scratch = EmbeddedStore(None)
@@ -231,7 +244,7 @@ def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple]) -> lis
         # One query per rule: as one big UNION the planner loses its way (minutes at 10k).
         for path in sorted((QUERIES_DIR / "validate").glob("*.rq")):
             rule = KGSH + path.stem
-            for row in scratch.select(sparql.load(f"validate/{path.stem}")):
+            for row in scratch.select(_rule_query(path.stem, vocabulary)):
                 value = row.get("value")
                 out.append(Violation(str(row["focus"]), rule, None if value is None else str(value),
                                      messages.get(rule, "")))
@@ -241,7 +254,8 @@ def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple]) -> lis
 
 
 def validate(triples: Sequence[Triple], context: Sequence[Triple] = (), engine: str = "auto",
-             shacl_limit: int = DEFAULT_SHACL_LIMIT) -> ValidationReport:
+             shacl_limit: int = DEFAULT_SHACL_LIMIT,
+             vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> ValidationReport:
     """Validate prediction triples (plus their context) with the chosen engine."""
     if engine not in ENGINES:
         raise KgenrichError(f"unknown validation engine '{engine}' (known: {', '.join(ENGINES)})")
@@ -252,20 +266,21 @@ def validate(triples: Sequence[Triple], context: Sequence[Triple] = (), engine: 
         engine = "shacl" if statements <= shacl_limit else "sparql"
     violations = structural_violations(triples)
     if engine == "shacl":
-        violations += validate_shacl(triples, context)
+        violations += validate_shacl(triples, context, vocabulary)
     else:
-        violations += validate_sparql(triples, context)
+        violations += validate_sparql(triples, context, vocabulary)
     return ValidationReport(not violations, engine, statements, len(triples),
                             time.perf_counter() - started, violations)
 
 
 def validate_in_store(store: Store, triples: Sequence[Triple], tasks: Sequence[Task],
                       labels: Mapping[str, TaskLabels], engine: str = "auto",
-                      shacl_limit: int = DEFAULT_SHACL_LIMIT) -> ValidationReport:
+                      shacl_limit: int = DEFAULT_SHACL_LIMIT,
+                      vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> ValidationReport:
     """Validate predictions with the context taken from ``store`` (task classes, subject types)."""
     triples = list(triples)
     context = task_context(tasks, labels) + subject_context(store, triples, tasks)
-    return validate(triples, context, engine=engine, shacl_limit=shacl_limit)
+    return validate(triples, context, engine=engine, shacl_limit=shacl_limit, vocabulary=vocabulary)
 
 
 def require(report: ValidationReport) -> None:
@@ -288,7 +303,8 @@ def _structural_line_violations(lines: Sequence[str]) -> list[Violation]:
     return out
 
 
-def validate_sparql_lines(lines: Sequence[str], context: Sequence[Triple]) -> list[Violation]:
+def validate_sparql_lines(lines: Sequence[str], context: Sequence[Triple],
+                          vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[Violation]:
     """validate_sparql for N-Triples lines: loaded as they are into a scratch store, no rdflib terms."""
     import pyoxigraph as ox
 
@@ -301,7 +317,7 @@ def validate_sparql_lines(lines: Sequence[str], context: Sequence[Triple]) -> li
     out = []
     for path in sorted((QUERIES_DIR / "validate").glob("*.rq")):
         rule = KGSH + path.stem
-        for row in scratch.query(sparql.load(f"validate/{path.stem}"), use_default_graph_as_union=True):
+        for row in scratch.query(_rule_query(path.stem, vocabulary), use_default_graph_as_union=True):
             value = row["value"]
             out.append(Violation(str(to_rdflib(row["focus"])), rule, None if value is None else str(to_rdflib(value)),
                                  messages.get(rule, "")))
@@ -327,12 +343,13 @@ class ChunkValidator:
 
     def __init__(self, store: Store, tasks: Sequence[Task], labels: Mapping[str, TaskLabels], agent_lines: Sequence[str],
                  engine: str = "auto", shacl_limit: int = DEFAULT_SHACL_LIMIT, expected_statements: int = 0,
-                 keep: int = 10_000):
+                 keep: int = 10_000, vocabulary: WriteVocabulary = SILKNOW_VOCABULARY):
         if engine not in ENGINES:
             raise KgenrichError(f"unknown validation engine '{engine}' (known: {', '.join(ENGINES)})")
         if engine == "auto":
             engine = "shacl" if expected_statements <= shacl_limit else "sparql"
         self.engine = engine
+        self.vocabulary = vocabulary
         self.store = store
         self.tasks = list(tasks)
         self.context = task_context(tasks, labels)
@@ -353,9 +370,9 @@ class ChunkValidator:
         if self.engine == "shacl":
             graph = Graph()
             graph.parse(data="".join(body), format="nt")
-            found += validate_shacl(list(graph), context)
+            found += validate_shacl(list(graph), context, self.vocabulary)
         else:
-            found += validate_sparql_lines(body, context)
+            found += validate_sparql_lines(body, context, self.vocabulary)
         self.statements += statements
         self.triples += len(lines)
         self.violation_count += len(found)

@@ -12,7 +12,7 @@ from kgenrich.tasks import load_tasks
 from kgenrich.config import load_settings
 from kgenrich.errors import ConfigError
 
-from helpers import MINI, mini_settings
+from helpers import MINI, SILKNOW_PROFILE, mini_settings
 
 WIDTH = "https://w3id.org/kgenrich/test/width"
 MARK = "https://w3id.org/kgenrich/test/mark"
@@ -27,7 +27,7 @@ def test_literals_are_extracted_for_configured_properties():
 """.encode(), "turtle", graph=URIRef("https://w3id.org/kgenrich/test/graph/museum-a"))
     tasks = load_tasks(store, mini_settings())
     records = {r.iri.rsplit("/", 1)[-1]: r for r in extract(store, tasks, progress=False,
-                                                             literal_properties=[WIDTH, MARK])}
+                                                             literal_properties=[WIDTH, MARK], profile=SILKNOW_PROFILE)}
     assert records["a1"].literals == {WIDTH: ["52.5"], MARK: ["CE-01"]}
     # b1 lives in museum-b: a literal asserted in another graph is not this museum's statement.
     assert records["b1"].literals == {WIDTH: [], MARK: []}

@@ -13,7 +13,7 @@ from kgenrich.errors import EndpointUnreachable, LoadError, StoreError, Truncate
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 
-from helpers import MINI
+from helpers import MINI, SILKNOW_PROFILE
 from servers import oxigraph_default  # noqa: F401  (fixture)
 
 G = URIRef("https://w3id.org/kgenrich/test/graph/museum-a")
@@ -250,7 +250,7 @@ def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_de
     for s in (local, remote):
         tasks = load_tasks(s, mini_settings())
         results.append(([t.name for t in tasks], labels_json(label_groups(s, tasks)),
-                         [r.to_dict() for r in extract(s, tasks, page_size=4, progress=False)]))
+                         [r.to_dict() for r in extract(s, tasks, page_size=4, progress=False, profile=SILKNOW_PROFILE)]))
     assert results[0] == results[1]
     assert results[0][2]  # records were read at all
 

@@ -96,7 +96,9 @@ def test_one_triple_overrides_one_property_and_explain_says_where(store):
 
     rows = {r["property"]: r for r in definitions.find("place").explain()["properties"]}
     assert rows["kge:minSupport"]["values"] == ["2"] and rows["kge:minSupport"]["source"] == "configuration graph"
-    assert rows["kge:minSupport"]["overrides"] == [{"value": "1", "source": MINI_SOURCE}]
+    # what it overrides: the test file's value, which itself overrode the profile's
+    assert rows["kge:minSupport"]["overrides"] == [{"value": "150", "source": "ontology/profiles/silknow.ttl"},
+                                                    {"value": "1", "source": MINI_SOURCE}]
     assert rows["kge:property"]["source"] == MINI_SOURCE and rows["kge:property"]["values"] == [
         "ecrm:P8_took_place_on_or_within"]
     assert rows["kge:minConfidence"]["source"] == "default" and rows["kge:enabled"]["values"] == ["true"]

@@ -18,7 +18,7 @@ from kgenrich.store.remote import RemoteStore
 from kgenrich.tasks import CONFIG_GRAPH, load_tasks
 
 from conftest import VOCABULARIES
-from helpers import DATA, MINI, mini_settings
+from helpers import DATA, MINI, SILKNOW_PROFILE, mini_settings
 
 OBJ = "https://w3id.org/kgenrich/test/object/"
 
@@ -56,7 +56,7 @@ def test_label_groups_of_the_mini_collection(mini_store):
 
 def test_dataset_records(mini_store):
     tasks = load_tasks(mini_store, mini_settings())
-    records = {r.iri: r for r in extract(mini_store, tasks, progress=False)}
+    records = {r.iri: r for r in extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)}
     assert len(records) == 6
     a1 = records[OBJ + "a1"]
     assert a1.museum == "museum-a"
@@ -78,8 +78,8 @@ def test_dataset_records(mini_store):
 
 def test_paging_gives_the_same_records(mini_store):
     tasks = load_tasks(mini_store, mini_settings())
-    one = [r.to_dict() for r in extract(mini_store, tasks, page_size=1, progress=False)]
-    many = [r.to_dict() for r in extract(mini_store, tasks, page_size=1000, progress=False)]
+    one = [r.to_dict() for r in extract(mini_store, tasks, page_size=1, progress=False, profile=SILKNOW_PROFILE)]
+    many = [r.to_dict() for r in extract(mini_store, tasks, page_size=1000, progress=False, profile=SILKNOW_PROFILE)]
     assert one == many
 
 
@@ -102,7 +102,7 @@ def test_a_cut_page_is_an_error_not_fewer_records():
 
 def test_dataset_files(mini_store, tmp_path):
     tasks = load_tasks(mini_store, mini_settings())
-    records = extract(mini_store, tasks, progress=False)
+    records = extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)
     write_records(records, tmp_path / "d.jsonl", tasks)
     lines = (tmp_path / "d.jsonl").read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[0])["labels"]
@@ -133,7 +133,7 @@ def test_a_task_added_in_turtle_is_followed_everywhere(mini_store, tmp_path):
     assert tasks[-1].name == "depicted_material" and tasks[-1].subject_link is None
     labels = label_groups(mini_store, tasks)
     assert {g.id: g.support for g in labels["depicted_material"].groups} == {"animal_fibre": 1}
-    records = {r.iri: r for r in extract(mini_store, tasks, progress=False)}
+    records = {r.iri: r for r in extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)}
     assert records[OBJ + "a1"].labels["depicted_material"] == "animal_fibre"
     assert records[OBJ + "a1"].subjects["depicted_material"] == OBJ + "a1"
 
@@ -154,7 +154,7 @@ def test_the_configuration_graph_changes_and_disables_tasks(mini_store):
     assert [g.id for g in labels["place"].groups] == ["FR"]  # ES has support 1 < 2
     assert [g.id for g in labels["place"].dropped] == ["ES"]
     # The configuration graph is not a museum graph.
-    records = extract(mini_store, tasks, progress=False, skip_graph=lambda g: g == str(CONFIG_GRAPH))
+    records = extract(mini_store, tasks, progress=False, skip_graph=lambda g: g == str(CONFIG_GRAPH), profile=SILKNOW_PROFILE)
     assert len(records) == 6
 
 
@@ -210,8 +210,8 @@ def test_remote_store_gives_the_same_dataset(mini_store, server, request):
     remote.load_file(MINI)
     tasks = load_tasks(remote, mini_settings())
     # page_size 4 makes museum-b's page short, so the truncation check (ASK) runs too.
-    remote_records = [r.to_dict() for r in extract(remote, tasks, page_size=4, progress=False)]
-    local_records = [r.to_dict() for r in extract(mini_store, load_tasks(mini_store, mini_settings()), progress=False)]
+    remote_records = [r.to_dict() for r in extract(remote, tasks, page_size=4, progress=False, profile=SILKNOW_PROFILE)]
+    local_records = [r.to_dict() for r in extract(mini_store, load_tasks(mini_store, mini_settings()), progress=False, profile=SILKNOW_PROFILE)]
     assert remote_records == local_records
 
 

@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "kgenrich.models"
 _REGISTRY: dict[str, object] = {
     "image": "image:ImageModel",
     "text": "text:TextModel",
+    "words": "words:WordsModel",
     "tabular": "tabular:TabularModel",
     "fusion": "fusion:FusionModel",
 }
