@@ -23,6 +23,23 @@ from .cli_util import AppContext, KgenrichGroup, RedactingFilter
 from .config import load_settings
 
 
+class _OneLine(logging.Formatter):
+    """A warning of kgenrich's as the command line shows it: ``warning: ...`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def _one_line_warnings() -> None:
+    logger = logging.getLogger("kgenrich")
+    if not any(isinstance(h.formatter, _OneLine) for h in logger.handlers):
+        handler = logging.StreamHandler()  # stderr
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLine())
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 @click.group(cls=KgenrichGroup)
 @click.version_option(__version__, prog_name="kgenrich")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: ./kgenrich.toml).")
@@ -34,6 +51,7 @@ from .config import load_settings
 @click.pass_context
 def main(ctx, config_file, store, endpoint, update_endpoint, gsp_endpoint, models_dir):
     """kgenrich: fills the gaps of a cultural-heritage knowledge graph."""
+    _one_line_warnings()
     for handler in logging.getLogger().handlers + logging.getLogger("kgenrich").handlers:
         handler.addFilter(RedactingFilter())
     settings = load_settings(config_file, flags={"store": store, "endpoint": endpoint,
