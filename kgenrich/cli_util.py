@@ -58,6 +58,19 @@ class AppContext:
             store.close()
 
 
+def check_task_tables(store, settings: Settings) -> None:
+    """Before a command that reads ``[sync] min_confidence`` / ``min_precision``: a table of them per task
+    must name tasks that exist (enabled or not).  The tasks are read only when there is such a table."""
+    from .config import PER_TASK_KEYS, check_task_tables as check
+
+    if not any(isinstance(settings.section(section).get(key), dict)
+               for section, keys in PER_TASK_KEYS.items() for key in keys):
+        return
+    from .tasks import read_definitions
+
+    check(settings, [d.name for d in read_definitions(store, settings, check=False).definitions])
+
+
 def secrets_in_play(settings: Optional[Settings] = None) -> list[str]:
     """Secret values that must never be printed: the password from the environment and any
     password written into an endpoint URL (on the command line, in the environment or the settings)."""
