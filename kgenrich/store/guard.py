@@ -91,9 +91,13 @@ def service_endpoints(text: str) -> Optional[list[str]]:
         return None
     except Exception:
         return None
-    for request in parsed.get("request", []):
+    requests = list(parsed["request"]) if "request" in parsed else []
+    prologues = list(parsed["prologue"]) if "prologue" in parsed else []
+    for i, request in enumerate(requests):
+        # an update is PROLOGUE request ; PROLOGUE request ...: each request with the prologue before it
+        prologue = prologues[i] if i < len(prologues) else (prologues[-1] if prologues else [])
         try:
-            walk(resolved(parsed.get("prologue", [[]])[0], request))
+            walk(resolved(prologue, request))
         except Exception:
             return None
     return found
