@@ -11,7 +11,7 @@ import logging
 
 import click
 
-from . import __version__
+from . import __version__, threads
 from .cli_config import config
 from .cli_data import dataset, labels, tasks
 from .cli_demo import demo
@@ -57,6 +57,9 @@ def main(ctx, config_file, store, endpoint, update_endpoint, gsp_endpoint, model
     settings = load_settings(config_file, flags={"store": store, "endpoint": endpoint,
                                                  "update_endpoint": update_endpoint, "gsp_endpoint": gsp_endpoint,
                                                  "models_dir": models_dir})
+    # before any command loads torch, LightGBM or numpy's BLAS: how many threads, and that they sleep
+    # when they wait (fair beside other work; threads.py)
+    threads.configure(settings.threads)
     app = AppContext(settings)
     ctx.obj = app
     ctx.call_on_close(app.close)

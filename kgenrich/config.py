@@ -13,6 +13,7 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
     # result_limit = 0                   # a server's row cap; a result of exactly this many rows is an error
     # query_timeout = 600                # seconds an embedded-store query may run (0: no limit)
     # service_endpoints = []             # SERVICE endpoints the embedded store may call (none by default)
+    # threads = "auto"                   # CPU threads of torch / LightGBM / BLAS (auto: the free cores)
     models_dir = ".kgenrich/models"
     ontology = ["ontology"]              # files or directories of task definitions / ontology
     predictions_graph = "http://data.silknow.org/predictions"
@@ -54,6 +55,7 @@ ENV_KEYS = {
     "gsp_endpoint": "KGENRICH_GSP_ENDPOINT",
     "models_dir": "KGENRICH_MODELS_DIR",
     "predictions_graph": "KGENRICH_PREDICTIONS_GRAPH",
+    "threads": "KGENRICH_THREADS",
 }
 
 
@@ -189,6 +191,12 @@ def _per_task(item: Check) -> Check:
     return check
 
 
+def _threads(value: Any):
+    from .threads import parse_threads
+
+    return parse_threads(value)
+
+
 def _table(value: Any) -> dict:
     if not isinstance(value, Mapping):
         raise ValueError("a table")
@@ -217,6 +225,7 @@ TOP_LEVEL: dict[str, Check] = {
     "literal_features": _list_of(_iri),
     "service_endpoints": _list_of(_iri),
     "query_timeout": _number(0),
+    "threads": _threads,
 }
 
 # [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
@@ -330,6 +339,7 @@ class Settings:
     literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
     service_endpoints: list[str] = field(default_factory=list)  # SERVICE endpoints the embedded store may call
     query_timeout: float = 600.0  # seconds an embedded query may run (0: no limit); store/guard.py
+    threads: Optional[int] = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 

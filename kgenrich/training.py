@@ -367,6 +367,21 @@ def check_models_dir(models_dir: Path) -> None:
         owned.check(path, (MODELS_KIND,), what, MODELS_ADVICE, legacy_models_layout)
 
 
+def _cpu_threads() -> dict:
+    """The CPU threads this training ran with, and why (threads.py chose them when the command started)."""
+    import os
+    import sys
+
+    from . import threads
+
+    out = {"openmp": os.environ.get("OMP_NUM_THREADS"), "wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    if threads.CHOSEN:
+        out["why"] = threads.CHOSEN.get("why")
+    return out
+
+
 def _remove_models(path: Path, what: str) -> bool:
     return owned.remove(path, (MODELS_KIND,), what, MODELS_ADVICE, legacy_models_layout)
 
@@ -645,6 +660,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         "versions": library_versions(),
     }
     card["distributed"] = dist.card()
+    card["cpu_threads"] = _cpu_threads()
     (staging / ENSEMBLE_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str))
     if scratch is not None:  # another rank: the leader writes the models
         scratch.cleanup()
