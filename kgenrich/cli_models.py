@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli_util import (EXIT_INTERRUPTED, device_option, echo_json, progress_enabled, quiet_option,
-                       torchrun_aware)
+from .cli_util import (EXIT_INTERRUPTED, check_task_tables, device_option, echo_json, progress_enabled,
+                       quiet_option, torchrun_aware)
 from .errors import ModelError
 
 
@@ -15,7 +15,9 @@ def _inputs(app, progress: bool):
     """Tasks, label groups and records of the store (one pass), refusing an empty collection."""
     from .pipeline import load_inputs
 
-    inputs = load_inputs(app.open_store(read_only=True), app.settings, progress=progress)
+    store = app.open_store(read_only=True)
+    check_task_tables(store, app.settings)  # [sync] min_precision / min_confidence per task: known tasks only
+    inputs = load_inputs(store, app.settings, progress=progress)
     if not inputs.records:
         raise ModelError("the store holds no artifact of the tasks' classes; load a collection first")
     return inputs

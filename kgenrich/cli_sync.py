@@ -8,7 +8,7 @@ from typing import Optional
 import click
 from rdflib import URIRef
 
-from .cli_util import echo_json, progress_enabled, torchrun_aware
+from .cli_util import check_task_tables, echo_json, progress_enabled, torchrun_aware
 from .errors import KgenrichError, ValidationFailed
 
 # `validate` found no prediction statement to validate: distinct from 0 (conforms) and 3 (violations).
@@ -30,6 +30,7 @@ def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
 
     # A dry run writes nothing: it reads beside a running writer like any other reading command.
     store = app.open_store(read_only=dry_run)
+    check_task_tables(store, app.settings)
     report = run_sync(store, app.settings, retrain=retrain, progress=progress_enabled(as_json, quiet), dry_run=dry_run)
     if as_json:
         echo_json(report.to_dict())

@@ -10,6 +10,7 @@ traceback for bug reports.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -29,6 +30,7 @@ log = logging.getLogger("kgenrich")
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what `yes | head` leaves, so a pipeline tells it from a failure
 
 
 @dataclass
@@ -56,6 +58,19 @@ class AppContext:
         if self._store is not None:
             store, self._store = self._store, None
             store.close()
+
+
+def check_task_tables(store, settings: Settings) -> None:
+    """Before a command that reads ``[sync] min_confidence`` / ``min_precision``: a table of them per task
+    must name tasks that exist (enabled or not).  The tasks are read only when there is such a table."""
+    from .config import PER_TASK_KEYS, check_task_tables as check
+
+    if not any(isinstance(settings.section(section).get(key), dict)
+               for section, keys in PER_TASK_KEYS.items() for key in keys):
+        return
+    from .tasks import read_definitions
+
+    check(settings, [d.name for d in read_definitions(store, settings, check=False).definitions])
 
 
 def secrets_in_play(settings: Optional[Settings] = None) -> list[str]:
@@ -92,8 +107,62 @@ def user_message(exc: BaseException, settings: Optional[Settings] = None) -> str
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secrets)
 
 
+class _OneLineLibraryWarnings:
+    """stderr, with the multi-line warnings a library prints there folded into one ``warning:`` line
+    (Owlready2's "* Owlready2 * Warning: ignoring cyclic subclass of ..., involving:\n  A\n  B\n")."""
+
+    PREFIX = "* Owlready2 * Warning: "
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._drop_newline = False
+
+    def write(self, text: str) -> int:
+        if self._drop_newline and text == "\n":  # the end print() adds after the folded message
+            self._drop_newline = False
+            return len(text)
+        self._drop_newline = False
+        if text.startswith(self.PREFIX):
+            self._drop_newline = True
+            self._stream.write(f"warning: owlready2: {' '.join(text[len(self.PREFIX):].split())}\n")
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class KgenrichGroup(click.Group):
     """A click group that turns every exception of every command into one ``error:`` line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own reports as one line too: a usage error is ``error: ...`` (exit 2), Ctrl-C outside a
+        command ``interrupted`` (130), a reader that went away (``| head``) ends quietly (141)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        stderr, sys.stderr = sys.stderr, _OneLineLibraryWarnings(sys.stderr)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        except click.ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else (prog_name or "kgenrich")
+            hint = f" (see '{command} --help')" if isinstance(exc, click.UsageError) else ""
+            click.echo(f"error: {redact(message, secrets_in_play())}{hint}", err=True)
+            code = exc.exit_code
+        except BrokenPipeError:
+            _silence_stdout()
+            code = EXIT_BROKEN_PIPE
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            _silence_stdout()
+            code = EXIT_BROKEN_PIPE
+        finally:
+            sys.stderr = stderr
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -113,7 +182,7 @@ class KgenrichGroup(click.Group):
         except BrokenPipeError:
             # `kgenrich query ... | head`: the reader went away; nothing more to say
             _silence_stdout()
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # a bug or an unexpected library failure: still one line, never a secret
             settings = _settings_of(ctx)
             if os.environ.get("KGENRICH_DEBUG"):

@@ -11,6 +11,9 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
     # batch_triples = 5000               # triples per INSERT DATA on remote stores
     # literal_features = ["http://erlangen-crm.org/current/P43_has_dimension"]  # tabular features
     # result_limit = 0                   # a server's row cap; a result of exactly this many rows is an error
+    # query_timeout = 600                # seconds an embedded-store query may run (0: no limit)
+    # service_endpoints = []             # SERVICE endpoints the embedded store may call (none by default)
+    # threads = "auto"                   # CPU threads of torch / LightGBM / BLAS (auto: the free cores)
     models_dir = ".kgenrich/models"
     ontology = ["ontology"]              # files or directories of task definitions / ontology
     predictions_graph = "http://data.silknow.org/predictions"
@@ -53,6 +56,7 @@ ENV_KEYS = {
     "models_dir": "KGENRICH_MODELS_DIR",
     "predictions_graph": "KGENRICH_PREDICTIONS_GRAPH",
     "profile": "KGENRICH_PROFILE",
+    "threads": "KGENRICH_THREADS",
 }
 
 
@@ -188,6 +192,12 @@ def _per_task(item: Check) -> Check:
     return check
 
 
+def _threads(value: Any):
+    from .threads import parse_threads
+
+    return parse_threads(value)
+
+
 def _table(value: Any) -> dict:
     if not isinstance(value, Mapping):
         raise ValueError("a table")
@@ -215,6 +225,9 @@ TOP_LEVEL: dict[str, Check] = {
     "device": _device,
     "literal_features": _list_of(_iri),
     "profile": _nonempty_string,
+    "service_endpoints": _list_of(_iri),
+    "query_timeout": _number(0),
+    "threads": _threads,
 }
 
 # [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
@@ -265,6 +278,26 @@ def closest(name: str, known) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+# [section] keys whose value may be a table {task name = value}: the names are checked against the
+# tasks once they are known (check_task_tables), as the schema cannot know them
+PER_TASK_KEYS = {"sync": ("min_confidence", "min_precision")}
+
+
+def check_task_tables(settings: "Settings", task_names) -> None:
+    """Refuse a per-task table that names a task there is none of (``{nosuchtask = 0.5}``)."""
+    names = sorted(set(task_names))
+    where = settings.config_file or "settings"
+    for section, keys in PER_TASK_KEYS.items():
+        for key in keys:
+            table = settings.section(section).get(key)
+            if not isinstance(table, Mapping):
+                continue
+            for task in table:
+                if task not in names:
+                    hint = closest(task, names) or f" (the tasks: {', '.join(names)})"
+                    raise ConfigError(f"{where}: [{section}] {key} names no task '{task}'{hint}")
+
+
 def check_value(where: str, key: str, check: Check, value: Any) -> Any:
     try:
         return check(value)
@@ -307,6 +340,9 @@ class Settings:
     device: str = "auto"
     literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
     profile: str = "auto"  # auto | a shipped profile's name | the path of a profile file (profiles.py)
+    service_endpoints: list[str] = field(default_factory=list)  # SERVICE endpoints the embedded store may call
+    query_timeout: float = 600.0  # seconds an embedded query may run (0: no limit); store/guard.py
+    threads: Optional[int] = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 from urllib.parse import quote
 
-from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from . import sparql
 from .config import Settings
@@ -216,6 +216,55 @@ def _other_triples(triples: Sequence[Triple], definitions: Optional[Definitions]
     return sum(1 for s, p, _ in triples if s not in nodes and p != KGS.modelSettings)
 
 
+# What a configuration graph holds besides task definitions (docs/tasks.md): the SKOS collections a
+# grouping uses, declarations of the classes and properties a task names, the store's model settings.
+_DECLARED_TYPES = frozenset({OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty,
+                             RDF.Property, RDFS.Class})
+_DECLARING = frozenset({RDFS.subClassOf, RDFS.subPropertyOf, RDFS.domain, RDFS.range, OWL.equivalentClass,
+                        OWL.equivalentProperty, OWL.inverseOf})
+_DESCRIBING = frozenset({RDFS.label, RDFS.comment, SKOS.prefLabel, SKOS.altLabel, SKOS.definition,
+                         SKOS.scopeNote, SKOS.notation, SKOS.editorialNote})
+
+
+def not_configuration(triples: Sequence[Triple], definitions: Definitions) -> list[Triple]:
+    """The triples that are no configuration: neither a task's, nor of a SKOS collection that a task
+    groups by (or a collection that is a member of one), nor a class or property declaration, nor
+    the store's model settings -- a museum fact such as ``<prod> ecrm:P126_employed voc:silk``."""
+    task_nodes = {n for d in definitions.definitions for n in d.nodes}
+    declared = {s for s, p, o in triples if p == RDF.type and o in _DECLARED_TYPES}
+    collections = {s for s, p, o in triples if p == RDF.type and o == SKOS.Collection}
+    collections |= {o for d in definitions.definitions for o in d.values(str(KGE.facet))}
+    grown = True
+    while grown:  # the member collections of a collection (groups of a facet)
+        members = {o for s, p, o in triples if p == SKOS.member and s in collections and any(
+            t[0] == o and (t[1] == SKOS.member or t[1] in _DESCRIBING) for t in triples)}
+        grown = not members <= collections
+        collections |= members
+    out = []
+    for t in triples:
+        s, p, o = t
+        if s in task_nodes or (s == CONFIG_GRAPH and p == KGS.modelSettings) or p in _DECLARING:
+            continue
+        if s in declared and (p == RDF.type or p in _DESCRIBING):
+            continue
+        if s in collections and (p == RDF.type or p in _DESCRIBING or p in (SKOS.member, SKOS.memberList)):
+            continue
+        out.append(t)
+    return out
+
+
+def _refuse_other_triples(triples: Sequence[Triple], definitions: Definitions, source: str) -> None:
+    other = not_configuration(triples, definitions)
+    if other:
+        s, p, o = other[0]
+        example = " ".join(sparql.serialize_term(term) if not isinstance(term, BNode) else "[]" for term in (s, p, o))
+        more = f" (and {_plural(len(other) - 1, 'more')})" if len(other) > 1 else ""
+        raise TaskDefinitionError(
+            f"{source or 'the new configuration'}: {_plural(len(other), 'triple')} not configuration, e.g. {example}"
+            f"{more}: the configuration graph holds task definitions, the SKOS collections they group by, class "
+            "and property declarations; nothing was written (load data with 'kgenrich load FILE --graph IRI')")
+
+
 def _keep_model_settings(store: Store, new_triples: Sequence[Triple]) -> list[Triple]:
     """The new configuration, plus the model settings the store was made with (kgs:modelSettings,
     written by ``kgenrich demo``) unless it sets its own: those are no task's, and an editor who
@@ -271,6 +320,7 @@ class _Plan:
 def _plan(store: Store, settings: Settings, new_triples: Sequence[Triple], action: str, source: str) -> _Plan:
     new_triples = list(dict.fromkeys(new_triples))
     after = read_definitions(store, settings, config=new_triples)
+    _refuse_other_triples(new_triples, after, source)
     if not after.tasks:
         raise TaskDefinitionError("the new configuration leaves no enabled prediction task")
     current = configuration_triples(store)

@@ -64,9 +64,13 @@ def query_form(text: str) -> str:
         parsed = parseQuery(text)
     except ParseException as exc:
         try:
-            parseUpdate(text)
+            update = parseUpdate(text)
         except ParseException:
             raise QueryError(f"not a SPARQL query: {_parse_failure(exc)}") from None
+        if "request" not in update:
+            # the empty text (or only comments and PREFIX lines) is a valid update of no operation
+            raise QueryError("no query: the text is empty (or only comments and prefixes); give SELECT, ASK, "
+                             "CONSTRUCT or DESCRIBE") from None
         raise QueryError("this is a SPARQL update; `kgenrich query` runs only queries "
                          "(SELECT, ASK, CONSTRUCT, DESCRIBE) and never changes the store") from None
     name = getattr(parsed[1], "name", "")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import resource
 import shutil
 import tempfile
@@ -59,7 +60,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from . import sparql
+from . import owned, sparql
 from .config import Settings
 from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
@@ -350,15 +351,24 @@ def _spool_root(settings: Settings) -> Path:
     return Path(settings.models_dir).resolve().parent / SPOOL_DIR
 
 
+SPOOL_KIND = "sync-spool"  # the marker kind of a run's spool directory (owned.py)
+SPOOL_FILES = ("reified.nt", "derived.nt", "minted.nt", "provenance.nt", "state.nt", "withdrawn.nt", "graph.nt")
+
+
+def _legacy_spool(directory: Path) -> bool:
+    """A spool directory of a kgenrich older than the marker: a run's name, the spool files only."""
+    return bool(re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{8}(-shard\d+)?", directory.name)) and all(
+        entry.is_file() and not entry.is_symlink() and entry.name in SPOOL_FILES for entry in directory.iterdir())
+
+
 def drop_spools(settings: Settings, keep_run: str = "") -> int:
-    """Remove the spool directories of killed runs (except run ``keep_run``'s)."""
+    """Remove the spool directories of killed runs (except run ``keep_run``'s); only ours: anything
+    else in the spool root stays where it is."""
     root = _spool_root(settings)
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return 0
     stale = [d for d in root.iterdir() if d.is_dir() and not (keep_run and d.name.startswith(keep_run))]
-    for d in stale:
-        shutil.rmtree(d, ignore_errors=True)
-    return len(stale)
+    return sum(owned.remove_if_ours(d, (SPOOL_KIND,), _legacy_spool) for d in stale)
 
 
 def _staging_graphs(graphs: OwnGraphs, run: str, shard: str = "0") -> tuple[URIRef, URIRef, URIRef]:
@@ -594,7 +604,9 @@ class _Spool:
 
     def __init__(self, directory: Path):
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+        owned.check(directory, (SPOOL_KIND,), "a sync spool directory",
+                    f"move it out of {directory.parent}", _legacy_spool)
+        owned.mark(directory, SPOOL_KIND)
         self.reified = self.dir / "reified.nt"
         self.derived = self.dir / "derived.nt"
         self.minted = self.dir / "minted.nt"
@@ -621,7 +633,7 @@ class _Spool:
         return self.graph
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        owned.remove_if_ours(self.dir, (SPOOL_KIND,))
 
 
 def _report_dir(settings: Settings) -> Path:

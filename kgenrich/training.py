@@ -27,6 +27,13 @@ Training writes ``<models_dir>.partial`` (with its resumption state: finished fo
 under ``progress/``, checkpoints of running fits under ``checkpoints/``) and swaps
 it in whole at the end; ``resume=True`` continues an interrupted run.  Under
 torchrun every rank trains (the torch fits data-parallel) and rank 0 writes.
+
+Every directory training makes carries kgenrich's marker file (``owned.py``): the models
+directory, ``.partial`` and ``.old`` (kind ``models``: they are renamed into one another)
+and each checkpoint directory (kind ``checkpoint``).  Training renames or removes only
+what carries the marker, is empty, or has the layout an older kgenrich wrote before
+markers (:func:`legacy_models_layout`); anything else at those paths stops the run before
+it trains, with one error line, and nothing is touched.
 """
 
 from __future__ import annotations
@@ -45,12 +52,12 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, owned
 from .calibration import TaskCalibration, fit_task, load_calibration, save_calibration
 from .errors import ModelError
 from .metrics import oof_scores
 from .models import create, get_model_class
-from .models.base import FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
+from .models.base import CARD_FILE, FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
 from .records import ArtifactRecord, TaskLabels
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -60,6 +67,14 @@ PROGRESS_FILE = "progress.json"
 PROGRESS_DIR = "progress"
 CHECKPOINTS_DIR = "checkpoints"
 RUN_KEY_IGNORED = ("device", "threads", "n_jobs", "num_workers", "checkpoint_seconds")
+# the marker kinds (owned.py): a models directory, its .partial and .old share one, as they are renamed
+# into one another; a checkpoint directory inside .partial has its own
+MODELS_KIND = "models"
+CHECKPOINT_KIND = "checkpoint"
+# files an older kgenrich (before markers) wrote at the top of a models directory: the ensemble card,
+# sync's training state (sync.TRAINING_STATE) and, in .partial, the resumption marker
+LEGACY_MODELS_FILES = (ENSEMBLE_FILE, "sync-training.json", PROGRESS_FILE)
+LEGACY_CHECKPOINT_FILE = "fit.pt"
 
 # Defaults for real collections: the paper's models, pretrained.  The image model
 # is ResNet-152 with torchvision's ImageNet weights when they are cached or can be
@@ -299,6 +314,87 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
     return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume, profile)
 
 
+def _json_object(path: Path) -> Optional[dict]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def legacy_models_layout(directory: Path) -> bool:
+    """A models directory (or its .partial / .old) written by a kgenrich older than the marker files.
+
+    Recognised by what only kgenrich writes there and by nothing else being there: an ensemble
+    card with ``format_version`` and ``kgenrich_version`` (a finished run) or a resumption file
+    with the run's key (an interrupted one); beside it only sync's training state, the
+    resumption directories, and model directories that each hold a model card with a
+    ``format_version``.  One file of the user's in it and it is not recognised.
+    """
+    directory = Path(directory)
+    card = _json_object(directory / ENSEMBLE_FILE) if (directory / ENSEMBLE_FILE).is_file() else None
+    progress = _json_object(directory / PROGRESS_FILE) if (directory / PROGRESS_FILE).is_file() else None
+    finished = card is not None and "format_version" in card and "kgenrich_version" in card
+    interrupted = progress is not None and "key" in progress
+    if not (finished or interrupted):
+        return False
+    for entry in directory.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_file() and entry.name in LEGACY_MODELS_FILES:
+            continue
+        if entry.is_dir() and entry.name in (PROGRESS_DIR, CHECKPOINTS_DIR) and interrupted:
+            continue
+        model_card = entry / CARD_FILE
+        if entry.is_dir() and model_card.is_file() and "format_version" in (_json_object(model_card) or {}):
+            continue
+        return False
+    return True
+
+
+def legacy_checkpoint_layout(directory: Path) -> bool:
+    """A checkpoint directory of an older kgenrich: its checkpoint file (and a temporary one) only."""
+    return all(entry.is_file() and not entry.is_symlink() and entry.name.startswith(
+        (LEGACY_CHECKPOINT_FILE, f".{LEGACY_CHECKPOINT_FILE}.")) for entry in Path(directory).iterdir())
+
+
+MODELS_ADVICE = ("give --models-dir (models_dir) a new or empty directory, or the directory of models kgenrich "
+                 "trained; move your files elsewhere or remove them yourself")
+
+
+def check_models_dir(models_dir: Path) -> None:
+    """Refuse, before any work, a models directory (or its .partial / .old) that kgenrich did not make."""
+    models_dir = Path(models_dir)
+    for path, what in ((models_dir, "a models directory"),
+                       (models_dir.with_name(models_dir.name + ".partial"), "an interrupted training run"),
+                       (models_dir.with_name(models_dir.name + ".old"), "a previous models directory")):
+        owned.check(path, (MODELS_KIND,), what, MODELS_ADVICE, legacy_models_layout)
+
+
+def _cpu_threads() -> dict:
+    """The CPU threads this training ran with, and why (threads.py chose them when the command started)."""
+    import os
+    import sys
+
+    from . import threads
+
+    out = {"openmp": os.environ.get("OMP_NUM_THREADS"), "wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    if threads.CHOSEN:
+        out["why"] = threads.CHOSEN.get("why")
+    return out
+
+
+def _remove_models(path: Path, what: str) -> bool:
+    return owned.remove(path, (MODELS_KIND,), what, MODELS_ADVICE, legacy_models_layout)
+
+
+def remove_models_dir(models_dir: Path) -> bool:
+    """Remove a models directory that kgenrich made (True), nothing if absent (False); refuse anything else."""
+    return _remove_models(Path(models_dir), "a models directory")
+
+
 def _run_key(records, groups, cfg: dict, seed: int) -> str:
     """What an interrupted run must share with its resumption: data, groups, settings (not the device)."""
     def strip(value):
@@ -320,7 +416,15 @@ class _Progress:
         self.leader = leader
 
     def checkpoint_dir(self, name: str, step: str) -> Path:
-        return self.root / CHECKPOINTS_DIR / f"{name}-{step}"
+        path = self.root / CHECKPOINTS_DIR / f"{name}-{step}"
+        if self.leader and owned.kind_of(path) != CHECKPOINT_KIND and not path.exists():
+            owned.mark(path, CHECKPOINT_KIND)
+        return path
+
+    def _drop_checkpoint(self, name: str, step: str) -> None:
+        # inside our own .partial; still, only a directory we made (or an older kgenrich's) goes
+        owned.remove_if_ours(self.root / CHECKPOINTS_DIR / f"{name}-{step}", (CHECKPOINT_KIND,),
+                             legacy_checkpoint_layout)
 
     def _fold_file(self, name: str, f: int) -> Path:
         return self.root / PROGRESS_DIR / name / f"fold-{f + 1}.npz"
@@ -340,7 +444,7 @@ class _Progress:
             if pred is not None:
                 arrays[f"task{i}"] = pred[t]
         self._atomic(self._fold_file(name, f), lambda tmp: np.savez(tmp, **arrays))
-        shutil.rmtree(self.checkpoint_dir(name, f"fold{f + 1}"), ignore_errors=True)
+        self._drop_checkpoint(name, f"fold{f + 1}")
 
     def load_fold(self, name: str, f: int, groups) -> tuple[Optional[dict], str]:
         with np.load(self._fold_file(name, f)) as z:
@@ -353,7 +457,7 @@ class _Progress:
         if not self.leader:
             return
         self._atomic(self._done_file(name), lambda tmp: Path(tmp).write_text(json.dumps(entry, default=str)))
-        shutil.rmtree(self.checkpoint_dir(name, "final"), ignore_errors=True)
+        self._drop_checkpoint(name, "final")
 
     def load_done(self, name: str) -> dict:
         return json.loads(self._done_file(name).read_text())
@@ -383,15 +487,16 @@ def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: li
             raise ModelError(f"{staging} holds an interrupted run on other data or settings; run "
                              "'kgenrich train' without --resume to start again")
         if resume and old == key:
+            if owned.kind_of(staging) != MODELS_KIND:
+                owned.mark(staging, MODELS_KIND)  # an older kgenrich's interrupted run, recognised by its layout
             steps = _Progress(staging, True).done_steps()
             notes.append(f"resumed an interrupted run: {len(steps)} finished step(s) kept, running fits continue "
                          "from their last checkpoint")
         else:
             if resume:
                 notes.append(f"nothing to resume in {staging}; trained from the start")
-            if staging.exists():
-                shutil.rmtree(staging)
-            staging.mkdir(parents=True)
+            _remove_models(staging, "an interrupted training run")
+            owned.mark(staging, MODELS_KIND)
             marker.write_text(json.dumps({"key": key}))
     return distributed.broadcast(steps) if distributed.sharding_active() else steps
 
@@ -422,6 +527,8 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
     folds = make_folds(labelled, groups, k, seed)
     models_dir = Path(models_dir)
     dist = distributed.info()
+    if dist.leader:
+        check_models_dir(models_dir)  # before hours of training, not at the swap
     # the leader writes <models_dir>.partial; the other ranks train alongside, writing into a scratch
     # directory (their files equal the leader's), and read progress and checkpoints from the leader's
     work = models_dir.with_name(models_dir.name + ".partial")
@@ -496,7 +603,10 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         notes.extend(modality_notes)
         state.save_done(name, {"description": descriptions[name], "timings": timings[name], "notes": modality_notes})
     if not oof:
-        shutil.rmtree(work if dist.leader else staging, ignore_errors=True)
+        if dist.leader:
+            _remove_models(work, "an interrupted training run")
+        else:
+            scratch.cleanup()
         raise ModelError("no modality could be trained: " + "; ".join(notes))
 
     # the stacker's own honest score: cross-fit it over the OOF table with the same folds
@@ -557,6 +667,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         "versions": library_versions(),
     }
     card["distributed"] = dist.card()
+    card["cpu_threads"] = _cpu_threads()
     (staging / ENSEMBLE_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str))
     if scratch is not None:  # another rank: the leader writes the models
         scratch.cleanup()
@@ -564,14 +675,15 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
     for leftover in (PROGRESS_DIR, CHECKPOINTS_DIR, PROGRESS_FILE):  # resumption state, not part of the models
         path = staging / leftover
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    # swap in the complete directory only now, so a failed run leaves the old models usable
+    # swap in the complete directory only now, so a failed run leaves the old models usable;
+    # each rename and removal is checked again (a user may have put something there meanwhile)
     backup = models_dir.with_name(models_dir.name + ".old")
-    if backup.exists():
-        shutil.rmtree(backup)
-    if models_dir.exists():
+    _remove_models(backup, "a previous models directory")
+    if models_dir.exists() or models_dir.is_symlink():
+        owned.check(models_dir, (MODELS_KIND,), "a models directory", MODELS_ADVICE, legacy_models_layout)
         models_dir.rename(backup)
     staging.rename(models_dir)
-    shutil.rmtree(backup, ignore_errors=True)
+    _remove_models(backup, "a previous models directory")
     return Ensemble.load(models_dir, settings)
 
 

@@ -2,39 +2,64 @@
 
 The demo works on the embedded store the global options name (default
 .kgenrich/store), so that `kgenrich evaluate`, `query` and `sync` work on it
-afterwards.  It refuses to touch a store that holds anything it did not make
-itself, and it never runs against a remote endpoint.
+afterwards.  It refuses to touch a store, a data directory or a models directory
+that holds anything it did not make itself (owned.py: a marker file in each), and
+it never runs against a remote endpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
+import re
 import time
 from pathlib import Path
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import XSD
 
+from .. import owned
 from ..config import Settings
 from ..errors import KgenrichError
 from ..resources import ONTOLOGY_DIR
 from ..namespaces import KGS
 from ..tasks import CONFIG_GRAPH, KGE
+from .generator import _MARKER as IMAGES_MARKER  # the generator's marker of its images folder
 
-DEMO_MARKER = ".kgenrich-demo-store"
+DEMO_MARKER = ".kgenrich-demo-store"  # what a demo store carried before owned.py's marker: still recognised
+STORE_KIND = "demo-store"
+DATA_KIND = "demo-data"
 FULL_MIN_SUPPORT_SIZE = 3000
+
+
+def _legacy_demo_store(store_dir: Path) -> bool:
+    return (store_dir / DEMO_MARKER).is_file()
+
+
+def _legacy_demo_data(data_dir: Path) -> bool:
+    """A data directory an older demo wrote: its RDF files and its marked images folder, nothing else."""
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_file() and re.fullmatch(r"vocabulary\.trig|museum-[A-Za-z0-9_-]+\.trig", entry.name):
+            continue
+        if entry.is_dir() and entry.name == "images" and (entry / IMAGES_MARKER).is_file():
+            continue
+        return False
+    return True
 
 
 def _prepare_store_dir(store_dir: Path) -> None:
     """Empty the store directory, but only if it is new or a demo store we made."""
-    if store_dir.exists() and any(store_dir.iterdir()):
-        if not (store_dir / DEMO_MARKER).exists():
-            raise KgenrichError(
-                f"{store_dir} already holds a store that the demo did not create; "
-                "give the demo a fresh one with --store DIR (nothing was changed)")
-        shutil.rmtree(store_dir)
-    store_dir.mkdir(parents=True, exist_ok=True)
+    owned.remove(store_dir, (STORE_KIND,), "a demo store", "give the demo a fresh directory with --store DIR",
+                 _legacy_demo_store)
+    owned.mark(store_dir, STORE_KIND)
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """The demo's files go beside the store: into a new directory or one an earlier demo wrote."""
+    owned.check(data_dir, (DATA_KIND,), "a demo data directory",
+                "give the demo a store directory whose parent has no other 'demo-data' (--store DIR)",
+                _legacy_demo_data)
 
 
 def demo_task_definitions(size: int) -> bytes:
@@ -68,7 +93,7 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
     from ..pipeline import with_model_settings
     from ..sync import run_sync
     from ..models.base import read_card
-    from ..training import ENSEMBLE_FILE, demo_model_settings
+    from ..training import ENSEMBLE_FILE, check_models_dir, demo_model_settings, remove_models_dir
     from .generator import generate
 
     if settings.is_remote:
@@ -79,14 +104,18 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
     store_dir = Path(settings.store)
     data_dir = store_dir.parent / "demo-data"
     models_dir = Path(settings.models_dir)
+    # every check before anything is changed: a refusal leaves all three as they were
+    check_models_dir(models_dir)
+    _check_data_dir(data_dir)
+    owned.check(store_dir, (STORE_KIND,), "a demo store", "give the demo a fresh directory with --store DIR",
+                _legacy_demo_store)
     _prepare_store_dir(store_dir)
-    if models_dir.exists() and (models_dir / "ensemble.json").exists():
-        shutil.rmtree(models_dir)  # models of an earlier demo would not match this collection
+    remove_models_dir(models_dir)  # models of an earlier demo would not match this collection
+    owned.mark(data_dir, DATA_KIND)
 
     echo(f"generating {size} artifacts (seed {seed}) into {data_dir} ...")
     collection = generate(data_dir, size=size, seed=seed, progress=progress)
     store = EmbeddedStore(store_dir)
-    (store_dir / DEMO_MARKER).write_text("created by kgenrich demo; the demo may empty this store\n")
     try:
         for path in collection.rdf_files:
             store.load_file(path)

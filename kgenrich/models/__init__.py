@@ -23,8 +23,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 
 from ..errors import ModelError
+from ..threads import QUIET_WAITING
+
+# OpenMP threads that wait sleep instead of spinning (threads.py): set before torch or LightGBM load,
+# for code that uses the models without the command line (which sets it, and the thread count, itself)
+for _key, _value in QUIET_WAITING.items():
+    os.environ.setdefault(_key, _value)
 
 ENTRY_POINT_GROUP = "kgenrich.models"
 

@@ -34,4 +34,5 @@ def open_store(settings: Settings, in_memory: bool = False, *, read_only: bool =
         )
     from .embedded import EmbeddedStore
 
-    return EmbeddedStore(None if in_memory else settings.store, read_only=read_only)
+    return EmbeddedStore(None if in_memory else settings.store, read_only=read_only,
+                         service_endpoints=settings.service_endpoints, query_timeout=settings.query_timeout)

@@ -16,6 +16,10 @@ beside a live writer undefined behaviour; what happens in practice is that the
 writer's compactions remove files an opening reader was about to read, which
 fails loudly, and the opening is then simply repeated (``OPEN_ATTEMPTS``).
 The soak test (tests/test_soak.py) checks the result under load.
+
+Queries (``guard.py``): a SERVICE is run only to the endpoints of ``service_endpoints``;
+each query is evaluated in a helper thread and waited for in short waits, so Ctrl-C
+stops it at once and ``query_timeout`` bounds it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from rdflib import URIRef
 
 from ..errors import LoadError, StoreError
 from .base import FORMATS, Row, Solutions, Store, Triple, swap_request
+from .guard import DEFAULT_QUERY_TIMEOUT, bounded_iter, check_service
 from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
 from .terms import solution_row, to_oxigraph, to_rdflib
 
@@ -53,7 +58,10 @@ def _lock_held(exc: BaseException) -> bool:
 
 
 class EmbeddedStore(Store):
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 service_endpoints: Iterable[str] = (), query_timeout: float = DEFAULT_QUERY_TIMEOUT):
+        self.service_endpoints = tuple(service_endpoints)
+        self.query_timeout = float(query_timeout)
         self.path = Path(path) if path else None
         self.read_only = bool(read_only) and self.path is not None
         if self.path is None:
@@ -125,42 +133,56 @@ class EmbeddedStore(Store):
                 raise StoreError(f"query failed: {one_line(exc)}") from None
         raise AssertionError("unreachable")
 
+    def _bounded(self, query: str, produce) -> Iterator:
+        """``produce(result)``'s items, the query evaluated in a helper thread (guard.bounded_iter)."""
+        check_service(query, self.service_endpoints)
+
+        def items():
+            result = self._query(query)
+            try:
+                yield from produce(result)
+            except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors arrive while iterating
+                raise StoreError(f"query failed: {one_line(exc)}") from None
+
+        return bounded_iter(items, self.query_timeout)
+
     def select(self, query: str) -> list[Row]:
         return list(self.select_iter(query))
 
     def select_iter(self, query: str) -> Solutions:
-        result = self._query(query)
-        if not isinstance(result, ox.QuerySolutions):
-            raise StoreError("expected a SELECT query")
-        names = [v.value for v in result.variables]
+        def produce(result):
+            if not isinstance(result, ox.QuerySolutions):
+                raise StoreError("expected a SELECT query")
+            yield [v.value for v in result.variables]  # first: the variables, then the solutions
+            yield from result
 
-        def rows() -> Iterator[Row]:
-            try:
-                for solution in result:
-                    yield solution_row(solution, names)
-            except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors arrive while iterating
-                raise StoreError(f"query failed: {one_line(exc)}") from None
-
-        return Solutions(names, rows())
+        items = self._bounded(query, produce)
+        names = next(items)
+        # the solutions are turned into rows here, not in the helper: the two threads then hardly
+        # contend for the GIL (a fifth faster on a million rows)
+        return Solutions(names, (solution_row(solution, names) for solution in items))
 
     def ask(self, query: str) -> bool:
-        result = self._query(query)
-        if not isinstance(result, ox.QueryBoolean):
-            raise StoreError("expected an ASK query")
-        return bool(result)
+        def produce(result):
+            if not isinstance(result, ox.QueryBoolean):
+                raise StoreError("expected an ASK query")
+            yield bool(result)
+
+        return next(self._bounded(query, produce))
 
     def construct(self, query: str) -> list[Triple]:
-        result = self._query(query)
-        if not isinstance(result, ox.QueryTriples):
-            raise StoreError("expected a CONSTRUCT or DESCRIBE query")
-        try:
-            return [(to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)) for t in result]
-        except (OSError, RuntimeError) as exc:
-            raise StoreError(f"query failed: {one_line(exc)}") from None
+        def produce(result):
+            if not isinstance(result, ox.QueryTriples):
+                raise StoreError("expected a CONSTRUCT or DESCRIBE query")
+            for t in result:
+                yield to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)
+
+        return list(self._bounded(query, produce))
 
     def update(self, text: str, *, idempotent: bool = False) -> None:
         # Nothing travels over a network: a request is applied or refused, never lost, so never repeated.
         self._check_writable("an update")
+        check_service(text, self.service_endpoints)
         try:
             self._store.update(text)
         except SyntaxError as exc:

@@ -3,8 +3,12 @@
 Whether a request may be repeated is decided per request, by what it does:
 
 - idempotent (queries, Graph Store GET/PUT, DROP SILENT, INSERT DATA of ground
-  triples): repeated on connection and read errors and on 429/500/502/503/504,
-  with exponential backoff, honouring ``Retry-After``;
+  triples): repeated on connection errors, on an answer lost (the connection
+  closed) and on 429/500/502/503/504, with exponential backoff, honouring
+  ``Retry-After``;
+- no request is repeated when its answer did not come within ``timeout``: the
+  server is most likely still working on it (a repeat would start the same work
+  again beside it), and the message says it timed out (:class:`RequestTimeout`);
 - anything else (the graph swap, INSERT of blank-node data, Graph Store POST):
   repeated only when no connection could be made, i.e. when the request never
   left.  Once it may have reached the server, a lost answer is an error, never
@@ -93,12 +97,22 @@ def with_params(url: str, params: Mapping[str, str] | None) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
-class _CountingRetry(Retry):
-    """urllib3's Retry, telling the attempts made when it gives up (MaxRetryError does not)."""
+class RequestTimeout(EndpointUnreachable):
+    """The server took the request and gave no answer within ``timeout``; it was not repeated."""
 
-    def increment(self, *args, **kwargs):
+
+class _CountingRetry(Retry):
+    """urllib3's Retry, telling the attempts made when it gives up (MaxRetryError does not), and
+    never repeating a request whose answer did not come within the timeout: the server is most
+    likely still working on it, and a repeat would only start the same work again beside it."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, ReadTimeoutError):
+            exc = MaxRetryError(_pool, url, error)
+            exc.attempts = len(self.history) + 1
+            raise exc
         try:
-            return super().increment(*args, **kwargs)
+            return super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:
             exc.attempts = len(self.history) + 1
             raise
@@ -233,6 +247,12 @@ class HttpClient:
         return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
 
     def _unreachable(self, what: str, url: str, error, attempts: int, idempotent: bool) -> EndpointUnreachable:
+        if isinstance(error, ReadTimeoutError):
+            return RequestTimeout(self.redact(
+                f"{what}: {url} gave no answer within {self.timeout:g} s (the timeout setting; after {attempts} "
+                "attempt(s)); not repeated, as the server may still be working on it"
+                + ("" if idempotent else ", and the request may or may not have been applied")
+                + ": raise timeout in kgenrich.toml, or ask for less"))
         message = f"{what}: cannot reach {url}: {self._reason(error)} (after {attempts} attempt(s))"
         connected = not isinstance(error, ConnectTimeoutError)  # NewConnectionError is a ConnectTimeoutError
         if not idempotent and connected:

@@ -98,8 +98,17 @@ def _to_utf8_xml(data: bytes, codec: str, name: str) -> bytes:
 
 
 def check_xml(data: bytes) -> None:
-    """Raise a LoadError with line and column unless ``data`` is one well-formed XML document."""
+    """Raise a LoadError with line and column unless ``data`` is one well-formed XML document
+    that declares no external entity (a file or URL to be read in its place: never read)."""
     parser = expat.ParserCreate()
+
+    def entity(name, is_parameter, value, base, system_id, public_id, notation):
+        if system_id is not None or public_id is not None:
+            raise LoadError(f"line {parser.CurrentLineNumber}, column {parser.CurrentColumnNumber + 1}: the "
+                            f"external entity '{name}' ({system_id or public_id}) is refused: kgenrich reads no file "
+                            "or URL an RDF/XML document points to; put the content in the document") from None
+
+    parser.EntityDeclHandler = entity
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:

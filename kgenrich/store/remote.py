@@ -9,12 +9,19 @@ in a request line or a message.
 Default graph.  Stores differ on what a query without ``GRAPH`` reads:
 Virtuoso reads every graph, an Oxigraph server only its own default graph
 unless started with ``--union-default-graph``.  kgenrich's queries read the
-union (the embedded store's semantics), so the first query probes the server
-once: one triple of a named graph, asked for without ``GRAPH``.  Where it is
-not visible, every query names its dataset through the SPARQL 1.1 Protocol:
-``default-graph-uri`` and ``named-graph-uri`` for every named graph (from a
-cached graph list, refreshed after each write through this object), which
-gives such a server the same answers as the union.
+union of every graph, the server's own default graph included (the embedded
+store's semantics), so the first query probes the server once: one triple of a
+named graph, asked for without ``GRAPH``.  Where it is not visible:
+
+- a server that takes Oxigraph's ``union-default-graph`` request parameter
+  (asked once, with the same triple) gets it with every query: the union of
+  its default graph and every named graph, as with ``--union-default-graph``;
+- any other server gets the dataset named through the SPARQL 1.1 Protocol:
+  ``default-graph-uri`` and ``named-graph-uri`` for every named graph (from a
+  cached graph list, refreshed after each write through this object).  The
+  protocol has no name for the server's own default graph, so its triples are
+  not read: the store counts them once and says so in one warning (how many,
+  and what to change).
 
 Loads.  A file is parsed here first (pyoxigraph's parsers, as on the embedded
 store: a syntax error sends nothing).  With a Graph Store endpoint a triple
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -53,6 +61,11 @@ from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
 from .terms import solution_row, to_rdflib
+
+log = logging.getLogger(__name__)
+
+# Oxigraph's request parameter for "the default graph is the union of all graphs" (its own included)
+UNION_PARAMETER = ("union-default-graph", "")
 
 # Where a load stages its graphs when the caller names no place of its own (the CLI
 # names one below the prediction graph, which kgenrich never reads as data).
@@ -122,6 +135,10 @@ class RemoteStore(Store):
         self._union: bool | None = None
         self._probe_due = True
         self._graphs: list[str] | None = None
+        # Where the default graph is not the union: whether the server takes UNION_PARAMETER (None:
+        # not asked), and how many triples of its own default graph a named dataset leaves out.
+        self._union_parameter: bool | None = None
+        self.unread_default_triples: int | None = None
 
     # --- capabilities ------------------------------------------------------------
     @property
@@ -159,20 +176,48 @@ class RemoteStore(Store):
         triple = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
         if triple and all(isinstance(term, (URIRef, Literal)) for term in triple):
             s, p, o = triple
-            return self._ask(sparql.prepare("store_probe_default_graph", s=s, p=p, o=o), dataset=False)
+            probe = sparql.prepare("store_probe_default_graph", s=s, p=p, o=o)
+            union = self._ask(probe, dataset=False)
+            if not union and self._union_parameter is None:
+                self._union_parameter = self._takes_union_parameter(probe)
+            return union
         if self._ask(sparql.prepare("store_has_named_triples"), dataset=False):
             # Named graphs whose triples all hold blank nodes: nothing to ask for by label.  An
             # explicit dataset reads the union on any store, so take that road.
             return False
         return None
 
+    def _takes_union_parameter(self, probe: str) -> bool:
+        """Whether the server reads UNION_PARAMETER: the probe triple is then visible without GRAPH.
+        A server that refuses the parameter, or ignores it, does not."""
+        try:
+            return self._ask(probe, dataset=[UNION_PARAMETER])
+        except StoreError:
+            return False
+
     def _dataset(self) -> list[tuple[str, str]]:
         if self.default_graph_is_union is not False:
             return []
+        if self._union_parameter:
+            return [UNION_PARAMETER]
         if self._graphs is None:
             self.graph_names()
         graphs = self._graphs or []
+        if self.unread_default_triples is None:
+            self._count_unread_default()
         return [("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs]
+
+    def _count_unread_default(self) -> None:
+        """Count, once, the triples of the server's own default graph that a named dataset leaves out,
+        and say so in one warning when there are any."""
+        rows = self._select(sparql.prepare("store_count_default_graph"), dataset=False)
+        self.unread_default_triples = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        if self.unread_default_triples:
+            log.warning("%s: the %d triple(s) of the server's own default graph are not read: the server shows "
+                        "only that graph to a query without a dataset, and SPARQL names no default graph beside "
+                        "the named ones; start the server with its union-default-graph option (Virtuoso and "
+                        "Oxigraph's --union-default-graph read everything), or load those triples into a named "
+                        "graph (kgenrich load FILE --graph IRI)", self.endpoint, self.unread_default_triples)
 
     def _written(self) -> None:
         """After a write: the graph list may have changed, and an undecided probe may now decide."""
@@ -181,8 +226,11 @@ class RemoteStore(Store):
             self._probe_due = True
 
     # --- HTTP ---------------------------------------------------------------------
-    def _post_query(self, query: str, accept: str, dataset: bool, stream: bool = False) -> Answer:
-        fields = [("query", query), *(self._dataset() if dataset else [])]
+    def _post_query(self, query: str, accept: str, dataset: bool | list[tuple[str, str]],
+                    stream: bool = False) -> Answer:
+        """``dataset``: True for the store's union (see the module doc), False for none, or the fields."""
+        named = dataset if isinstance(dataset, list) else self._dataset() if dataset else []
+        fields = [("query", query), *named]
         return self._http.request("POST", self.endpoint, what="query", idempotent=True,
                                   body=urlencode(fields).encode("utf-8"),
                                   headers={"Accept": accept, "Content-Type": _FORM}, stream=stream)
@@ -266,7 +314,7 @@ class RemoteStore(Store):
     def ask(self, query: str) -> bool:
         return self._ask(query, dataset=True)
 
-    def _ask(self, query: str, dataset: bool) -> bool:
+    def _ask(self, query: str, dataset: bool | list[tuple[str, str]]) -> bool:
         data = self._json(self._post_query(query, _JSON_RESULTS, dataset), "ask")
         try:
             if "boolean" in data:
@@ -328,19 +376,23 @@ class RemoteStore(Store):
             self._written()
 
     def _default_graph_is_union_for_load(self) -> bool:
-        """Decide the default-graph semantics before loading into it, writing a probe triple if need be."""
+        """Decide the default-graph semantics before loading into it, writing a probe triple if need be.
+        (True also where the queries read the default graph through UNION_PARAMETER.)"""
         known = self.default_graph_is_union
         if known is not None:
-            return known
+            return known or bool(self._union_parameter)
         probe = URIRef(f"urn:kgenrich:probe:{uuid.uuid4().hex}")
         self.update(sparql.prepare("insert_data", graph=probe, triples=sparql.TripleBlock([(probe, probe, probe)])),
                     idempotent=True)
         try:
-            union = self._ask(sparql.prepare("store_probe_default_graph", s=probe, p=probe, o=probe), dataset=False)
+            asked = sparql.prepare("store_probe_default_graph", s=probe, p=probe, o=probe)
+            union = self._ask(asked, dataset=False)
+            if not union:
+                self._union_parameter = self._takes_union_parameter(asked)
         finally:
             self.update(sparql.prepare("drop_graph", graph=probe), idempotent=True)
         self._union, self._probe_due = union, False
-        return union
+        return union or bool(self._union_parameter)
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None, *,
                    staging: str | None = None) -> int:

@@ -1,0 +1,146 @@
+"""How many CPU threads kgenrich's libraries use, and how they wait: fair on a machine that does other work.
+
+Torch (intra-op), LightGBM and the BLAS libraries parallelise with OpenMP.  By default OpenMP takes a
+thread per core and lets a thread that waits for the others *spin* (burn its core polling) for a
+while.  Beside other busy processes that is the worst case: a parallel step waits for its slowest
+thread, that thread is descheduled, and the others spin on the cores the machine needed (measured
+on 2 cores beside two busy processes: the demo's text heads went from 20 to 1.3 epochs/s).  So,
+once, when a command starts and before any of those libraries is loaded (:func:`configure`):
+
+- waiting threads sleep instead of spinning: ``OMP_WAIT_POLICY=PASSIVE`` (GNU and LLVM OpenMP),
+  ``KMP_BLOCKTIME=0`` (Intel's), unless the environment already says otherwise;
+- the thread count is the cores this process may use (its CPU affinity, the container's CPU quota,
+  never more than the physical cores among them) less the load the other processes put on them
+  (the one-minute load average, or the threads runnable right now if more), at least one: ``OMP_NUM_THREADS`` (read by torch, LightGBM and
+  OpenBLAS when they start), unless the environment sets it.  The ``threads`` setting
+  (``KGENRICH_THREADS``) overrides the choice; ``[models] threads`` (torch) and ``[models] n_jobs``
+  (LightGBM) override it per model.
+
+The choice is made once: the load average of a command's own later work would otherwise make it
+shrink itself.  What was chosen and why is :data:`CHOSEN` (the model cards and ``--json`` reports
+carry the thread counts the models used).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+QUIET_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+CHOSEN: dict = {}  # {"threads": n, "why": "..."} once configure() ran
+
+
+def _physical_cores(cpus: set[int]) -> int:
+    """Physical cores among ``cpus`` (hyper-threads of one core count once); len(cpus) if unknown."""
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus)
+    return len(cores) or len(cpus)
+
+
+def _cgroup_quota() -> Optional[float]:
+    """CPUs the container may use (cgroup v2 ``cpu.max`` or v1 ``cfs_quota``), None if unlimited/unknown."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: affinity, container quota, physical cores only."""
+    try:
+        cpus = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = set(range(os.cpu_count() or 1))
+    cores = _physical_cores(cpus)
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
+    return max(1, cores)
+
+
+def _running_now(samples: int = 3, pause: float = 0.01) -> Optional[int]:
+    """Threads runnable right now besides this one (Linux ``/proc/loadavg``'s fourth field), the median of a
+    few samples: the load average lags a minute behind work that has just started."""
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+            counts.append(max(0, int(running) - 1))
+        except (OSError, IndexError, ValueError):
+            return None
+        if i + 1 < samples:
+            time.sleep(pause)
+    return sorted(counts)[len(counts) // 2]
+
+
+def others_load() -> tuple[float, str]:
+    """How many cores other work keeps busy: the larger of the one-minute load average and the threads
+    runnable right now."""
+    try:
+        average = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        average = 0.0
+    now = _running_now()
+    load = max(average, float(now or 0))
+    return load, f"load average {average:.2f}" + (f", {now} other thread(s) running now" if now is not None else "")
+
+
+def free_cores(cores: Optional[int] = None, load: Optional[float] = None) -> tuple[int, str]:
+    """(threads, why): the usable cores less the other processes' load, at least one."""
+    cores = usable_cores() if cores is None else cores
+    if load is None:
+        load, why = others_load()
+    else:
+        why = f"load {load:.2f}"
+    threads = max(1, min(cores, math.floor(cores - load + 0.5)))
+    return threads, f"{cores} usable core(s), {why}"
+
+
+def parse_threads(value) -> Optional[int]:
+    """The ``threads`` setting: "auto" (None) or a whole number >= 1."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    if isinstance(value, bool):
+        raise ValueError('"auto" or a whole number >= 1')
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError('"auto" or a whole number >= 1') from None
+    if number < 1 or number != float(value):
+        raise ValueError('"auto" or a whole number >= 1')
+    return number
+
+
+def configure(threads: Optional[int] = None, environ=os.environ) -> dict:
+    """Set the OpenMP environment for this process (see the module doc); call before torch, LightGBM
+    or numpy's BLAS start.  ``threads``: the setting (None: choose).  Returns :data:`CHOSEN`."""
+    for key, value in QUIET_WAITING.items():
+        environ.setdefault(key, value)
+    if threads is not None:
+        chosen, why = threads, "the threads setting"
+        environ["OMP_NUM_THREADS"] = str(threads)
+    elif environ.get("OMP_NUM_THREADS", "").strip():
+        chosen, why = environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS in the environment"
+    else:
+        chosen, why = free_cores()
+        environ["OMP_NUM_THREADS"] = str(chosen)
+    CHOSEN.clear()
+    CHOSEN.update({"threads": int(chosen) if str(chosen).isdigit() else chosen, "why": why,
+                   "wait_policy": environ.get("OMP_WAIT_POLICY")})
+    return dict(CHOSEN)
