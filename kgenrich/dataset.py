@@ -191,26 +191,39 @@ def _language(literal, language) -> str:
     return ""
 
 
+# (node types?, how the value is read) -> query file, for inputs through an intermediate node
+_INPUT_QUERIES = {
+    (False, "value"): "input_node_values",
+    (False, "value+language"): "input_node_values_lang",
+    (False, "optional value"): "input_node_optional_value",
+    (False, "node"): "input_node_only",
+    (True, "value"): "input_node_typed_values",
+    (True, "value+language"): "input_node_typed_values_lang",
+    (True, "optional value"): "input_node_typed_optional_value",
+    (True, "node"): "input_node_typed_only",
+}
+
+
 def _input_query(inp: Input) -> tuple[str, dict]:
     """The query file and the path bindings that read one input."""
     if inp.node_path is None:
         return "input_values", {"valuePath": inp.value_path}
     bindings: dict = {"nodePath": inp.node_path}
-    name = "input_node"
     if inp.node_types:
-        name += "_typed"
         bindings["nodeTypePath"] = inp.node_type_path
         bindings["nodeTypes"] = [URIRef(t) for t in inp.node_types]
     if inp.value_path is None:
-        return name + "_only", bindings
-    bindings["valuePath"] = inp.value_path
-    if inp.kind == "image":
-        return name + "_optional_value", bindings
-    name += "_values"
-    if inp.language_path is not None:
-        name += "_lang"
-        bindings["languagePath"] = inp.language_path
-    return name, bindings
+        mode = "node"  # an image node that is its own location
+    else:
+        bindings["valuePath"] = inp.value_path
+        if inp.kind == "image":
+            mode = "optional value"  # without a location, the node itself
+        elif inp.language_path is not None:
+            mode = "value+language"
+            bindings["languagePath"] = inp.language_path
+        else:
+            mode = "value"
+    return _INPUT_QUERIES[(bool(inp.node_types), mode)], bindings
 
 
 def _read_inputs(store: Store, graph: URIRef, objects: list[URIRef], records: dict[str, ArtifactRecord],
@@ -409,6 +422,8 @@ def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -
             "graph": [r.graph for r in records],
             "museum": [r.museum for r in records],
             "texts": [[{"text": t, "lang": lang} for t, lang in r.texts] for r in records],
+            "text_fields": [[{"field": k, "text": t} for k, ts in sorted(r.text_fields.items()) for t in ts]
+                            for r in records],
             "images": [r.images for r in records],
             "image_nodes": [r.image_nodes for r in records],
             "literals": [[{"property": k, "value": v} for k, vs in sorted(r.literals.items()) for v in vs]
@@ -421,6 +436,7 @@ def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -
         schema_fields = [
             ("iri", pa.string()), ("graph", pa.string()), ("museum", pa.string()),
             ("texts", pa.list_(pa.struct([("text", pa.string()), ("lang", pa.string())]))),
+            ("text_fields", pa.list_(pa.struct([("field", pa.string()), ("text", pa.string())]))),
             ("images", pa.list_(pa.string())), ("image_nodes", pa.list_(pa.string())),
             ("literals", pa.list_(pa.struct([("property", pa.string()), ("value", pa.string())]))),
         ]

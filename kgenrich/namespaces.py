@@ -20,7 +20,7 @@ SCHEMA = Namespace("http://schema.org/")
 # kgenrich's task vocabulary (ontology/kgenrich.ttl)
 KGE_IRI = "https://w3id.org/kgenrich/ontology#"
 KGE = Namespace(KGE_IRI)
-# kgenrich's shipped prediction tasks (ontology/silknow-tasks.ttl): task:material ...
+# kgenrich's shipped prediction tasks (ontology/profiles/silknow.ttl): task:material ...
 TASK = Namespace("https://w3id.org/kgenrich/task/")
 # kgenrich's terms for sync state and validation context
 KGS = Namespace("https://w3id.org/kgenrich/sync#")

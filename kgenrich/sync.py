@@ -133,7 +133,8 @@ class SyncReport:
         return asdict(self)
 
     def summary(self) -> str:
-        gaps = ", ".join(f"{k} {v}" for k, v in self.gaps.items())
+        gaps = ", ".join(f"{k} {v}" for k, v in self.gaps.items() if k not in self.inactive)
+        inactive = "; ".join(f"{k}: {v}" for k, v in self.inactive.items())
         what = "dry run, nothing written" if self.dry_run else ("graphs replaced" if self.wrote else "nothing to write")
         targets = "; ".join(
             f"{t} min_precision {v['min_precision']:g}: " + (
@@ -141,10 +142,13 @@ class SyncReport:
                 f"coverage {v['expected_coverage']:.0%})" if v["reachable"] else
                 f"not reached out of fold (best {v['expected_precision'] or 0:.3f}), nothing written")
             for t, v in self.thresholds.items() if "min_precision" in v)
-        return (f"{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: {self.written} written, "
+        profile = f"profile {self.profile} ({self.profile_reason})\n" if self.profile else ""
+        return (f"{profile}{self.artifacts} artifacts (gaps: {gaps}); {self.predictions} predictions: "
+                f"{self.written} written, "
                 f"{self.withdrawn} withdrawn, {self.unchanged} unchanged; {self.repredicted_artifacts} artifacts "
                 f"predicted{'; models trained (' + self.retrain_reason + ')' if self.trained else ''}; {what}; "
-                f"{self.seconds:.1f} s" + (f"\n{targets}" if targets else ""))
+                f"{self.seconds:.1f} s" + (f"\ninactive tasks: {inactive}" if inactive else "")
+                + (f"\n{targets}" if targets else ""))
 
 
 class _Stages:

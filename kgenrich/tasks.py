@@ -114,7 +114,7 @@ def file_label(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    label: str  # "ontology/silknow-tasks.ttl" or "configuration graph"
+    label: str  # "ontology/profiles/silknow.ttl" or "configuration graph"
     level: int  # PROFILE, FILES or CONFIGURATION
     index: int  # order among the sources (files in the order of the ontology setting)
 

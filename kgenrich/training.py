@@ -83,7 +83,9 @@ LEGACY_CHECKPOINT_FILE = "fit.pt"
 # frozen multilingual USE embeddings (the measured offline choice, docs/models.md).
 # What was chosen, and why, is in the log, the notes and the model cards.
 DEFAULTS: dict = {
-    "modalities": ["image", "text", "tabular"],
+    # words: a bag-of-words view of the same texts (models/words.py); fast, and strong on the short,
+    # formulaic texts of museum records
+    "modalities": ["image", "text", "words", "tabular"],
     "stacker": "fusion",
     "folds": 3,
     "focal_gamma": 2.0,

@@ -39,11 +39,12 @@ _PREFIXES = {KGE_IRI: "kge:", str(XSD): "xsd:", str(OWL): "owl:", str(RDF): "rdf
 @dataclass(frozen=True)
 class Term:
     iri: str
-    kind: str  # "class" | "property" | "grouping"
+    kind: str  # "class" | "property" | "grouping" | "term" (a date unit)
     label: str
     comment: str
     range: Optional[str]
     position: int  # where the term is defined in the file (the reference keeps the file's order)
+    domain: Optional[str] = None  # the class a property is used on (a task, a profile, an input ...)
 
     @property
     def curie(self) -> str:
@@ -78,9 +79,11 @@ def terms() -> dict[str, Term]:
         kind = next((_KINDS[t] for t in types if t in _KINDS), "grouping" if URIRef(KGE_IRI + "Grouping") in types
                     else "term")
         range_ = graph.value(subject, RDFS.range)
+        domain = graph.value(subject, RDFS.domain)
         match = re.search(rf"^kge:{re.escape(iri[len(KGE_IRI):])}\s+a\s", text, re.M)
         out[iri] = Term(iri, kind, _english(graph, subject, RDFS.label), _english(graph, subject, RDFS.comment),
-                        str(range_) if range_ is not None else None, match.start() if match else len(text))
+                        str(range_) if range_ is not None else None, match.start() if match else len(text),
+                        str(domain) if domain is not None else None)
     return out
 
 
@@ -157,16 +160,29 @@ def reference_markdown() -> str:
     for t in ordered:
         if t.kind == "grouping":
             lines.append(f"- **`{t.curie}`** ({t.label}): {t.comment}")
+    lines += ["", "### Date units (the values of `kge:dateUnit`)", ""]
+    for t in ordered:
+        if t.kind == "term":
+            lines.append(f"- **`{t.curie}`** ({t.label}): {t.comment}")
     lines += ["", "### Properties of a task", "",
               "| property | value | required | values | meaning |", "|---|---|---|---|---|"]
     for t in ordered:
-        if t.kind == "property":
+        if t.kind == "property" and t.domain == KGE_IRI + "PredictionTask":
             required, values = _counts(shapes, URIRef(t.iri))
             value = f"`{curie(t.range)}`" if t.range else "IRI"
             lines.append(f"| `{t.curie}` | {value} | {required} | {values} | {t.comment} |")
     required, values = _counts(shapes, RDFS.label)
     lines.append(f"| `rdfs:label` | literal | {required} | {values}, one per language | Human-readable name of the "
                  "task (English preferred). Default: the name. |")
+    for title, domains in (("Properties of a profile (checked by `shapes/profiles.ttl`; docs/profiles.md)",
+                            (KGE_IRI + "Profile",)),
+                           ("Properties of an input", (KGE_IRI + "Input", KGE_IRI + "TextInput")),
+                           ("Properties of a prediction", ("http://www.w3.org/1999/02/22-rdf-syntax-ns#Statement",))):
+        lines += ["", f"### {title}", "", "| property | value | meaning |", "|---|---|---|"]
+        for t in ordered:
+            if t.kind == "property" and t.domain in domains:
+                value = f"`{curie(t.range)}`" if t.range else "IRI or path"
+                lines.append(f"| `{t.curie}` | {value} | {t.comment} |")
     lines += ["", END]
     return "\n".join(lines) + "\n"
 

@@ -69,7 +69,7 @@ class FakeTrainer:
     def exists(self, models_dir) -> bool:
         return (Path(models_dir) / "fake-ensemble").is_file()
 
-    def train(self, records, labels, settings, models_dir, progress):
+    def train(self, records, labels, settings, models_dir, progress, profile=None):
         self.trained += 1
         groups = {k: v.group_ids for k, v in labels.items() if len(v.groups) >= 1}
         Path(models_dir).mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ PREFIX gn: <http://www.geonames.org/ontology#>
 PREFIX time: <http://www.w3.org/2006/time#>
 """
 VOCAB_GRAPH = "https://w3id.org/kgenrich/demo/graph/vocabulary"
-# The task paths of ontology/silknow-tasks.ttl, from the artifact to the value.
+# The task paths of ontology/profiles/silknow.ttl, from the artifact to the value.
 TASK_PATHS = {
     "material": "?prod ecrm:P108_has_produced ?obj ; ecrm:P126_employed ?v .",
     "technique": "?prod ecrm:P108_has_produced ?obj ; ecrm:P32_used_general_technique ?v .",

@@ -23,6 +23,7 @@ CONFIGS = {
     "image": {**TORCH, "backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True,
               "num_workers": 0},
     "text": {**TORCH, "model": "use"},
+    "words": {"min_df": 1, "max_iter": 50},
     "tabular": {"n_jobs": 1, "num_boost_round": 5},
     "fusion": {"n_jobs": 1, "num_boost_round": 5, "early_stopping_rounds": 0},
 }
@@ -106,3 +107,33 @@ def test_a_model_declared_label_free_ignores_the_hidden_value(name, records):
     p = model.predict(test)
     for task in GROUPS:
         assert same(p, model.predict([hide(r, task) for r in test]))
+
+
+def test_words_keeps_text_fields_apart_and_learns_from_them(tmp_path):
+    """The words model reads each of the profile's text inputs as its own field: a word that decides the
+    label in one field and is noise in another is learnt where it matters."""
+    from kgenrich.models.words import WordsModel
+    from kgenrich.records import ArtifactRecord
+
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(120):
+        painting = i % 2 == 0
+        title = f"{'paper' if rng.random() < 0.5 else 'canvas'} view {i}"  # noise in the title
+        medium = "oil on canvas" if painting else "etching on paper"
+        r = ArtifactRecord(iri=f"http://example.org/{i}", graph="g", museum="g",
+                           texts=[(title, ""), (medium, "")], text_fields={"title": [title], "medium": [medium]},
+                           labels={"type": "painting" if painting else "print"})
+        recs.append(r)
+    groups = {"type": ["painting", "print"]}
+    model = WordsModel(groups, {"min_df": 1}).fit(recs[:80])
+    p = model.predict(recs[80:])["type"]
+    truth = np.array([0 if r.labels["type"] == "painting" else 1 for r in recs[80:]])
+    assert (p.argmax(1) == truth).mean() == 1.0
+    assert set(model.vectorizers) == {"medium", "title"}
+    model.save(tmp_path / "words")
+    again = WordsModel.load(tmp_path / "words")
+    assert np.allclose(again.predict(recs[80:])["type"], p)
+    # a record without any text has no words prediction (a NaN row, "missing" for the fusion)
+    empty = ArtifactRecord(iri="http://example.org/x", graph="g", museum="g")
+    assert np.isnan(again.predict([empty])["type"]).all()

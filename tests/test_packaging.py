@@ -78,7 +78,7 @@ def test_wheel_carries_queries_shapes_and_ontology(installed):
     for expected in ("kgenrich/_shipped/queries/tasks.rq", "kgenrich/_shipped/queries/validate/statement-subject.rq",
                      "kgenrich/_shipped/queries/examples/predicted_material.rq",
                      "kgenrich/_shipped/shapes/predictions.ttl", "kgenrich/_shipped/ontology/kgenrich.ttl",
-                     "kgenrich/_shipped/ontology/silknow-tasks.ttl", "kgenrich/_shipped/ontology/crm-core.ttl",
+                     "kgenrich/_shipped/ontology/profiles/silknow.ttl", "kgenrich/_shipped/ontology/crm-core.ttl",
                      "kgenrich/_shipped/shapes/tasks.ttl", "kgenrich/demo/data/thesaurus.ttl"):
         assert expected in names, expected
 

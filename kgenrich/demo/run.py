@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import XSD
+from rdflib.namespace import RDF, XSD
 
 from .. import owned
 from ..config import Settings
@@ -68,8 +68,12 @@ def demo_task_definitions(size: int) -> bytes:
     They go into the store's configuration graph: the same mechanism an
     ontology editor uses to change a task without touching files or code.
     """
-    graph = Graph()
-    graph.parse(ONTOLOGY_DIR / "silknow-tasks.ttl", format="turtle")
+    profile = Graph()
+    profile.parse(ONTOLOGY_DIR / "profiles" / "silknow.ttl", format="turtle")
+    graph = Graph()  # the tasks of the profile's file, not the profile itself
+    for task in profile.subjects(RDF.type, URIRef(KGE + "PredictionTask")):
+        for triple in profile.triples((task, None, None)):
+            graph.add(triple)
     min_support = URIRef(KGE + "minSupport")
     for task, _, value in list(graph.triples((None, min_support, None))):
         scaled = max(5, round(int(value) * min(1.0, size / FULL_MIN_SUPPORT_SIZE)))
