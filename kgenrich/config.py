@@ -213,6 +213,8 @@ TOP_LEVEL: dict[str, Check] = {
     "seed": _integer(0),
     "device": _device,
     "literal_features": _list_of(_iri),
+    "load_batch_quads": _integer(1000),
+    "jsonld_contexts": _nonempty_string,
 }
 
 # [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
@@ -304,6 +306,8 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
+    load_batch_quads: int = 250_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
+    jsonld_contexts: Optional[str] = None  # directory of JSON-LD contexts, laid out host/path as their URLs
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 

@@ -1,0 +1,448 @@
+"""Streamed, all-or-nothing loads of RDF files and directories.
+
+A load run (one ``kgenrich load`` with its files and directories) goes in two
+passes over the input, never holding a file in memory:
+
+1. **Check.**  Every file is parsed as a stream (gzip decompressed as it is
+   read) and its statements counted.  A syntax error, a broken gzip stream, an
+   unknown JSON-LD context or a token over the parser's 16 MiB limit anywhere
+   in any file stops the run here, before anything is written: the store is
+   as it was.  Every failing file is reported, one line each.
+2. **Write.**  A small run (at most :data:`TRANSACTION_QUADS` statements) is
+   kept from the check and written in one transaction.  A larger run is parsed
+   again and written by the store's bulk loader in batches of
+   ``load_batch_quads`` statements (memory stays bounded by that setting, not
+   by the file), under a **load journal** (see :mod:`kgenrich.store.embedded`)
+   that the next command opening the store for writing uses to remove a load
+   that was killed midway.  The journal goes before the first write and is
+   removed after the last one: a reader meanwhile sees part of the run (and a
+   warning); a killed run is rolled back whole, never completed.
+
+Blank nodes.  Every file of a run gets blank-node labels of its own (the run's
+random prefix, the file's number, the label as written; a JSON-LD document
+also its number), so two files, two documents or one file loaded twice never
+share a blank node, and everything a run wrote can be told from what was
+there before by that prefix.
+
+What a rollback removes: in a graph that held no triple before the run,
+everything (the graph was new); in a graph that had triples, the run's
+blank-node triples (by prefix) and the ground triples the check pass found
+missing from the store (spooled to a file next to the journal), so triples
+that were there before the run stay.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+import os
+import sys
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+from xml.parsers import expat
+
+import pyoxigraph as ox
+
+from ..errors import LoadError
+from .rdfio import FORMAT_NAMES, OX_FORMATS, one_line, syntax_error
+
+# A run of at most this many statements is written in one transaction (no journal, no second pass).
+TRANSACTION_QUADS = 100_000
+DEFAULT_BATCH_QUADS = 250_000
+# The parser's longest token (pyoxigraph's buffer limit); named in the error for a longer literal or IRI.
+MAX_TOKEN_BYTES = 16 * 1024 * 1024
+QUAD_FORMATS = {"trig", "nquads"}
+# Formats whose triples without a graph go into --graph (JSON-LD's default graph too).
+TRIPLE_FORMATS = {"turtle", "ntriples", "rdfxml", "jsonld"}
+_SUFFIXES = {
+    ".ttl": "turtle", ".turtle": "turtle", ".trig": "trig", ".nt": "ntriples", ".ntriples": "ntriples",
+    ".nq": "nquads", ".nquads": "nquads", ".rdf": "rdfxml", ".owl": "rdfxml", ".xml": "rdfxml",
+    ".jsonld": "jsonld", ".json": "jsonld",
+}
+_READ_CHUNK = 1 << 20
+_PROGRESS_EVERY = 16_384
+
+
+def guess_format(path: Path) -> str:
+    """The RDF format of a file from its name (``.gz`` looked through)."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = Path(name).suffix
+    if suffix not in _SUFFIXES:
+        known = ", ".join(sorted(_SUFFIXES))
+        raise LoadError(f"{path}: unknown RDF format '{suffix or name}' (known: {known}, optionally .gz)")
+    return _SUFFIXES[suffix]
+
+
+def has_rdf_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return Path(name[:-3] if name.endswith(".gz") else name).suffix in _SUFFIXES
+
+
+# ------------------------------------------------------------------ what a run reads
+@dataclass
+class Source:
+    """One file of a run: where, in what format, and the base IRI its relative IRIs resolve against."""
+
+    path: Path
+    fmt: str
+    size: int
+
+    @property
+    def base(self) -> str:
+        return self.path.resolve().as_uri()
+
+
+@dataclass
+class LoadOptions:
+    """How a run loads: bulk batch size (bounds memory), offline JSON-LD contexts, progress bars."""
+
+    batch_quads: int = DEFAULT_BATCH_QUADS
+    jsonld_contexts: Optional[str] = None
+    progress: bool = False
+
+
+@dataclass
+class LoadRun:
+    """What a run loaded: per file (path, format, statements read), and the quads the store gained."""
+
+    files: list[tuple[str, str, int]] = field(default_factory=list)
+    added: int = 0
+    skipped: int = 0  # files in a directory without an RDF suffix
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def statements(self) -> int:
+        return sum(n for _, _, n in self.files)
+
+
+class LoadErrors(LoadError):
+    """Several files of one run failed the check: one line each; nothing was loaded."""
+
+    def __init__(self, messages: list[str]):
+        self.messages = list(messages)
+        super().__init__(self.messages[0] if len(self.messages) == 1 else
+                         f"{len(self.messages)} files failed; nothing was loaded: " + "; ".join(self.messages[:3]))
+
+
+def collect_sources(paths: Iterable[Path], fmt: Optional[str] = None) -> tuple[list[Source], int, list[str]]:
+    """The files of a run, in order: each named file, and each directory's RDF files (recursively, sorted by
+    path; hidden entries and files without an RDF suffix skipped and counted).  Returns (sources, skipped,
+    errors)."""
+    sources: list[Source] = []
+    errors: list[str] = []
+    skipped = 0
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in files:
+                    if name.startswith("."):
+                        continue
+                    child = Path(root) / name
+                    if has_rdf_suffix(child):
+                        found.append(child)
+                    else:
+                        skipped += 1
+            for child in sorted(found):
+                sources.append(Source(child, fmt or guess_format(child), _size(child)))
+            continue
+        if not path.exists():
+            errors.append(f"{path}: no such file")
+            continue
+        try:
+            sources.append(Source(path, fmt or guess_format(path), _size(path)))
+        except LoadError as exc:
+            errors.append(str(exc))
+    return sources, skipped, errors
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# ------------------------------------------------------------------ byte streams
+class _Counted(io.RawIOBase):
+    """A file's raw bytes, counting what was read (for a progress bar in bytes of the file as stored)."""
+
+    def __init__(self, raw, on_read: Optional[Callable[[int], None]]):
+        self._raw = raw
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n and self._on_read is not None:
+            self._on_read(n)
+        return n or 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+_BOMS = [(b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+         (b"\xfe\xff", "UTF-16")]
+
+
+def open_stream(source: Source, on_read: Optional[Callable[[int], None]] = None):
+    """The bytes the parser should read, as a stream: gzip decompressed as read, a UTF-8 byte order mark
+    skipped, a UTF-16/32 one refused; RDF/XML in another declared encoding transcoded (read whole)."""
+    try:
+        raw = open(source.path, "rb")
+    except IsADirectoryError:
+        raise LoadError("is a directory, not an RDF file") from None
+    except OSError as exc:
+        raise LoadError(f"cannot read ({exc.strerror})") from None
+    counted = io.BufferedReader(_Counted(raw, on_read), _READ_CHUNK)
+    try:
+        magic = counted.peek(2)[:2]
+    except OSError as exc:
+        counted.close()
+        raise LoadError(f"cannot read ({exc.strerror})") from None
+    stream = io.BufferedReader(gzip.GzipFile(fileobj=counted, mode="rb"), _READ_CHUNK) if magic == b"\x1f\x8b" \
+        else counted
+    try:
+        head = stream.peek(4)[:4]
+    except BaseException as exc:
+        stream.close()
+        raise read_error(exc) from None
+    if source.fmt == "rdfxml":
+        from .rdfio import _to_utf8_xml, _xml_encoding
+
+        encoding = _xml_encoding(stream.peek(512)[:512])
+        if encoding is not None:
+            try:
+                data = stream.read()
+            except BaseException as exc:
+                raise read_error(exc) from None
+            finally:
+                stream.close()
+            return io.BytesIO(_to_utf8_xml(data, *encoding))
+    if head.startswith(b"\xef\xbb\xbf"):
+        stream.read(3)
+        return stream
+    if source.fmt != "rdfxml":
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                stream.close()
+                raise LoadError(f"encoded as {name} (byte order mark); {FORMAT_NAMES.get(source.fmt, source.fmt)} "
+                                "files must be UTF-8")
+    return stream
+
+
+def read_error(exc: BaseException) -> BaseException:
+    """A reading failure as a LoadError of one line (KeyboardInterrupt and the like pass unchanged)."""
+    if isinstance(exc, (zlib.error, EOFError, gzip.BadGzipFile)):
+        return LoadError(f"broken gzip file ({one_line(exc)})")
+    if isinstance(exc, OSError):
+        return LoadError(f"cannot read ({one_line(exc.strerror or exc)})")
+    return exc
+
+
+def check_xml_stream(stream) -> None:
+    """Raise a LoadError with line and column unless the stream is one well-formed XML document."""
+    parser = expat.ParserCreate()
+    try:
+        while True:
+            chunk = stream.read(_READ_CHUNK)
+            parser.Parse(chunk, not chunk)
+            if not chunk:
+                return
+    except expat.ExpatError as exc:
+        raise LoadError(f"line {exc.lineno}, column {exc.offset + 1}: not well-formed XML "
+                        f"({expat.ErrorString(exc.code)})") from None
+
+
+# ------------------------------------------------------------------ statements of one file
+class Reader:
+    """Parses the files of one run into quads, the same way in the check pass and in the write pass.
+
+    ``prefix``: the run's blank-node prefix; a file's blank nodes become ``prefix + f{n}_ + label``.
+    ``target``: where triples without a graph go (a NamedNode, or the default graph).
+    """
+
+    def __init__(self, prefix: str, target, options: LoadOptions):
+        self.prefix = prefix
+        self.target = target if target is not None else ox.DefaultGraph()
+        self.options = options
+        self._jsonld = None
+
+    def jsonld(self):
+        if self._jsonld is None:
+            from .jsonld import JsonLdReader
+
+            self._jsonld = JsonLdReader(self.options.jsonld_contexts)
+        return self._jsonld
+
+    def quads(self, number: int, source: Source, on_read=None) -> Iterator[ox.Quad]:
+        """The quads of one file, blank nodes renamed, triples put into the target graph.  Raises LoadError
+        (without the file name: the caller adds it) at the first thing that does not parse."""
+        scope = f"{self.prefix}f{number}_"
+        if source.fmt == "jsonld":
+            return self._renamed(self.jsonld().quads(source, on_read), scope, self.target)
+        return self._renamed(self._parsed(source, on_read), scope,
+                             None if source.fmt in QUAD_FORMATS else self.target)
+
+    def _parsed(self, source: Source, on_read) -> Iterator[ox.Quad]:
+        if source.fmt not in OX_FORMATS:
+            raise LoadError(f"unknown RDF format '{source.fmt}'")
+        count = 0
+        stream = open_stream(source, on_read)
+        try:
+            if source.fmt == "rdfxml":
+                # The RDF/XML parser accepts some truncated files: check the XML first (a third read; RDF/XML
+                # files are vocabularies, not collections).
+                check_xml_stream(stream)
+                stream.close()
+                stream = open_stream(source)
+            try:
+                for quad in ox.parse(stream, format=OX_FORMATS[source.fmt], base_iri=source.base):
+                    count += 1
+                    yield quad
+            except SyntaxError as exc:
+                raise syntax_error(exc, source.fmt) from None
+            except MemoryError as exc:
+                if "buffer maximal size" in str(exc):
+                    raise LoadError(f"a literal or IRI longer than {MAX_TOKEN_BYTES // (1024 * 1024)} MiB (the "
+                                    f"parser's limit) after statement {count:,}") from None
+                raise
+            except ValueError as exc:  # e.g. a base IRI the parser refuses
+                raise LoadError(one_line(exc)) from None
+            except (OSError, EOFError, zlib.error) as exc:
+                raise read_error(exc) from None
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _renamed(quads: Iterable[ox.Quad], scope: str, target) -> Iterator[ox.Quad]:
+        # The hot loop of a load: a few type checks per quad, a new Quad only where something changes.
+        blank = ox.BlankNode
+        make = ox.Quad
+        if target is None:  # quad formats keep their graphs
+            for q in quads:
+                s, o, g = q.subject, q.object, q.graph_name
+                sb, ob, gb = type(s) is blank, type(o) is blank, type(g) is blank
+                if sb or ob or gb:
+                    yield make(blank(scope + s.value) if sb else s, q.predicate,
+                               blank(scope + o.value) if ob else o, blank(scope + g.value) if gb else g)
+                else:
+                    yield q
+        else:
+            for q in quads:
+                s, o = q.subject, q.object
+                sb, ob = type(s) is blank, type(o) is blank
+                g = q.graph_name
+                if type(g) is blank:
+                    g = blank(scope + g.value)
+                elif type(g) is ox.DefaultGraph:
+                    g = target
+                yield make(blank(scope + s.value) if sb else s, q.predicate, blank(scope + o.value) if ob else o, g)
+
+
+def new_prefix() -> str:
+    """A run's blank-node prefix: random, so that no two runs ever share a blank node."""
+    return "kgl" + uuid.uuid4().hex[:16]
+
+
+def graph_key(graph) -> str:
+    """A graph name as the journal writes it: the IRI, '' for the default graph, '_:label' for a blank one."""
+    if type(graph) is ox.DefaultGraph:
+        return ""
+    if type(graph) is ox.BlankNode:
+        return "_:" + graph.value
+    return graph.value
+
+
+def graph_term(key: str):
+    if key == "":
+        return ox.DefaultGraph()
+    if key.startswith("_:"):
+        return ox.BlankNode(key[2:])
+    return ox.NamedNode(key)
+
+
+def counted(quads: Iterable[ox.Quad], on_quads: Optional[Callable[[int], None]]) -> Iterator[ox.Quad]:
+    """The quads, reporting progress every few thousand."""
+    if on_quads is None:
+        yield from quads
+        return
+    n = 0
+    for q in quads:
+        yield q
+        n += 1
+        if n == _PROGRESS_EVERY:
+            on_quads(n)
+            n = 0
+    if n:
+        on_quads(n)
+
+
+def batches(quads: Iterator[ox.Quad], size: int) -> Iterator[Iterator[ox.Quad]]:
+    """Consecutive slices of at most ``size`` quads, each consumed lazily (no list of a batch is kept)."""
+    quads = iter(quads)
+    while True:
+        first = next(quads, None)
+        if first is None:
+            return
+        yield itertools.chain((first,), itertools.islice(quads, size - 1))
+
+
+# ------------------------------------------------------------------ progress
+class Progress:
+    """Two tqdm bars on a terminal's stderr (checking: bytes of the files read; loading: quads and quads/s)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bar = None
+
+    def start(self, desc: str, total: Optional[int], unit: str, scale: bool = True) -> None:
+        self.close()
+        if self.enabled:
+            from tqdm import tqdm
+
+            # disable=None: only on a terminal (a script's stderr keeps its one-line errors).
+            self._bar = tqdm(total=total or None, desc=desc, unit=unit, unit_scale=scale, unit_divisor=1024
+                             if unit == "B" else 1000, file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
+                             leave=False, disable=None)
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def notice(message: str) -> None:
+    """A line on stderr for the user (the store layer has no console of its own)."""
+    try:
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+__all__ = ["DEFAULT_BATCH_QUADS", "LoadErrors", "LoadOptions", "LoadRun", "Progress", "QUAD_FORMATS", "Reader",
+           "Source", "TRANSACTION_QUADS", "batches", "collect_sources", "counted", "graph_key", "graph_term",
+           "guess_format", "json", "new_prefix", "notice", "now_iso", "open_stream"]
