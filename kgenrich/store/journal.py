@@ -251,33 +251,27 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
         shutil.rmtree(directory, ignore_errors=True)  # leftovers of a run killed while checking
     progress = Progress(options.progress)
     run = LoadRun(skipped=skipped)
+    reader.prepare(sources)
 
     # Pass 1: check every file; keep a small run's quads; note which graphs are new.
     status: dict = {}  # graph term -> True when it held triples before the run
     spool = _Spool(directory)
-    kept: Optional[list] = []
-    blank = ox.BlankNode
+    kept: Optional[list] = []  # (file number, parsed quads) while the run is small
     progress.start("checking", sum(s.size for s in sources), "B")
     try:
         for number, source in enumerate(sources):
-            n = 0
+            quads: list = []
             try:
-                for q in reader.quads(number, source, on_read=progress.update):
-                    n += 1
-                    g = q.graph_name
-                    old = status.get(g)
-                    if old is None:
-                        old = status[g] = next(iter(store.quads_for_pattern(None, None, None, g)), None) is not None
-                    if kept is not None:
-                        kept.append(q)
-                        if len(kept) > TRANSACTION_QUADS:
-                            kept = None
-                    if old and type(q.subject) is not blank and type(q.object) is not blank and q not in store:
-                        spool.add(q)
+                n = _check_file(store, reader, number, source, status, spool, quads if kept is not None else None,
+                                progress.update)
             except LoadError as exc:
                 errors.append(f"{source.path}: {exc}")
                 continue
             run.files.append((str(source.path), source.fmt, n))
+            if kept is not None:
+                kept.append((number, source, quads))
+                if sum(len(q) for _, _, q in kept) > TRANSACTION_QUADS:
+                    kept = None
         spool_name = spool.close()
     except BaseException:
         progress.close()
@@ -297,10 +291,11 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
         if on_commit is not None:
             on_commit()
         try:
-            store.extend(kept)
+            store.extend(q for number, source, quads in kept for q in reader.rename(number, source, quads))
         except OSError as exc:
             raise StoreError(f"loading into the store failed: {one_line(exc)}") from None
         run.added = len(store) - before
+        run.notes = reader.notes()
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
         return run
@@ -336,7 +331,43 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
     if store_path is not None:
         _remove_journal(store_path)
     run.added = len(store) - before
+    run.notes = reader.notes()
     return run
+
+
+def _check_file(store: ox.Store, reader: Reader, number: int, source, status: dict, spool: _Spool,
+                kept: Optional[list], on_read) -> int:
+    """Parse one file to its end (raising LoadError at the first problem); returns its statements.  Notes
+    whether each graph it writes held triples before the run, spools the ground quads it adds to such a
+    graph, and keeps the parsed quads in ``kept`` (while that is not None and small)."""
+    blank, default, make = ox.BlankNode, ox.DefaultGraph, ox.Quad
+    target = reader.target
+    scope = reader.scope(number)
+    triples = source.fmt not in QUAD_FORMATS
+    n = 0
+    # The hot loop: parsed quads (no renaming needed to check), one dict look-up for the graph.
+    for q in reader.raw(source, on_read):
+        n += 1
+        if kept is not None:
+            kept.append(q)
+            if len(kept) > TRANSACTION_QUADS:
+                kept = None
+        g = q.graph_name
+        gtype = type(g)
+        moved = False
+        if gtype is default:
+            if triples:
+                g, moved = target, True
+        elif gtype is blank:
+            g = blank(scope + g.value)  # the run's own: always a new graph
+        old = status.get(g)
+        if old is None:
+            old = status[g] = next(iter(store.quads_for_pattern(None, None, None, g)), None) is not None
+        if old and type(q.subject) is not blank and type(q.object) is not blank:
+            quad = make(q.subject, q.predicate, q.object, g) if moved else q
+            if quad not in store:
+                spool.add(quad)
+    return n
 
 
 def _roll_back_now(store: ox.Store, store_path: Optional[Path], journal: dict, cause: BaseException) -> None:

@@ -289,14 +289,31 @@ class Reader:
             self._jsonld = JsonLdReader(self.options.jsonld_contexts)
         return self._jsonld
 
+    def prepare(self, sources: list[Source]) -> None:
+        """Before a run's check pass: decide how its JSON-LD documents are read (see kgenrich.store.jsonld)."""
+        if any(s.fmt == "jsonld" for s in sources):
+            self.jsonld().calibrate(sources)
+
+    def notes(self) -> list[str]:
+        return self._jsonld.notes() if self._jsonld is not None else []
+
+    def scope(self, number: int) -> str:
+        return f"{self.prefix}f{number}_"
+
     def quads(self, number: int, source: Source, on_read=None) -> Iterator[ox.Quad]:
         """The quads of one file, blank nodes renamed, triples put into the target graph.  Raises LoadError
         (without the file name: the caller adds it) at the first thing that does not parse."""
-        scope = f"{self.prefix}f{number}_"
+        return self.rename(number, source, self.raw(source, on_read))
+
+    def raw(self, source: Source, on_read=None) -> Iterator[ox.Quad]:
+        """The quads as parsed: blank nodes as labelled by the parser, triples in the default graph."""
         if source.fmt == "jsonld":
-            return self._renamed(self.jsonld().quads(source, on_read), scope, self.target)
-        return self._renamed(self._parsed(source, on_read), scope,
-                             None if source.fmt in QUAD_FORMATS else self.target)
+            return self.jsonld().quads(source, on_read)
+        return self._parsed(source, on_read)
+
+    def rename(self, number: int, source: Source, quads: Iterable[ox.Quad]) -> Iterator[ox.Quad]:
+        """Parsed quads as they are written: the file's blank-node scope, triples into the target graph."""
+        return self._renamed(quads, self.scope(number), None if source.fmt in QUAD_FORMATS else self.target)
 
     def _parsed(self, source: Source, on_read) -> Iterator[ox.Quad]:
         if source.fmt not in OX_FORMATS:
