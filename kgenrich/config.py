@@ -306,7 +306,7 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
-    load_batch_quads: int = 250_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
+    load_batch_quads: int = 500_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
     jsonld_contexts: Optional[str] = None  # directory of JSON-LD contexts, laid out host/path as their URLs
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None

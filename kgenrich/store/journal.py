@@ -256,6 +256,8 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
     # Pass 1: check every file; keep a small run's quads; note which graphs are new.
     status: dict = {}  # graph term -> True when it held triples before the run
     spool = _Spool(directory)
+    # A run that fits in one batch (and in TRANSACTION_QUADS) is written in one transaction.
+    small = min(TRANSACTION_QUADS, options.batch_quads)
     kept: Optional[list] = []  # (file number, parsed quads) while the run is small
     progress.start("checking", sum(s.size for s in sources), "B")
     try:
@@ -263,14 +265,14 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
             quads: list = []
             try:
                 n = _check_file(store, reader, number, source, status, spool, quads if kept is not None else None,
-                                progress.update)
+                                small, progress.update)
             except LoadError as exc:
                 errors.append(f"{source.path}: {exc}")
                 continue
             run.files.append((str(source.path), source.fmt, n))
             if kept is not None:
                 kept.append((number, source, quads))
-                if sum(len(q) for _, _, q in kept) > TRANSACTION_QUADS:
+                if sum(len(q) for _, _, q in kept) > small:
                     kept = None
         spool_name = spool.close()
     except BaseException:
@@ -336,7 +338,7 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
 
 
 def _check_file(store: ox.Store, reader: Reader, number: int, source, status: dict, spool: _Spool,
-                kept: Optional[list], on_read) -> int:
+                kept: Optional[list], small: int, on_read) -> int:
     """Parse one file to its end (raising LoadError at the first problem); returns its statements.  Notes
     whether each graph it writes held triples before the run, spools the ground quads it adds to such a
     graph, and keeps the parsed quads in ``kept`` (while that is not None and small)."""
@@ -350,7 +352,7 @@ def _check_file(store: ox.Store, reader: Reader, number: int, source, status: di
         n += 1
         if kept is not None:
             kept.append(q)
-            if len(kept) > TRANSACTION_QUADS:
+            if len(kept) > small:
                 kept = None
         g = q.graph_name
         gtype = type(g)
@@ -389,10 +391,11 @@ def _as_load_error(exc: BaseException) -> BaseException:
 
 
 def graph_errors(sources, graph) -> list[str]:
-    """Where --graph does not fit the files: a quad format with --graph, JSON-LD without it."""
+    """Where --graph does not fit the files: a quad format named with --graph (found in a directory, it keeps
+    its graphs), JSON-LD without it."""
     errors = []
     for source in sources:
-        if graph is not None and source.fmt in QUAD_FORMATS:
+        if graph is not None and source.fmt in QUAD_FORMATS and not source.in_directory:
             errors.append(f"{source.path}: --graph applies to triple formats; {source.fmt} carries its own graphs")
         elif graph is None and source.fmt == "jsonld":
             errors.append(f"{source.path}: JSON-LD documents name no graph: give --graph IRI (the collection's "

@@ -65,6 +65,18 @@ class Unsupported(Exception):
 
 
 # ------------------------------------------------------------------ contexts, offline
+def shipped_context_path(package: str, resource: str) -> Optional[Path]:
+    """The file of a shipped context, found without importing its package (cromulent imports a lot)."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(location) / resource
+        if path.is_file():
+            return path
+    return None
+
+
 class ContextStore:
     """Remote contexts from a local directory or the shipped copies; never from the network."""
 
@@ -90,10 +102,10 @@ class ContextStore:
         if local is not None and local.is_file():
             text, where = local.read_bytes().decode("utf-8", errors="strict"), str(local)
         elif url in SHIPPED_CONTEXTS:
-            from importlib.resources import files
-
             package, resource = SHIPPED_CONTEXTS[url]
-            text, where = (files(package) / resource).read_text(encoding="utf-8"), f"{package}/{resource}"
+            shipped = shipped_context_path(package, resource)
+            if shipped is not None:
+                text, where = shipped.read_text(encoding="utf-8"), f"{package}/{resource}"
         if text is None:
             hint = (f"put a copy at {local}" if local is not None else
                     "put a copy in a directory laid out as host/path and name it in the setting jsonld_contexts")

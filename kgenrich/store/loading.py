@@ -54,7 +54,7 @@ from .rdfio import FORMAT_NAMES, OX_FORMATS, one_line, syntax_error
 
 # A run of at most this many statements is written in one transaction (no journal, no second pass).
 TRANSACTION_QUADS = 100_000
-DEFAULT_BATCH_QUADS = 250_000
+DEFAULT_BATCH_QUADS = 500_000
 # The parser's longest token (pyoxigraph's buffer limit); named in the error for a longer literal or IRI.
 MAX_TOKEN_BYTES = 16 * 1024 * 1024
 QUAD_FORMATS = {"trig", "nquads"}
@@ -94,6 +94,7 @@ class Source:
     path: Path
     fmt: str
     size: int
+    in_directory: bool = False  # found in a directory the run names (not named itself)
 
     @property
     def base(self) -> str:
@@ -154,7 +155,7 @@ def collect_sources(paths: Iterable[Path], fmt: Optional[str] = None) -> tuple[l
                     else:
                         skipped += 1
             for child in sorted(found):
-                sources.append(Source(child, fmt or guess_format(child), _size(child)))
+                sources.append(Source(child, fmt or guess_format(child), _size(child), in_directory=True))
             continue
         if not path.exists():
             errors.append(f"{path}: no such file")
