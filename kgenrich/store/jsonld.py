@@ -434,15 +434,11 @@ class Converter:
             ctx = ctx.previous  # a type-scoped context does not reach into nested node objects
         if "@context" in node and not top:
             ctx = self.process(ctx, node["@context"])
-        # Type-scoped contexts: looked up in the context before any of them, applied in order of the terms.
+        # Type-scoped contexts: the type keys and terms are read in the context before any of them; the
+        # contexts of the types apply in the order of the terms, and then every other key is read in the result.
         type_values: list[str] = []
-        keys: list[tuple[str, Optional[str]]] = []
         for key in node:
-            if key == "@context":
-                continue
-            expanded = self._expand_key(ctx, key)
-            keys.append((key, expanded))
-            if expanded == "@type":
+            if key != "@context" and self._expand_key(ctx, key) == "@type":
                 value = node[key]
                 for t in (value if isinstance(value, list) else [value]):
                     if not isinstance(t, str):
@@ -454,6 +450,7 @@ class Converter:
             definition = type_ctx.terms.get(term)
             if definition is not None and definition.scoped is not _UNSET:
                 node_ctx = self.process(node_ctx, definition.scoped, propagate=False, stable=True)
+        keys = [(key, self._expand_key(node_ctx, key)) for key in node if key != "@context"]
         subject = None
         for key, expanded in keys:
             if expanded == "@id":
