@@ -16,15 +16,14 @@ not visible, every query names its dataset through the SPARQL 1.1 Protocol:
 cached graph list, refreshed after each write through this object), which
 gives such a server the same answers as the union.
 
-Loads.  A file is parsed here first (pyoxigraph's parsers, as on the embedded
-store: a syntax error sends nothing).  With a Graph Store endpoint a triple
-file goes in one POST.  Otherwise each of its graphs is staged into a graph of
-kgenrich's own (``staging`` prefix + run + number; batches of INSERT DATA or a
-Graph Store PUT), each staged graph is counted, and one update request adds
-them all to their targets and drops them (queries/load_move.rq).  On a server
-that applies an update request atomically (Oxigraph) the file becomes visible
-whole or not at all; on any failure before that request the staging graphs
-are dropped and nothing of the file is where it belongs.
+Loads.  Files and directories go through :mod:`kgenrich.store.remote_load`:
+checked as a stream first (a syntax error sends nothing), staged into graphs
+of kgenrich's own by bounded batches (Graph Store POSTs, or INSERT DATA), each
+staged graph counted, and moved to their targets by ONE update request
+(queries/load_move.rq).  On a server that applies an update request atomically
+(Oxigraph) the run becomes visible whole or not at all; on any failure before
+that request the staging graphs are dropped.  ``load_bytes`` (documents
+already in memory) stages the same way in one piece.
 
 Reading.  :meth:`RemoteStore.select_iter` parses the JSON results as they
 arrive (pyoxigraph's streaming parser on the open HTTP answer), so a result of
@@ -376,6 +375,15 @@ class RemoteStore(Store):
             return total
         finally:
             self._written()
+
+    def load_files(self, paths, fmt: str | None = None, graph: URIRef | None = None, *,
+                   staging: str | None = None, options=None, on_commit=None):
+        """Check, stage in bounded batches, move in one request (kgenrich/store/remote_load.py)."""
+        from .loading import LoadOptions
+        from .remote_load import load_run
+
+        self._check_writable("a load")
+        return load_run(self, paths, fmt, graph, staging or DEFAULT_LOAD_STAGING, options or LoadOptions(), on_commit)
 
     def _load_staged(self, by_graph: dict[URIRef | None, list[Triple]], prefix: str) -> None:
         """Stage each graph's triples, check them complete, then add them all in ONE update request.
