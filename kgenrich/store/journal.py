@@ -31,6 +31,7 @@ cheap step.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import shutil
@@ -318,10 +319,11 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
     # Pass 2: parse again and bulk-load in batches of bounded size.
     progress.start("loading", run.statements, "quad")
     try:
-        for number, source in enumerate(sources):
-            quads = counted(reader.quads(number, source), progress.update)
-            for batch in batches(quads, options.batch_quads):
-                store.bulk_extend(batch)
+        # One stream over all the files: batches span files (a directory of small documents is a few
+        # bulk writes, not one per document).
+        quads = itertools.chain.from_iterable(reader.quads(number, source) for number, source in enumerate(sources))
+        for batch in batches(counted(quads, progress.update), options.batch_quads):
+            store.bulk_extend(batch)
     except BaseException as exc:
         progress.close()
         _roll_back_now(store, store_path, journal, exc)
