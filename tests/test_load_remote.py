@@ -7,6 +7,7 @@ import json
 
 import pyoxigraph as ox
 import pytest
+from rdflib import URIRef
 
 from kgenrich.errors import StoreError
 from kgenrich.store.embedded import EmbeddedStore
@@ -66,7 +67,7 @@ def test_a_failure_while_staging_leaves_nothing_and_the_next_run_loads(oxigraph,
     store = RemoteStore(proxy.url + "/query", update_endpoint=proxy.url + "/update", retries=1, batch_triples=20)
     direct = RemoteStore(oxigraph.query, update_endpoint=oxigraph.update)
     try:
-        proxy.reset_counts(nth=("INSERT DATA", 9, "500"))
+        proxy.reset_counts(nth=("INSERT", 9, "500"))
         with pytest.raises(StoreError, match="HTTP 500"):
             store.load_files([path], staging=STAGING, options=LoadOptions())
         assert direct.graph_names() == []
@@ -90,3 +91,32 @@ def test_json_ld_loads_into_a_server_as_into_the_embedded_store(oxigraph, tmp_pa
     local = EmbeddedStore(None)
     local.load_files([docs], graph=f"{EX}la", options=LoadOptions())
     assert {str(q) for q in dump(store)} == canonical(local.oxigraph)
+
+
+@pytest.mark.server
+def test_a_run_arrives_whole_in_virtuoso(virtuoso, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.nq").write_text(collection(100))
+    (data / "b.ttl").write_text(f'<{EX}c> <{EX}q> [ <{EX}r> [ <{EX}s> "deep" ] ] .\n')
+    store = RemoteStore(virtuoso.query, update_endpoint=virtuoso.update, batch_triples=7)
+    for graph in (G1, G2):
+        store.drop_graph(URIRef(graph))
+    store.load_files([data], graph=G2, staging=STAGING, options=LoadOptions())
+    local = EmbeddedStore(None)
+    local.load_files([data], graph=G2, options=LoadOptions())
+    reader = RemoteStore(virtuoso.query)
+    from hashlib import sha1
+
+    from rdflib import BNode
+
+    from kgenrich.store.terms import to_oxigraph
+
+    def term(value):  # Virtuoso names blank nodes nodeID://b123
+        return ox.BlankNode(sha1(str(value).encode()).hexdigest()) if isinstance(value, BNode) else to_oxigraph(value)
+
+    quads = [ox.Quad(*(term(row[v]) for v in ("s", "p", "o")), ox.NamedNode(str(row["g"])))
+             for graph in (G1, G2) for row in reader.select(
+                 f"SELECT ?s ?p ?o (<{graph}> AS ?g) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")]
+    assert canonical(quads) == canonical(local.oxigraph)
+    assert not [g for g in store.graph_names() if str(g).startswith(STAGING)]

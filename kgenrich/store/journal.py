@@ -303,6 +303,8 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
             shutil.rmtree(directory, ignore_errors=True)
         return run
 
+    # Every graph new: a rollback removes them whole, so the parser may name blank nodes itself (faster).
+    reader.parser_renames = not any(status.values())
     journal = {
         "version": JOURNAL_VERSION, "prefix": prefix, "started": now_iso(), "pid": os.getpid(),
         "host": socket.gethostname(), "files": [path for path, _, _ in run.files],

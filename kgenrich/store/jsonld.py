@@ -18,7 +18,7 @@ collection documents use (term definitions with ``@id``, ``@type`` coercion,
 compact IRIs, value objects, lists); a document that uses anything else goes
 to pyoxigraph's processor, with its contexts inlined, so every document still
 loads exactly.  Before a run, a sample of its documents (the first three and
-every 50th) is converted both ways and compared (RDFC-1.0 canonical forms):
+every 200th) is converted both ways and compared (RDFC-1.0 canonical forms):
 if any differs, the whole run uses pyoxigraph's processor and says so.
 """
 
@@ -35,6 +35,7 @@ import pyoxigraph as ox
 
 from ..errors import LoadError
 from .rdfio import one_line
+from .streams import open_stream, read_error
 
 # Contexts shipped with kgenrich (through a pinned dependency): URL -> (package, resource).
 SHIPPED_CONTEXTS = {
@@ -42,7 +43,7 @@ SHIPPED_CONTEXTS = {
     "http://linked.art/ns/v1/linked-art.json": ("cromulent", "data/linked-art.json"),
 }
 SAMPLE_FIRST = 3
-SAMPLE_EVERY = 50
+SAMPLE_EVERY = 200
 MAX_CONTEXT_DEPTH = 16
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -163,7 +164,7 @@ class Term:
 class Context:
     """An active context: term definitions, @vocab, @base, @language, and the context a type-scoped one reverts to."""
 
-    __slots__ = ("terms", "vocab", "base", "language", "previous")
+    __slots__ = ("terms", "vocab", "base", "language", "previous", "keys")
 
     def __init__(self, terms=None, vocab=None, base=None, language=None, previous=None):
         self.terms: dict[str, Term] = terms if terms is not None else {}
@@ -171,6 +172,7 @@ class Context:
         self.base: Optional[str] = base
         self.language: Optional[str] = language
         self.previous: Optional[Context] = previous
+        self.keys: dict[str, Optional[str]] = {}  # a JSON key -> what it expands to here (filled as read)
 
     def copy(self) -> "Context":
         return Context(dict(self.terms), self.vocab, self.base, self.language, self.previous)
@@ -383,13 +385,20 @@ class Converter:
         return out
 
     def _expand_key(self, ctx: Context, key: str) -> Optional[str]:
+        known = ctx.keys
+        if key in known:
+            return known[key]
         term = ctx.terms.get(key)
         if term is not None:
-            return term.iri
-        try:
-            return self._expand(ctx, key, vocab=True)
-        except Unsupported:
-            return None
+            expanded = term.iri
+        else:
+            try:
+                expanded = self._expand(ctx, key, vocab=True)
+            except Unsupported:
+                expanded = None
+        if len(known) < 10_000:
+            known[key] = expanded
+        return expanded
 
     def _named(self, iri: str) -> ox.NamedNode:
         node = self._nodes.get(iri)
@@ -641,8 +650,6 @@ def _canonical_double(value: float) -> str:
 # ------------------------------------------------------------------ the reader a load uses
 def read_json(source, on_read=None) -> Any:
     """One JSON document from a file (gzipped or not), or a LoadError with line and column."""
-    from .loading import open_stream, read_error
-
     stream = open_stream(source, on_read)
     try:
         data = stream.read()

@@ -33,10 +33,7 @@ that were there before the run stay.
 
 from __future__ import annotations
 
-import gzip
-import io
 import itertools
-import json
 import os
 import sys
 import time
@@ -45,12 +42,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
-from xml.parsers import expat
 
 import pyoxigraph as ox
 
 from ..errors import LoadError
-from .rdfio import FORMAT_NAMES, OX_FORMATS, one_line, syntax_error
+from .rdfio import OX_FORMATS, one_line, syntax_error
+from .streams import Source, check_xml_stream, open_stream, read_error
 
 # A run of at most this many statements is written in one transaction (no journal, no second pass).
 TRANSACTION_QUADS = 100_000
@@ -65,7 +62,6 @@ _SUFFIXES = {
     ".nq": "nquads", ".nquads": "nquads", ".rdf": "rdfxml", ".owl": "rdfxml", ".xml": "rdfxml",
     ".jsonld": "jsonld", ".json": "jsonld",
 }
-_READ_CHUNK = 1 << 20
 _PROGRESS_EVERY = 16_384
 
 
@@ -87,20 +83,6 @@ def has_rdf_suffix(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ what a run reads
-@dataclass
-class Source:
-    """One file of a run: where, in what format, and the base IRI its relative IRIs resolve against."""
-
-    path: Path
-    fmt: str
-    size: int
-    in_directory: bool = False  # found in a directory the run names (not named itself)
-
-    @property
-    def base(self) -> str:
-        return self.path.resolve().as_uri()
-
-
 @dataclass
 class LoadOptions:
     """How a run loads: bulk batch size (bounds memory), offline JSON-LD contexts, progress bars."""
@@ -174,101 +156,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-# ------------------------------------------------------------------ byte streams
-class _Counted(io.RawIOBase):
-    """A file's raw bytes, counting what was read (for a progress bar in bytes of the file as stored)."""
-
-    def __init__(self, raw, on_read: Optional[Callable[[int], None]]):
-        self._raw = raw
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._raw.readinto(buffer)
-        if n and self._on_read is not None:
-            self._on_read(n)
-        return n or 0
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-_BOMS = [(b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
-         (b"\xfe\xff", "UTF-16")]
-
-
-def open_stream(source: Source, on_read: Optional[Callable[[int], None]] = None):
-    """The bytes the parser should read, as a stream: gzip decompressed as read, a UTF-8 byte order mark
-    skipped, a UTF-16/32 one refused; RDF/XML in another declared encoding transcoded (read whole)."""
-    try:
-        raw = open(source.path, "rb")
-    except IsADirectoryError:
-        raise LoadError("is a directory, not an RDF file") from None
-    except OSError as exc:
-        raise LoadError(f"cannot read ({exc.strerror})") from None
-    counted = io.BufferedReader(_Counted(raw, on_read), _READ_CHUNK)
-    try:
-        magic = counted.peek(2)[:2]
-    except OSError as exc:
-        counted.close()
-        raise LoadError(f"cannot read ({exc.strerror})") from None
-    stream = io.BufferedReader(gzip.GzipFile(fileobj=counted, mode="rb"), _READ_CHUNK) if magic == b"\x1f\x8b" \
-        else counted
-    try:
-        head = stream.peek(4)[:4]
-    except BaseException as exc:
-        stream.close()
-        raise read_error(exc) from None
-    if source.fmt == "rdfxml":
-        from .rdfio import _to_utf8_xml, _xml_encoding
-
-        encoding = _xml_encoding(stream.peek(512)[:512])
-        if encoding is not None:
-            try:
-                data = stream.read()
-            except BaseException as exc:
-                raise read_error(exc) from None
-            finally:
-                stream.close()
-            return io.BytesIO(_to_utf8_xml(data, *encoding))
-    if head.startswith(b"\xef\xbb\xbf"):
-        stream.read(3)
-        return stream
-    if source.fmt != "rdfxml":
-        for bom, name in _BOMS:
-            if head.startswith(bom):
-                stream.close()
-                raise LoadError(f"encoded as {name} (byte order mark); {FORMAT_NAMES.get(source.fmt, source.fmt)} "
-                                "files must be UTF-8")
-    return stream
-
-
-def read_error(exc: BaseException) -> BaseException:
-    """A reading failure as a LoadError of one line (KeyboardInterrupt and the like pass unchanged)."""
-    if isinstance(exc, (zlib.error, EOFError, gzip.BadGzipFile)):
-        return LoadError(f"broken gzip file ({one_line(exc)})")
-    if isinstance(exc, OSError):
-        return LoadError(f"cannot read ({one_line(exc.strerror or exc)})")
-    return exc
-
-
-def check_xml_stream(stream) -> None:
-    """Raise a LoadError with line and column unless the stream is one well-formed XML document."""
-    parser = expat.ParserCreate()
-    try:
-        while True:
-            chunk = stream.read(_READ_CHUNK)
-            parser.Parse(chunk, not chunk)
-            if not chunk:
-                return
-    except expat.ExpatError as exc:
-        raise LoadError(f"line {exc.lineno}, column {exc.offset + 1}: not well-formed XML "
-                        f"({expat.ErrorString(exc.code)})") from None
-
-
 # ------------------------------------------------------------------ statements of one file
 class Reader:
     """Parses the files of one run into quads, the same way in the check pass and in the write pass.
@@ -282,6 +169,10 @@ class Reader:
         self.target = target if target is not None else ox.DefaultGraph()
         self.options = options
         self._jsonld = None
+        # Set for a write into graphs that are all new: the parser then gives blank nodes random labels itself
+        # (no run could share them, and a rollback removes those graphs whole), which spares a new Python
+        # quad for every statement with a blank node.  JSON-LD documents keep their scoped labels.
+        self.parser_renames = False
 
     def jsonld(self):
         if self._jsonld is None:
@@ -314,7 +205,18 @@ class Reader:
 
     def rename(self, number: int, source: Source, quads: Iterable[ox.Quad]) -> Iterator[ox.Quad]:
         """Parsed quads as they are written: the file's blank-node scope, triples into the target graph."""
+        if self.parser_renames and source.fmt != "jsonld":
+            return iter(quads) if source.fmt in QUAD_FORMATS else self._moved(quads, self.target)
         return self._renamed(quads, self.scope(number), None if source.fmt in QUAD_FORMATS else self.target)
+
+    @staticmethod
+    def _moved(quads: Iterable[ox.Quad], target) -> Iterator[ox.Quad]:
+        if type(target) is ox.DefaultGraph:
+            yield from quads
+            return
+        make = ox.Quad
+        for q in quads:
+            yield make(q.subject, q.predicate, q.object, target)
 
     def _parsed(self, source: Source, on_read) -> Iterator[ox.Quad]:
         if source.fmt not in OX_FORMATS:
@@ -329,7 +231,8 @@ class Reader:
                 stream.close()
                 stream = open_stream(source)
             try:
-                for quad in ox.parse(stream, format=OX_FORMATS[source.fmt], base_iri=source.base):
+                for quad in ox.parse(stream, format=OX_FORMATS[source.fmt], base_iri=source.base,
+                                     rename_blank_nodes=self.parser_renames):
                     count += 1
                     yield quad
             except SyntaxError as exc:
@@ -463,4 +366,4 @@ def now_iso() -> str:
 
 __all__ = ["DEFAULT_BATCH_QUADS", "LoadErrors", "LoadOptions", "LoadRun", "Progress", "QUAD_FORMATS", "Reader",
            "Source", "TRANSACTION_QUADS", "batches", "collect_sources", "counted", "graph_key", "graph_term",
-           "guess_format", "json", "new_prefix", "notice", "now_iso", "open_stream"]
+           "guess_format", "new_prefix", "notice", "now_iso", "open_stream"]

@@ -51,6 +51,7 @@ from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS
                    iter_ntriples_blocks)
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
+from .remote_load import NOT_UNION
 from .terms import solution_row, to_rdflib
 
 # Where a load stages its graphs when the caller names no place of its own (the CLI
@@ -61,8 +62,6 @@ STAGING_STAMP = "%Y%m%dT%H%M%S"
 STALE_STAGING_SECONDS = 6 * 3600
 _FORM = "application/x-www-form-urlencoded"
 _JSON_RESULTS = "application/sparql-results+json"
-NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
-             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
 def _term_from_json(binding: dict) -> Node:

@@ -6,8 +6,10 @@
 2. **Stage.**  The statements go, in file order, into staging graphs of
    kgenrich's own (``{predictions_graph}/load/<run>/<n>``, one per target
    graph) by requests of at most ``batch_triples`` triples: Graph Store
-   ``POST``s when ``gsp_endpoint`` is set and a batch writes one graph,
-   ``INSERT DATA`` otherwise (one data block for all the graphs of a batch).
+   ``POST``s when ``gsp_endpoint`` is set, ``INSERT DATA`` otherwise (an
+   insert template for blank nodes, which Virtuoso refuses in ``INSERT DATA``;
+   one template for all the graphs of a batch where a blank node is named in
+   two of them, which Virtuoso 7 refuses).
    A blank node's labels are scoped to one request, so a batch is cut only
    between statements no blank node spans (a batch grows past the limit
    rather than split a blank node; museum dumps name a blank node within a
@@ -45,13 +47,13 @@ from .loading import (LoadErrors, LoadOptions, LoadRun, Progress, Reader, collec
                       new_prefix)
 
 STAGING_STAMP = "%Y%m%dT%H%M%S"
+NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
+             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
 def load_run(store, paths, fmt: Optional[str], graph: Optional[URIRef], staging_prefix: str,
              options: LoadOptions, on_commit=None) -> LoadRun:
     """Check, stage and move the files of one run into ``store`` (a RemoteStore); see the module docstring."""
-    from .remote import NOT_UNION
-
     sources, skipped, errors = collect_sources(paths, fmt)
     errors += graph_errors(sources, graph)
     if errors:
@@ -169,29 +171,39 @@ def _merged(spans) -> list[tuple[int, int]]:
 
 
 def _send(store, staged: dict[str, URIRef], quads: list) -> None:
-    """One request adding a batch to the staging graphs.  Repeated after a lost answer only when it holds no
-    blank node (a second copy would add the blank nodes again)."""
+    """Add a batch to the staging graphs: one request per graph, or one for all of them when a blank node is
+    named in two graphs (its label is scoped to one request).  A request is repeated after a lost answer
+    only when it holds no blank node (a second copy would add the blank nodes again)."""
     blank = ox.BlankNode
-    ground = not any(type(q.subject) is blank or type(q.object) is blank for q in quads)
     by_graph: dict[str, list] = {}
+    labels: dict[str, set] = {}
     for q in quads:
-        by_graph.setdefault(graph_key(q.graph_name), []).append(ox.Triple(q.subject, q.predicate, q.object))
+        key = graph_key(q.graph_name)
+        by_graph.setdefault(key, []).append(ox.Triple(q.subject, q.predicate, q.object))
+        for term in (q.subject, q.object):
+            if type(term) is blank:
+                labels.setdefault(key, set()).add(term.value)
     # The texts are pyoxigraph's serialisation of parsed terms: escaped as N-Triples requires.
     bodies = {key: ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) for key, triples in by_graph.items()}
-    if len(bodies) == 1:
-        (key, body), = bodies.items()
+    named = [label for key in labels for label in labels[key]]
+    if len(set(named)) < len(named):
+        # A blank node in two graphs: one insert template with a block per graph (Oxigraph takes it;
+        # Virtuoso 7 refuses blank nodes in two graph blocks of one template).
+        blocks = "\n".join(sparql.prepare("load_graph_block", graph=staged[key],
+                                          triples=sparql.RawTriples(body.decode("utf-8")))
+                           for key, body in bodies.items())
+        store.update(sparql.prepare("load_insert_quads", blocks=sparql.RawTriples(blocks)))
+        return
+    for key, body in bodies.items():
+        ground = key not in labels
         if store.gsp_endpoint:
             store._http.request("POST", store.gsp_endpoint, what="graph store POST", idempotent=ground,
                                 params={"graph": str(staged[key])}, body=body,
                                 headers={"Content-Type": "application/n-triples"})
         else:
-            store.update(sparql.prepare("insert_ntriples", graph=staged[key],
+            # Virtuoso refuses blank nodes in INSERT DATA: those go as an insert template.
+            store.update(sparql.prepare("insert_ntriples" if ground else "insert_blank", graph=staged[key],
                                         triples=sparql.RawTriples(body.decode("utf-8"))), idempotent=ground)
-        return
-    blocks = "\n".join(sparql.prepare("load_graph_block", graph=staged[key],
-                                      triples=sparql.RawTriples(body.decode("utf-8")))
-                       for key, body in bodies.items())
-    store.update(sparql.prepare("load_insert_quads", blocks=sparql.RawTriples(blocks)), idempotent=ground)
 
 
 def _move(store, staged: dict[str, URIRef]) -> None:
