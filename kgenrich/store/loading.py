@@ -1,34 +1,27 @@
-"""Streamed, all-or-nothing loads of RDF files and directories.
+"""Streamed, all-or-nothing loads of RDF files and directories: what both stores share.
 
 A load run (one ``kgenrich load`` with its files and directories) goes in two
 passes over the input, never holding a file in memory:
 
 1. **Check.**  Every file is parsed as a stream (gzip decompressed as it is
-   read) and its statements counted.  A syntax error, a broken gzip stream, an
-   unknown JSON-LD context or a token over the parser's 16 MiB limit anywhere
-   in any file stops the run here, before anything is written: the store is
-   as it was.  Every failing file is reported, one line each.
-2. **Write.**  A small run (at most :data:`TRANSACTION_QUADS` statements) is
-   kept from the check and written in one transaction.  A larger run is parsed
-   again and written by the store's bulk loader in batches of
-   ``load_batch_quads`` statements (memory stays bounded by that setting, not
-   by the file), under a **load journal** (see :mod:`kgenrich.store.embedded`)
-   that the next command opening the store for writing uses to remove a load
-   that was killed midway.  The journal goes before the first write and is
-   removed after the last one: a reader meanwhile sees part of the run (and a
-   warning); a killed run is rolled back whole, never completed.
+   read, :mod:`kgenrich.store.streams`) and its statements counted.  A syntax
+   error, a broken gzip stream, an unknown JSON-LD context or a token over the
+   parser's 16 MiB limit anywhere in any file stops the run here, before
+   anything is written: the store is as it was.  Every failing file is
+   reported, one line each.
+2. **Write.**  The embedded store writes a run of at most one batch (and at
+   most :data:`TRANSACTION_QUADS` statements) in one transaction, a larger one
+   with its bulk loader in batches of ``load_batch_quads`` under a load journal
+   (:mod:`kgenrich.store.journal`); a remote store stages it in bounded batches
+   and moves it in one request (:mod:`kgenrich.store.remote_load`).
 
 Blank nodes.  Every file of a run gets blank-node labels of its own (the run's
-random prefix, the file's number, the label as written; a JSON-LD document
-also its number), so two files, two documents or one file loaded twice never
-share a blank node, and everything a run wrote can be told from what was
-there before by that prefix.
-
-What a rollback removes: in a graph that held no triple before the run,
-everything (the graph was new); in a graph that had triples, the run's
-blank-node triples (by prefix) and the ground triples the check pass found
-missing from the store (spooled to a file next to the journal), so triples
-that were there before the run stay.
+random prefix, the file's number, the label as written; a JSON-LD document's
+labels are scoped by the converter), so two files, two documents or one file
+loaded twice never share a blank node, and what a run wrote into a graph that
+already had triples can be told from what was there by that prefix.  A run
+into graphs that are all new lets the parser name blank nodes at random
+instead (:attr:`Reader.parser_renames`): cheaper, and just as unshared.
 """
 
 from __future__ import annotations
@@ -55,8 +48,6 @@ DEFAULT_BATCH_QUADS = 500_000
 # The parser's longest token (pyoxigraph's buffer limit); named in the error for a longer literal or IRI.
 MAX_TOKEN_BYTES = 16 * 1024 * 1024
 QUAD_FORMATS = {"trig", "nquads"}
-# Formats whose triples without a graph go into --graph (JSON-LD's default graph too).
-TRIPLE_FORMATS = {"turtle", "ntriples", "rdfxml", "jsonld"}
 _SUFFIXES = {
     ".ttl": "turtle", ".turtle": "turtle", ".trig": "trig", ".nt": "ntriples", ".ntriples": "ntriples",
     ".nq": "nquads", ".nquads": "nquads", ".rdf": "rdfxml", ".owl": "rdfxml", ".xml": "rdfxml",
