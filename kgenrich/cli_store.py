@@ -2,54 +2,106 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
-from .cli_util import echo_json
+from .cli_util import EXIT_INTERRUPTED, echo_json, progress_enabled, user_message
 from .errors import KgenrichError
 from .store.base import FORMATS
 
 
-@click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--graph", help="Named graph for triple formats (Turtle, N-Triples, RDF/XML); default: the default graph.")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Format (default: from the file name).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was loaded as JSON.")
-@click.pass_obj
-def load(app, files, graph, fmt, as_json):
-    """Load RDF files (Turtle, TriG, N-Triples, N-Quads, RDF/XML; also .gz).
+class _AfterCommit:
+    """Ctrl-C before a load's commit cancels it (nothing stays); from the commit on it is ignored, so that a
+    load that is in the store is never reported as interrupted, and a late Ctrl-C (while the store closes)
+    never turns into Click's "Aborted!"."""
 
-    Each file is loaded all or nothing: a file with a syntax error adds nothing
-    and the error names the file and line.
+    def __init__(self):
+        self.ignored = 0
+        self._previous = None
+
+    def __call__(self) -> None:
+        if threading.current_thread() is threading.main_thread() and self._previous is None:
+            self._previous = signal.signal(signal.SIGINT, self._ignore)
+
+    def _ignore(self, signum, frame) -> None:
+        self.ignored += 1
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--graph", help="Named graph for triples without a graph of their own (Turtle, N-Triples, RDF/XML, "
+              "JSON-LD; required for JSON-LD); default: the default graph.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Format (default: from each file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was loaded as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def load(ctx, files, graph, fmt, as_json, quiet):
+    """Load RDF files and directories (Turtle, TriG, N-Triples, N-Quads, RDF/XML, JSON-LD; also .gz).
+
+    One run is all or nothing: every file (a directory: every RDF file in it, recursively) is checked before
+    anything is written; a file with a syntax error names the file and line and nothing is loaded; a load
+    interrupted or killed midway is removed (see README, Guarantees).
     """
     from rdflib import URIRef
 
     from .graphs import OwnGraphs
     from .sparql import iri_is_valid
+    from .store.loading import LoadErrors, LoadOptions
 
+    app = ctx.obj
     if graph is not None and (not iri_is_valid(graph) or ":" not in graph):
         raise KgenrichError(f"--graph: not an absolute IRI: {graph!r}")
+    own = OwnGraphs.from_settings(app.settings)
+    if graph is not None and own.is_ours(graph):
+        raise KgenrichError(f"--graph {graph} is one of kgenrich's own graphs (predictions, provenance, "
+                            "configuration, reviews or curated values): load museum data into a graph of its own; "
+                            "configuration goes through 'kgenrich config apply'")
     # A remote store stages a file in a graph of kgenrich's own before moving it in whole.
-    staging = OwnGraphs.from_settings(app.settings).load_staging_prefix
+    staging = own.load_staging_prefix
+    settings = app.settings
+    options = LoadOptions(batch_quads=settings.load_batch_quads, jsonld_contexts=settings.jsonld_contexts,
+                          progress=progress_enabled(as_json, quiet))
+    after_commit = _AfterCommit()
+    ctx.call_on_close(after_commit.restore)
     store = app.open_store()
-    reports, failed = [], []
-    for path in tqdm(files, desc="loading", unit="file", disable=len(files) < 2 or as_json):
-        try:
-            report = store.load_file(path, fmt=fmt, graph=URIRef(graph) if graph else None, staging=staging)
-        except KgenrichError as exc:
-            failed.append(str(exc))
-            click.echo(f"error: {exc}", err=True)
-            continue
-        reports.append(report)
-        if not as_json:
-            click.echo(f"loaded {report.quads} quads from {report.path} ({report.format})")
+    try:
+        run = store.load_files(list(files), fmt=fmt, graph=URIRef(graph) if graph else None, staging=staging,
+                               options=options, on_commit=after_commit)
+    except LoadErrors as exc:
+        if len(exc.messages) == 1:
+            raise
+        for message in exc.messages:
+            click.echo(f"error: {user_message(KgenrichError(message), settings)}", err=True)
+        click.echo(f"error: nothing was loaded ({len(exc.messages)} files failed the check; a load is all or "
+                   "nothing)", err=True)
+        ctx.exit(2)
+    except KeyboardInterrupt as exc:
+        if getattr(exc, "leftovers", False):
+            click.echo("interrupted while removing the part loaded: the store holds part of the load until the next "
+                       "command that writes to it removes it", err=True)
+        else:
+            click.echo("interrupted: nothing was loaded", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    # Loaded: close the store here, while Ctrl-C is ignored, not in Click's teardown.
+    app.close()
     if as_json:
-        echo_json({"loaded": [r.__dict__ for r in reports], "failed": failed})
-    if failed:
-        sys.exit(2)
+        echo_json({"loaded": [{"path": path, "format": form, "statements": n} for path, form, n in run.files],
+                   "added": run.added, "statements": run.statements, "skipped": run.skipped, "failed": []})
+    elif len(run.files) == 1:
+        path, form, n = run.files[0]
+        click.echo(f"loaded {run.added} quads from {path} ({form}; {n} statements read)")
+    else:
+        click.echo(f"loaded {run.added} quads from {len(run.files)} files ({run.statements} statements read"
+                   + (f"; {run.skipped} files without an RDF suffix skipped" if run.skipped else "") + ")")
 
 
 @click.command()

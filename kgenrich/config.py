@@ -228,6 +228,8 @@ TOP_LEVEL: dict[str, Check] = {
     "service_endpoints": _list_of(_iri),
     "query_timeout": _number(0),
     "threads": _threads,
+    "load_batch_quads": _integer(1000),
+    "jsonld_contexts": _nonempty_string,
 }
 
 # [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
@@ -343,6 +345,8 @@ class Settings:
     service_endpoints: list[str] = field(default_factory=list)  # SERVICE endpoints the embedded store may call
     query_timeout: float = 600.0  # seconds an embedded query may run (0: no limit); store/guard.py
     threads: Optional[int] = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
+    load_batch_quads: int = 500_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
+    jsonld_contexts: Optional[str] = None  # directory of JSON-LD contexts, laid out host/path as their URLs
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Optional[str] = None
 

@@ -19,6 +19,7 @@ from rdflib.term import Node
 
 from .. import sparql
 from ..errors import LoadError, StoreError
+from .loading import LoadOptions, LoadRun, guess_format
 from .rdfio import gunzip, parse_quads
 
 Row = dict[str, Node]
@@ -31,6 +32,7 @@ FORMATS = {
     "ntriples": "application/n-triples",
     "nquads": "application/n-quads",
     "rdfxml": "application/rdf+xml",
+    "jsonld": "application/ld+json",
 }
 QUAD_FORMATS = {"trig", "nquads"}
 # Rows per result page where a store may cut results: half of Virtuoso's default ResultSetMaxRows (10000).
@@ -38,34 +40,13 @@ DEFAULT_PAGE_ROWS = 5000
 DEFAULT_BATCH_TRIPLES = 5000
 # Bytes per update request where a store's requests must stay small (SPARQL Update over HTTP).
 DEFAULT_BATCH_BYTES = 4_000_000
-_SUFFIXES = {
-    ".ttl": "turtle",
-    ".turtle": "turtle",
-    ".trig": "trig",
-    ".nt": "ntriples",
-    ".ntriples": "ntriples",
-    ".nq": "nquads",
-    ".nquads": "nquads",
-    ".rdf": "rdfxml",
-    ".owl": "rdfxml",
-    ".xml": "rdfxml",
-}
-
-
-def guess_format(path: Path) -> str:
-    """The RDF format of a file from its name (``.gz`` looked through)."""
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    suffix = Path(name).suffix
-    if suffix not in _SUFFIXES:
-        known = ", ".join(sorted(_SUFFIXES))
-        raise LoadError(f"{path}: unknown RDF format '{suffix or name}' (known: {known}, optionally .gz)")
-    return _SUFFIXES[suffix]
+# A document read whole (task definitions, a configuration file): a gzip stream that decompresses to more is
+# refused instead of filling the memory (collections go through ``kgenrich load``, which streams).
+MAX_IN_MEMORY_BYTES = 256 * 1024 * 1024
 
 
 def read_rdf_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzipped."""
+    """The file's bytes, gunzipped when it is gzipped (at most MAX_IN_MEMORY_BYTES decompressed)."""
     if not path.exists():
         raise LoadError(f"{path}: no such file")
     if path.is_dir():
@@ -75,7 +56,7 @@ def read_rdf_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise LoadError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return gunzip(data)
+        return gunzip(data, limit=MAX_IN_MEMORY_BYTES)
     except LoadError as exc:
         raise LoadError(f"{path}: {exc}") from None
 
@@ -379,20 +360,50 @@ class Store(ABC):
 
     # --- shared conveniences ----------------------------------------------
     def load_file(self, path: Path, fmt: str | None = None, graph: URIRef | None = None, *,
-                  staging: str | None = None) -> LoadReport:
+                  staging: str | None = None, options: LoadOptions | None = None) -> LoadReport:
         """Load one file, all or nothing, naming the file in any error (and the line, where the parser gives one)."""
         path = Path(path)
+        if path.is_dir():
+            raise LoadError(f"{path}: is a directory, not an RDF file")
         fmt = fmt or guess_format(path)
-        data = read_rdf_bytes(path)
-        if graph is not None and fmt in QUAD_FORMATS:
-            raise LoadError(f"{path}: --graph applies to triple formats; {fmt} carries its own graphs")
-        try:
-            # ``staging`` only when given: a Store written before it existed still loads.
-            extra = {"staging": staging} if staging is not None else {}
-            quads = self.load_bytes(data, fmt, graph=graph, base=path.resolve().as_uri(), **extra)
-        except LoadError as exc:
-            raise LoadError(f"{path}: {exc}") from None
-        return LoadReport(str(path), fmt, quads, 0)
+        run = self.load_files([path], fmt=fmt, graph=graph, staging=staging, options=options)
+        return LoadReport(str(path), fmt, run.added, 0)
+
+    def load_files(self, paths, fmt: str | None = None, graph: URIRef | None = None, *,
+                   staging: str | None = None, options: LoadOptions | None = None, on_commit=None) -> LoadRun:
+        """Load files and directories (their RDF files, recursively) in ONE run, all or nothing: every file is
+        checked before anything is written.  ``on_commit`` is called just before the step that makes the run
+        permanent (the command line stops treating Ctrl-C as a cancel from there on).
+
+        This generic version reads each file whole and hands it to :meth:`load_bytes`; both stores of
+        kgenrich stream instead.
+        """
+        import pyoxigraph as ox
+
+        from .journal import graph_errors
+        from .loading import LoadErrors, Reader, collect_sources, new_prefix
+
+        sources, skipped, errors = collect_sources(paths, fmt)
+        errors += graph_errors(sources, graph)
+        reader = Reader(new_prefix(), None if graph is None else ox.NamedNode(str(graph)), options or LoadOptions())
+        documents = []
+        run = LoadRun(skipped=skipped)
+        for number, source in enumerate(sources):
+            try:
+                quads = list(reader.quads(number, source))
+            except LoadError as exc:
+                errors.append(f"{source.path}: {exc}")
+                continue
+            documents.append(quads)
+            run.files.append((str(source.path), source.fmt, len(quads)))
+        if errors:
+            raise LoadErrors(errors)
+        if on_commit is not None:
+            on_commit()
+        for quads in documents:
+            run.added += self.load_bytes(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), "nquads",
+                                         staging=staging)
+        return run
 
     def __enter__(self):
         return self

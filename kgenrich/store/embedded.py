@@ -32,8 +32,10 @@ import pyoxigraph as ox
 from rdflib import URIRef
 
 from ..errors import LoadError, StoreError
+from . import journal
 from .base import FORMATS, Row, Solutions, Store, Triple, swap_request
 from .guard import DEFAULT_QUERY_TIMEOUT, bounded_iter, check_service
+from .loading import LoadOptions, LoadRun
 from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
 from .terms import solution_row, to_oxigraph, to_rdflib
 
@@ -68,8 +70,11 @@ class EmbeddedStore(Store):
             self._store = ox.Store()
         elif self.read_only:
             self._store = self._open_read_only()
+            journal.warn_if_loading(self.path)
         else:
             self._store = self._open_read_write()
+            # A load killed midway left its journal: take its part out before anything else is written.
+            journal.repair(self._store, self.path)
         mode = " (read-only)" if self.read_only else ""
         self.description = f"embedded store {self.path}{mode}" if self.path else "in-memory store"
 
@@ -202,8 +207,9 @@ class EmbeddedStore(Store):
 
     def load_bytes(self, data: bytes, fmt: str, graph: URIRef | None = None, base: str | None = None, *,
                    staging: str | None = None) -> int:
-        # ``staging`` is not needed here: one load is one transaction.
-        if fmt not in FORMATS:
+        # For small documents already in memory (task definitions, configuration, scratch stores): one
+        # transaction.  Files go through load_files (streamed, bulk, journaled).
+        if fmt not in FORMATS or fmt not in OX_FORMATS:
             raise LoadError(f"unknown RDF format '{fmt}'")
         self._check_writable("a load")
         data = prepare(data, fmt)
@@ -218,11 +224,22 @@ class EmbeddedStore(Store):
             self._store.load(data, **kwargs)
         except SyntaxError as exc:
             raise syntax_error(exc, fmt) from None
+        except MemoryError as exc:
+            if "buffer maximal size" in str(exc):
+                raise LoadError("a literal or IRI longer than 16 MiB (the parser's limit)") from None
+            raise
         except ValueError as exc:
             raise LoadError(one_line(exc)) from None
         except OSError as exc:
             raise StoreError(f"loading into {self.description} failed: {one_line(exc)}") from None
         return len(self._store) - before
+
+    def load_files(self, paths, fmt: str | None = None, graph: URIRef | None = None, *,
+                   staging: str | None = None, options: LoadOptions | None = None, on_commit=None) -> LoadRun:
+        # ``staging`` is not needed here: the journal keeps the run all or nothing (kgenrich/store/journal.py).
+        self._check_writable("a load")
+        return journal.load_run(self._store, self.path, paths, fmt, ox.NamedNode(str(graph)) if graph else None,
+                                options or LoadOptions(), on_commit)
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         self._check_writable("staging a graph")

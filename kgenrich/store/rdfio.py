@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import re
 import zlib
 from xml.parsers import expat
@@ -59,14 +60,20 @@ def one_line(text: str, limit: int = MAX_DETAIL) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def gunzip(data: bytes) -> bytes:
-    """The bytes, decompressed when they are gzip (magic number 1f 8b)."""
+def gunzip(data: bytes, limit: int | None = None) -> bytes:
+    """The bytes, decompressed when they are gzip (magic number 1f 8b); more than ``limit`` bytes decompressed
+    is an error (a small file can decompress to gigabytes)."""
     if data[:2] != b"\x1f\x8b":
         return data
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(limit + 1 if limit is not None else -1)
     except (OSError, EOFError, zlib.error) as exc:
         raise LoadError(f"broken gzip file ({one_line(exc)})") from None
+    if limit is not None and len(out) > limit:
+        raise LoadError(f"decompresses to more than {limit // (1024 * 1024)} MiB: too large to read whole "
+                        "(kgenrich load streams files of any size)")
+    return out
 
 
 def _xml_encoding(data: bytes) -> tuple[str, str] | None:

@@ -23,15 +23,14 @@ named graph, asked for without ``GRAPH``.  Where it is not visible:
   not read: the store counts them once and says so in one warning (how many,
   and what to change).
 
-Loads.  A file is parsed here first (pyoxigraph's parsers, as on the embedded
-store: a syntax error sends nothing).  With a Graph Store endpoint a triple
-file goes in one POST.  Otherwise each of its graphs is staged into a graph of
-kgenrich's own (``staging`` prefix + run + number; batches of INSERT DATA or a
-Graph Store PUT), each staged graph is counted, and one update request adds
-them all to their targets and drops them (queries/load_move.rq).  On a server
-that applies an update request atomically (Oxigraph) the file becomes visible
-whole or not at all; on any failure before that request the staging graphs
-are dropped and nothing of the file is where it belongs.
+Loads.  Files and directories go through :mod:`kgenrich.store.remote_load`:
+checked as a stream first (a syntax error sends nothing), staged into graphs
+of kgenrich's own by bounded batches (Graph Store POSTs, or INSERT DATA), each
+staged graph counted, and moved to their targets by ONE update request
+(queries/load_move.rq).  On a server that applies an update request atomically
+(Oxigraph) the run becomes visible whole or not at all; on any failure before
+that request the staging graphs are dropped.  ``load_bytes`` (documents
+already in memory) stages the same way in one piece.
 
 Reading.  :meth:`RemoteStore.select_iter` parses the JSON results as they
 arrive (pyoxigraph's streaming parser on the open HTTP answer), so a result of
@@ -60,6 +59,7 @@ from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS
                    iter_ntriples_blocks)
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
+from .remote_load import NOT_UNION
 from .terms import solution_row, to_rdflib
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,6 @@ STAGING_STAMP = "%Y%m%dT%H%M%S"
 STALE_STAGING_SECONDS = 6 * 3600
 _FORM = "application/x-www-form-urlencoded"
 _JSON_RESULTS = "application/sparql-results+json"
-NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
-             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
 def _term_from_json(binding: dict) -> Node:
@@ -428,6 +426,15 @@ class RemoteStore(Store):
             return total
         finally:
             self._written()
+
+    def load_files(self, paths, fmt: str | None = None, graph: URIRef | None = None, *,
+                   staging: str | None = None, options=None, on_commit=None):
+        """Check, stage in bounded batches, move in one request (kgenrich/store/remote_load.py)."""
+        from .loading import LoadOptions
+        from .remote_load import load_run
+
+        self._check_writable("a load")
+        return load_run(self, paths, fmt, graph, staging or DEFAULT_LOAD_STAGING, options or LoadOptions(), on_commit)
 
     def _load_staged(self, by_graph: dict[URIRef | None, list[Triple]], prefix: str) -> None:
         """Stage each graph's triples, check them complete, then add them all in ONE update request.
