@@ -30,6 +30,9 @@ from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 
 DEFAULT_PAGE_SIZE = 1000
+# Queries of one page read side by side (stores with concurrent_reads): as many as the threads
+# policy gives the process (threads.py; one on a busy machine), at most four.
+_READ_THREADS = 4
 _NUMBER_TYPES = {str(XSD.integer), str(XSD.decimal), str(XSD.double), str(XSD.float), str(XSD.int), str(XSD.long),
                  str(XSD.short), str(XSD.nonNegativeInteger), str(XSD.positiveInteger)}
 _DATE_TYPES = {str(XSD.date), str(XSD.dateTime), str(XSD.gYear), str(XSD.gYearMonth),
@@ -226,23 +229,44 @@ def _input_query(inp: Input) -> tuple[str, dict]:
     return _INPUT_QUERIES[(bool(inp.node_types), mode)], bindings
 
 
-def _read_inputs(store: Store, graph: URIRef, objects: list[URIRef], records: dict[str, ArtifactRecord],
-                 profile: Profile) -> None:
-    """The profile's texts, images and features of a page of artifacts, into their records."""
-    for inp in profile.texts:
-        name, bindings = _input_query(inp)
-        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
-            text = row.get("value")
-            if not isinstance(text, Literal) or not str(text).strip():
-                continue
-            record = records[str(row["obj"])]
-            pair = (str(text), _language(text, row.get("language")))
-            if pair not in record.texts:
-                record.texts.append(pair)
-            record.text_fields.setdefault(inp.name, []).append(str(text))
-    for inp in profile.images:
-        name, bindings = _input_query(inp)
-        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
+Job = tuple[str, Callable[[list], None]]  # a query and what to do with its rows
+
+
+def _select_all(store: Store, queries: list[str]) -> list[list]:
+    """The rows of every query, in order; side by side from threads where the store allows it (a page's
+    inputs are a dozen independent queries: two cores read them in about half the time)."""
+    from . import threads
+
+    chosen = threads.CHOSEN.get("threads")
+    allowed = chosen if isinstance(chosen, int) and chosen > 0 else threads.usable_cores()
+    workers = min(len(queries), _READ_THREADS, allowed) if getattr(store, "concurrent_reads", False) else 1
+    if workers <= 1:
+        return [list(store.select(q)) for q in queries]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kgenrich-read") as pool:
+        return list(pool.map(lambda q: list(store.select(q)), queries))
+
+
+def _input_jobs(graph: URIRef, objects: list[URIRef], records: dict[str, ArtifactRecord], profile: Profile) -> list[Job]:
+    """The queries that read the profile's texts, images and features of a page, and how each fills the records."""
+    jobs: list[Job] = []
+
+    def texts(inp: Input):
+        def handle(rows):
+            for row in rows:
+                text = row.get("value")
+                if not isinstance(text, Literal) or not str(text).strip():
+                    continue
+                record = records[str(row["obj"])]
+                pair = (str(text), _language(text, row.get("language")))
+                if pair not in record.texts:
+                    record.texts.append(pair)
+                record.text_fields.setdefault(inp.name, []).append(str(text))
+        return handle
+
+    def images(rows):
+        for row in rows:
             record = records[str(row["obj"])]
             node, value = row.get("node"), row.get("value")
             location = str(value) if isinstance(value, (URIRef, Literal)) else (
@@ -252,15 +276,25 @@ def _read_inputs(store: Store, graph: URIRef, objects: list[URIRef], records: di
             record.images.append(location)
             if isinstance(node, URIRef) and str(node) not in record.image_nodes:
                 record.image_nodes.append(str(node))
-    for inp in profile.features:
-        name, bindings = _input_query(inp)
+
+    def features(inp: Input):
         for record in records.values():
             record.literals[inp.name] = []
-        for row in store.select(sparql.prepare(name, objects=objects, graph=graph, **bindings)):
-            value = feature_value(row.get("value"))
-            values = records[str(row["obj"])].literals[inp.name]
-            if value is not None and value not in values:
-                values.append(value)
+
+        def handle(rows):
+            for row in rows:
+                value = feature_value(row.get("value"))
+                values = records[str(row["obj"])].literals[inp.name]
+                if value is not None and value not in values:
+                    values.append(value)
+        return handle
+
+    for inp in profile.texts + profile.images + profile.features:
+        name, bindings = _input_query(inp)
+        query = sparql.prepare(name, objects=objects, graph=graph, **bindings)
+        handler = texts(inp) if inp.kind == "text" else images if inp.kind == "image" else features(inp)
+        jobs.append((query, handler))
+    return jobs
 
 
 def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task],
@@ -275,31 +309,45 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
             record.labels[task.name] = None
             record.subjects[task.name] = None if task.subject_link else record.iri
 
+    jobs: list[Job] = []
     if with_inputs and profile is not None:
-        _read_inputs(store, graph, objects, records, profile)
+        jobs += _input_jobs(graph, objects, records, profile)
 
-    for prop in literal_properties:
+    def literals(prop: str):
         for record in records.values():
             record.literals[prop] = []
-        for row in store.select(sparql.prepare("artifact_literals", objects=objects, graph=graph,
-                                               property=URIRef(prop))):
-            records[str(row["obj"])].literals[prop].append(str(row["value"]))
 
-    for link, inverse in sorted({(t.subject_link, t.subject_inverse) for t in tasks if t.subject_link}):
-        subjects: dict[str, str] = {}
-        path = link_path(next(t for t in tasks if (t.subject_link, t.subject_inverse) == (link, inverse)))
-        for row in store.select(sparql.prepare("task_subjects", objects=objects, graph=graph, link=path)):
-            # Several productions for one artifact: take the smallest IRI, deterministically.
-            obj, subject = str(row["obj"]), str(row["subject"])
-            if obj not in subjects or subject < subjects[obj]:
-                subjects[obj] = subject
-        for task in tasks:
-            if (task.subject_link, task.subject_inverse) == (link, inverse):
+        def handle(rows):
+            for row in rows:
+                records[str(row["obj"])].literals[prop].append(str(row["value"]))
+        return handle
+
+    for prop in literal_properties:
+        jobs.append((sparql.prepare("artifact_literals", objects=objects, graph=graph, property=URIRef(prop)),
+                     literals(prop)))
+
+    def subjects_of(link_tasks: list[Task]):
+        def handle(rows):
+            subjects: dict[str, str] = {}
+            for row in rows:
+                # Several productions for one artifact: take the smallest IRI, deterministically.
+                obj, subject = str(row["obj"]), str(row["subject"])
+                if obj not in subjects or subject < subjects[obj]:
+                    subjects[obj] = subject
+            for task in link_tasks:
                 for obj, subject in subjects.items():
                     records[obj].subjects[task.name] = subject
+        return handle
 
+    for link, inverse in sorted({(t.subject_link, t.subject_inverse) for t in tasks if t.subject_link}):
+        same = [t for t in tasks if (t.subject_link, t.subject_inverse) == (link, inverse)]
+        jobs.append((sparql.prepare("task_subjects", objects=objects, graph=graph, link=link_path(same[0])),
+                     subjects_of(same)))
     for task in tasks:
-        read_task_values(store, graph, objects, task, records)
+        jobs.append(_task_values_job(graph, objects, task, records))
+
+    for (_, handle), rows in zip(jobs, _select_all(store, [query for query, _ in jobs])):
+        handle(rows)
 
     # Stores return rows in any order: sort, so that every store gives identical records.
     for record in records.values():
@@ -312,24 +360,35 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
     return [records[str(o)] for o in objects]
 
 
+def _task_values_job(graph: URIRef, objects: list[URIRef], task: Task, records: dict[str, ArtifactRecord],
+                     added: Optional[list] = None) -> Job:
+    """The query of a task's asserted values in ``graph`` and how it fills the records (counting the new
+    values into ``added``).  A date-grouped task's value is its span ("1855/1865", :func:`span_value`)."""
+    def handle(rows):
+        for row in rows:
+            if task.grouping == "date":
+                value = span_value(row.get("span"), row.get("begin"), row.get("end"))
+                if value is None:
+                    continue
+            else:
+                value = str(row["value"])
+            values = records[str(row["obj"])].values.setdefault(task.name, [])
+            if value not in values:
+                values.append(value)
+                if added is not None:
+                    added.append(value)
+
+    return sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task)), handle
+
+
 def read_task_values(store: Store, graph: URIRef, objects: list[URIRef], task: Task,
                      records: dict[str, ArtifactRecord]) -> int:
     """Add the task's asserted values in ``graph`` to the records of these artifacts; returns how many
-    values were new.  A date-grouped task's value is its span ("1855/1865", see :func:`span_value`)."""
-    added = 0
-    query = sparql.prepare(_values_query(task), objects=objects, graph=graph, **_task_bindings(task))
-    for row in store.select(query):
-        if task.grouping == "date":
-            value = span_value(row.get("span"), row.get("begin"), row.get("end"))
-            if value is None:
-                continue
-        else:
-            value = str(row["value"])
-        values = records[str(row["obj"])].values.setdefault(task.name, [])
-        if value not in values:
-            values.append(value)
-            added += 1
-    return added
+    values were new."""
+    added: list = []
+    query, handle = _task_values_job(graph, objects, task, records, added)
+    handle(list(store.select(query)))
+    return len(added)
 
 
 def fetch_records(store: Store, graph, objects, tasks: list[Task], with_inputs: bool = True,

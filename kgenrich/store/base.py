@@ -156,7 +156,8 @@ class Store(ABC):
     - :attr:`graph_store_protocol`: whole graphs travel as one HTTP request;
     - :attr:`atomic_updates`: a multi-operation update request is applied all or nothing;
     - :attr:`default_graph_is_union`: the store's own default graph is the union of its named graphs;
-    - :attr:`read_only`: opened by a command that only reads; every write raises StoreError.
+    - :attr:`read_only`: opened by a command that only reads; every write raises StoreError;
+    - :attr:`concurrent_reads`: several queries may run at once from threads of one process.
 
     Queries never depend on the last one: a store whose default graph is not
     the union answers them as if it were (see :class:`~kgenrich.store.remote.RemoteStore`).
@@ -190,6 +191,10 @@ class Store(ABC):
 
     #: Opened for reading only (see :func:`kgenrich.store.open_store`): writes are refused, never sent.
     read_only: bool = False
+
+    #: Whether queries may run at once from several threads (dataset extraction then reads a page's
+    #: inputs side by side).  Off unless a store says it is safe.
+    concurrent_reads: bool = False
 
     def _check_writable(self, what: str) -> None:
         if self.read_only:

@@ -114,6 +114,8 @@ class EmbeddedStore(Store):
     # Capabilities: pyoxigraph returns whole results, applies one update request
     # in one transaction, and queries run with the union as the default graph.
     page_rows = None
+    # pyoxigraph evaluates queries without holding the GIL, and its reads are safe from any thread.
+    concurrent_reads = True
     graph_store_protocol = False
     atomic_updates = True
     default_graph_is_union = True
