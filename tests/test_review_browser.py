@@ -164,7 +164,9 @@ def test_review_in_a_browser_then_sync(demo):
                                      for loc in served.app.state.review.reader.image_locations(i["artifact"])[:1]))
             thumb = page.request.get(f"{served.url}/thumbnails/0?artifact={quote(with_image['artifact'], safe='')}")
             assert thumb.status == 200 and thumb.headers["content-type"] == "image/jpeg" and len(thumb.body()) > 500
-            assert "tabular" in page.inner_text("table.scores") and "fusion" not in page.inner_text("table.scores th")
+            # in a curator's words: "metadata", not "tabular"; "combined", not "fused"
+            heads = page.inner_text("table.scores thead")
+            assert "metadata" in heads and "combined" in heads and "tabular" not in heads and "fus" not in heads
             _screenshot(page, shots / "review-artifact.png", full_page=True)
 
             # bulk-accept a filter: count, confirm
