@@ -659,7 +659,9 @@ def _bulk(review: ReviewApp, reviewer: Reviewer, filters: dict, expected) -> dec
         raise ReviewError("no prediction awaiting review matches the filter; nothing was written")
     c = review.reader.collection()
     selection = ", ".join(f"{k}={v}" for k, v in filters.items() if v not in ("", None)) or "everything pending"
-    return decisions.accept_all(review.reader.store, review.reader.graphs, c.groups, reviewer, proposals, selection)
+    undone = review.reader.undone(p.statement for p in proposals)
+    return decisions.accept_all(review.reader.store, review.reader.graphs, c.groups, reviewer, proposals, selection,
+                                undone)
 
 
 def _undo_batch(review: ReviewApp, reviewer: Reviewer, batch) -> decisions.BulkOutcome:

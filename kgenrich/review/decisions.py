@@ -278,6 +278,7 @@ class Prepared:
     time: Literal
     earlier: Optional[Recorded] = None
     batch: Optional[URIRef] = None
+    named: bool = False  # the curator named the value (not only "accept what is proposed")
     review_triples: list[Triple] = field(default_factory=list)
     curated_triples: list[Triple] = field(default_factory=list)
 
@@ -341,7 +342,7 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: Option
         if proposal.task.subject_link:
             # The link to the artifact, so that the curated graph reads alone with the task's own query.
             ct.append((s, URIRef(proposal.task.subject_link), URIRef(proposal.artifact)))
-    return Prepared(proposal, decision, chosen, review, when, earlier, batch, rt, ct)
+    return Prepared(proposal, decision, chosen, review, when, earlier, batch, value is not None, rt, ct)
 
 
 def batch_description(batch: URIRef, reviewer: Reviewer, selection: str) -> list[Triple]:
@@ -439,7 +440,7 @@ def validate(prepared: Sequence[Prepared], store: Store, groups: GroupInfo) -> N
                                       "group's value, correct the prediction; nothing was written")
             members.append((proposed, p.chosen))
         else:
-            if (task.name, proposed) in groups.stand_ins:
+            if (task.name, proposed) in groups.stand_ins and not p.named:
                 group = groups.group_of_concept(task.name, proposed)
                 raise NeedsMember(_needs_member_message(group))
             if proposed not in {g.concept for g in labels.groups} and value_group(store, labels, proposed) is None:
@@ -596,16 +597,20 @@ class BulkOutcome:
 
 
 def accept_all(store: Store, graphs: OwnGraphs, groups: GroupInfo, reviewer: Reviewer,
-               proposals: Sequence[Proposal], selection: str = "") -> BulkOutcome:
+               proposals: Sequence[Proposal], selection: str = "",
+               undone: Optional[Mapping[str, Recorded]] = None) -> BulkOutcome:
     """Accept many predictions (as the queue read them) as one bulk acceptance (a kgr:Batch, undone
     as one step by :func:`undo_batch`): all validated together first, then one request per
-    decision (each one whole, each conditional on the statement being live and undecided);
-    statements decided or replaced meanwhile are skipped and listed."""
+    decision (each one whole, each conditional on the statement being live and undecided, or on
+    its current review being the undo in ``undone``, as the queue read it); statements decided or
+    replaced meanwhile are skipped and listed."""
     batch = batch_iri()
     out = BulkOutcome(batch=str(batch))
     described = batch_description(batch, reviewer, selection)
+    undone = undone or {}
     with _LOCK:
-        prepared = [prepare(p, ACCEPTED, reviewer, batch=batch, batch_triples=described) for p in proposals]
+        prepared = [prepare(p, ACCEPTED, reviewer, earlier=undone.get(p.statement), batch=batch,
+                            batch_triples=described) for p in proposals]
         validate(prepared, store, groups)
         for p in prepared:
             try:

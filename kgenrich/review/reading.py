@@ -168,6 +168,7 @@ class Reader:
         self._labels: dict[str, dict[str, str]] = {}
         self._search: dict[str, list[tuple[str, str, str, str, str]]] = {}
         self._evidence: OrderedDict[str, dict] = OrderedDict()
+        self._sorted_cache: OrderedDict[tuple, tuple] = OrderedDict()
 
     # -- the collection ----------------------------------------------------
     def collection(self, refresh: bool = False) -> Collection:
@@ -282,23 +283,22 @@ class Reader:
             raise BadFilter(f"unknown order {order!r} (one of: {', '.join(ORDERS)})")
         if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
             raise BadFilter(f"offset must be a whole number from 0 to {MAX_OFFSET:,}")
-        items = self._select(c, index, task, museum, value, min_confidence, max_confidence, status, reviewer, since,
-                             until, decision)
-        key, reverse = _order_key(order)
-        items.sort(key=key, reverse=reverse)
+        items, keys, reverse = self._sorted(c, index, order, task, museum, value, min_confidence, max_confidence,
+                                            status, reviewer, since, until, decision)
         total = len(items)
         if after or before:
-            cursor = decode_cursor(after or before, key(items[0]) if items else _key_shape(order))
+            cursor = decode_cursor(after or before, keys[0] if keys else _key_shape(order))
             if after:
-                position = sum(1 for i in items if not _beyond(key(i), cursor, reverse))
+                position = _count_until(keys, cursor, reverse, inclusive=True)
                 page = items[position:position + limit]
             else:
-                prior = [i for i in items if _beyond(cursor, key(i), reverse)]
-                page = prior[-limit:] if limit else []
-                position = len(prior) - len(page)
+                end = _count_until(keys, cursor, reverse, inclusive=False)
+                position = max(0, end - limit)
+                page = items[position:end]
         else:
             position = offset
             page = items[offset:offset + limit]
+        key = _order_key(order)[0]
         out = [self._item(c, index, row) for row in page]
         self._add_labels(c, out)
         return {"total": total, "offset": position, "limit": limit, "order": order, "status": status,
@@ -306,9 +306,28 @@ class Reader:
                 "next": encode_cursor(key(page[-1])) if page and position + len(page) < total else None,
                 "previous": encode_cursor(key(page[0])) if page and position > 0 else None}
 
-    def _select(self, c: Collection, index: _Index, task: str, museum: str, value: str, min_confidence,
-                max_confidence, status: str, reviewer: str = "", since: str = "", until: str = "",
-                decision: str = "") -> list:
+    def _sorted(self, c: Collection, index: _Index, order: str, *filters) -> tuple[list, list, bool]:
+        """The rows a filter selects in an order, with their keys; the last few are kept until the
+        index changes (the pages of one list, and the page that follows a decision on another)."""
+        signature = (order, index.live_key, index.reviews_key, *map(str, filters))
+        with self._index_lock:
+            found = self._sorted_cache.get(signature)
+            if found is not None:
+                self._sorted_cache.move_to_end(signature)
+                return found
+        items = self._select(c, index, *filters)
+        key, reverse = _order_key(order)
+        keyed = sorted(((key(i), i) for i in items), key=lambda pair: pair[0], reverse=reverse)
+        found = ([i for _, i in keyed], [k for k, _ in keyed], reverse)
+        with self._index_lock:
+            self._sorted_cache[signature] = found
+            while len(self._sorted_cache) > 8:
+                self._sorted_cache.popitem(last=False)
+        return found
+
+    def _select(self, c: Collection, index: _Index, task: str = "", museum: str = "", value: str = "",
+                min_confidence=0.0, max_confidence=1.0, status: str = "pending", reviewer: str = "", since: str = "",
+                until: str = "", decision: str = "") -> list:
         """(row, review) pairs matching the filters; row is a LiveRow, or a Recorded for a decided
         statement a sync has removed since (an accepted gap is closed)."""
         tasks = {c.task(task).name} if task else {t.name for t in c.tasks if t.name in c.labels}
@@ -419,6 +438,11 @@ class Reader:
                            "chosen": r.chosen, "chosen_label": label, "batch": r.batch,
                            "words": r.words(label), "live": st in index.by_statement}
         return out
+
+    def undone(self, statements: Iterable[str]) -> dict[str, Recorded]:
+        """The statements among these whose current review is an undo (a new decision revises it)."""
+        index = self.index()
+        return {st: r for st in statements if (r := index.current.get(st)) is not None and r.decision == UNDONE}
 
     def proposals(self, limit: int, **filters) -> tuple[int, list[Proposal], list[dict]]:
         """The pending predictions a filter selects (for bulk acceptance), most confident first: the
@@ -771,9 +795,19 @@ def _key_shape(order: str) -> tuple:
             "recent": ("", "")}[order]
 
 
-def _beyond(key: tuple, cursor: tuple, reverse: bool) -> bool:
-    """True when ``key`` comes after ``cursor`` in the order."""
-    return key < cursor if reverse else key > cursor
+def _count_until(keys: Sequence[tuple], cursor: tuple, reverse: bool, inclusive: bool) -> int:
+    """How many of the (sorted) keys come before the cursor in the order, the cursor's own key
+    included when ``inclusive`` (binary search)."""
+    lo, hi = 0, len(keys)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        k = keys[mid]
+        before = (k > cursor if reverse else k < cursor) or (inclusive and k == cursor)
+        if before:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _first_line(texts: Sequence[tuple[str, str]], width: int = 160) -> tuple[str, str]:
