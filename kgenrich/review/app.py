@@ -312,6 +312,8 @@ def create_app(store: Store, settings: Settings, users: Optional[UsersFile] = No
     async def form_of(request: Request):
         try:
             return await request.form()
+        except KgenrichError:
+            raise
         except Exception as exc:  # a malformed multipart body: the client's mistake, said in one line
             raise ReviewError(f"the form cannot be read ({type(exc).__name__}); nothing was written") from None
 

@@ -15,14 +15,26 @@ from __future__ import annotations
 
 import json
 
+from ..errors import KgenrichError
+
 FORM_LIMIT = 64 * 1024
 BODY_LIMIT = 1024 * 1024
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(KgenrichError):
+    """Raised inside the app while a body streams in past its limit (the app answers 413 with it)."""
+
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(_words(limit))
+
+
+def _words(limit: int) -> str:
+    return (f"the request body is larger than {limit // 1024} KiB, more than this request can need; "
+            "it was not read and nothing was written")
 
 
 def _limit(scope) -> int:
@@ -35,8 +47,7 @@ def _limit(scope) -> int:
 
 
 async def _refuse(send, scope, limit: int) -> None:
-    message = (f"the request body is larger than {limit // 1024} KiB, more than this request can need; "
-               "it was not read and nothing was written")
+    message = _words(limit)
     wants_json = scope.get("path", "").startswith("/api/")
     body = json.dumps({"error": message, "status": 413}).encode() if wants_json else message.encode()
     await send({"type": "http.response.start", "status": 413,
@@ -70,7 +81,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracked(message):
@@ -81,7 +92,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await _refuse(send, scope, limit)
 
