@@ -64,6 +64,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def restart(app):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", default=".kgenrich/store")
@@ -75,7 +84,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kgenrich-bench-review-"))
     try:
         shutil.copytree(args.store, work / "store")
-        settings = load_settings(args.config, flags={"store": str(work / "store"), "models_dir": args.models})
+        shutil.copytree(args.models, work / "models")  # a sync below must not touch the original models
+        settings = load_settings(args.config, flags={"store": str(work / "store"), "models_dir": str(work / "models")})
         settings.sections["review"] = {"users_file": str(work / "users.json"), "secret_file": str(work / "secret"),
                                        "thumbnail_dir": str(work / "thumbnails")}
         UsersFile(work / "users.json").add("bench", "bench-password")
@@ -86,12 +96,8 @@ def main() -> None:
         collection = reader.collection()
         print(f"collection read (tasks, label groups, {len(collection.museums)} museum graphs): "
               f"{time.perf_counter() - t0:.2f} s")
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.05)
-        base, http = f"http://127.0.0.1:{port}", requests.Session()
+        server, base = restart(app)
+        http = requests.Session()
         http.auth = ("bench", "bench-password")
         get = lambda path, **params: http.get(base + path, params=params)  # noqa: E731
 
@@ -107,7 +113,9 @@ def main() -> None:
         medians["queue_html"] = show("queue page (HTML, with thumbnails' first lines)", s, TARGETS["queue"])
         items = queue["items"]
         token = get("/api/session").json()["csrf_token"]
-        post = lambda path, body: http.post(base + path, json=body, headers={"X-CSRF-Token": token})  # noqa: E731
+
+        def post(path, body):
+            return http.post(base + path, json=body, headers={"X-CSRF-Token": token})
 
         _, s = timed(lambda: get("/api/artifacts/" + quote(items[0]["artifact"], safe="")).json(), 1)
         show("first artifact view (loads the ensemble)", s)
@@ -147,6 +155,24 @@ def main() -> None:
         show("one undo (a revision: withdraws the curated value)", s, TARGETS["decision"])
         _, s = timed(lambda: get("/api/stats").json(), 3)
         show("progress statistics", s)
+
+        # 100 decisions in all, then an incremental sync: it predicts again only what they touched
+        more = [i for i in get("/api/queue", limit=300).json()["items"] if not i["stand_in"]]
+        totals = get("/api/stats").json()["totals"]
+        done = totals["accepted"] + totals["corrected"] + totals["rejected"]
+        for item in more[: max(0, 100 - done)]:
+            post("/api/reviews", {"statement": item["statement"], "decision": "rejected"}).raise_for_status()
+        decided_now = get("/api/stats").json()["totals"]
+        touched = len({i["artifact"] for i in get("/api/queue", status="decided", limit=500).json()["items"]})
+        server.should_exit = True
+        time.sleep(0.5)
+        from kgenrich.sync import run_sync
+
+        report = run_sync(store, settings, progress=False)
+        print(f"sync after {decided_now['accepted'] + decided_now['corrected'] + decided_now['rejected']} decisions "
+              f"(on {touched} artifacts): {report.repredicted_artifacts} artifacts predicted again, replaced_all "
+              f"{report.replaced_all}, retrained {report.trained}, {report.seconds:.1f} s")
+        server, base = restart(app)
 
         # the bulk acceptance, with its SHACL share measured apart on the same proposals
         n = get("/api/queue", task=args.bulk, min="0.9").json()["total"]

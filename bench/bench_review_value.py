@@ -260,10 +260,10 @@ def run_order(dataset: Dataset, prepared: Path, run: Path, seed: int, order: str
     return results
 
 
-def spread(values) -> str:
+def spread(values, digits: int = 3) -> str:
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def table(results: dict, seeds: list[int], rounds: int) -> str:
@@ -280,7 +280,7 @@ def table(results: dict, seeds: list[int], rounds: int) -> str:
                           "f1": [r["mean"] for r in runs], "gain": [r["mean"] - b for r, b in zip(runs, base)]}
         u, r = row["uncertainty"], row["random"]
         ratio = (statistics.mean(u["fixed"]) / statistics.mean(r["fixed"])) if statistics.mean(r["fixed"]) else 0.0
-        lines.append(f"| {u['n']:,} | {spread(u['fixed']) if u['n'] else '-'} | {spread(r['fixed']) if r['n'] else '-'} "
+        lines.append(f"| {u['n']:,} | {spread(u['fixed'], 1)} | {spread(r['fixed'], 1)} "
                      f"| {ratio:.2f}x | {spread(u['f1'])} | {spread(r['f1'])} | {spread(u['gain'])} | "
                      f"{spread(r['gain'])} |" if u["n"] else
                      f"| 0 | - | - | - | {spread(u['f1'])} | {spread(r['f1'])} | - | - |")
@@ -315,6 +315,7 @@ def main() -> None:
                 run.mkdir(parents=True, exist_ok=True)
                 results[order][str(seed)] = run_order(dataset, prepared, run, seed, order, args.step, args.rounds,
                                                       args.threads, hidden, reviewable, evaluation)
+                save(args, results)  # what is done so far survives an interrupted run
                 if not args.keep:
                     shutil.rmtree(run, ignore_errors=True)
     finally:
@@ -324,11 +325,15 @@ def main() -> None:
           f"each; mean (min-max) over seeds; macro-F1 on held-out rows nobody reviewed\n")
     print(table(results, args.seeds, args.rounds))
     print(f"\nend: {load_average()}; {time.perf_counter() - started:.0f} s in all")
+    print(f"written: {save(args, results)}")
+
+
+def save(args, results: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"bench_review_value_{args.dataset}.json"
     path.write_text(json.dumps({"dataset": args.dataset, "seeds": args.seeds, "step": args.step,
                                 "rounds": args.rounds, "results": results}, indent=1))
-    print(f"written: {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-import pytest
 import requests
 
 from kgenrich.review.access import LoginThrottle

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from rdflib import Literal, URIRef
+from rdflib import URIRef
 
 from .. import sparql
 from ..config import Settings
@@ -42,7 +42,7 @@ from ..pipeline import load_inputs
 from ..predictions import subject_for
 from ..records import ArtifactRecord, Group, Task, TaskLabels
 from ..store import Store
-from .decisions import ASSERTING, UNDONE, GroupInfo, Proposal, Recorded, current_of, value_groups
+from .decisions import UNDONE, GroupInfo, Proposal, Recorded, current_of, value_groups
 from .words import day, parse_time, when_words
 
 log = logging.getLogger(__name__)
