@@ -160,8 +160,9 @@ class ReviewApp:
         if how == "basic" and user is not None:
             return hmac.new(self.secret.encode(), f"csrf\x1f{user.name}\x1f{user.password}".encode(),
                             hashlib.sha256).hexdigest()
-        if how == "session":
-            return self.sessions.get(request.session.get("sid")).csrf
+        session = self.sessions.get(request.session.get("sid")) if how == "session" else None
+        if session is not None:
+            return session.csrf
         token = request.session.get("csrf")  # before logging in: the login form's own token
         if not token:
             token = request.session["csrf"] = secrets.token_urlsafe(32)

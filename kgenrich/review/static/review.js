@@ -76,20 +76,26 @@
   // What the page shows may be stale: ask the server for the rows' current decisions and the count.
   function refresh() {
     if (!summary || !items.length) return;
-    var params = (summary.dataset.query ? summary.dataset.query + "&" : "") +
-      items.map(function (it) { return "statement=" + encodeURIComponent(it.dataset.statement); }).join("&");
-    fetch("/api/state?" + params, {credentials: "same-origin"}).then(function (r) {
-      return r.ok ? r.json() : null;
-    }).then(function (data) {
-      if (!data) return;
-      items.forEach(function (item) {
-        var s = data.states[item.dataset.statement];
-        if (s && s.decision && s.decision !== "undone" && !item.classList.contains("done")) {
-          markDecided(item, s.words, s.review, s.decision, false);
-        }
-      });
-      refreshCount(data.total);
-    }).catch(function () {});
+    var open = items.filter(function (it) { return !it.classList.contains("done"); });
+    // A few rows per request (URLs stay short), the first request also brings the count.
+    for (var start = 0; start === 0 || start < open.length; start += 40) {
+      var params = (summary.dataset.query ? summary.dataset.query + "&" : "") +
+        open.slice(start, start + 40).map(function (it) {
+          return "statement=" + encodeURIComponent(it.dataset.statement);
+        }).join("&");
+      fetch("/api/state?" + params, {credentials: "same-origin"}).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (data) {
+        if (!data) return;
+        open.forEach(function (item) {
+          var s = data.states[item.dataset.statement];
+          if (s && s.decision && s.decision !== "undone" && !item.classList.contains("done")) {
+            markDecided(item, s.words, s.review, s.decision, false);
+          }
+        });
+        refreshCount(data.total);
+      }).catch(function () {});
+    }
   }
 
   function decide(item, decision, value, revises) {
