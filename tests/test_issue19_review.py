@@ -427,3 +427,20 @@ def test_reviews_export_command_on_a_store(tmp_path):
     assert r.returncode == 0 and json.loads((work / "reviews.jsonld").read_text())["@graph"]
     r = run("--format", "xml")
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_the_demo_ends_by_saying_how_to_review(monkeypatch, tmp_path):
+    """Defect 7: the demo's closing lines never mentioned `users add` and `serve`."""
+    from click.testing import CliRunner
+
+    import kgenrich.demo.run
+    from kgenrich.cli import main
+
+    summary = {"artifacts": 100, "museums": 5, "images": 90, "broken_image_refs": 1, "gaps": {"material": 3},
+               "predictions_written": 3, "evaluation": {"tasks": {}}, "store": "s", "models_dir": "m", "seconds": 1.0}
+    monkeypatch.setattr(kgenrich.demo.run, "run_demo", lambda *a, **k: summary)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["demo", "--size", "100"])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "kgenrich users add" in last and "kgenrich serve" in last
