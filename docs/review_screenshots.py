@@ -1,7 +1,7 @@
-"""Screenshots of the review page for the README: the queue and one artifact view.
+"""Screenshots of the review page for the README: the queue, one artifact view and the progress page.
 
 Run against a running ``kgenrich serve`` (e.g. over the ``kgenrich demo`` store); it only
-reads (logs in, opens the queue and the first artifact), and drives Debian's chromium with
+reads (logs in, opens the queue, the first artifact and the progress page), and drives Debian's chromium with
 Playwright (never a downloaded browser).  The PNGs get a 64-colour palette to stay small.
 
     python docs/review_screenshots.py --url http://127.0.0.1:8000 --user alice --password ... --out docs
@@ -45,14 +45,20 @@ def main() -> None:
         page.fill("input[name=password]", args.password)
         page.click("button[type=submit]")
         page.wait_for_selector("li.item.current")
+        page.wait_for_load_state("networkidle")  # the thumbnails on screen
         page.screenshot(path=str(out / "review-queue.png"))
         shrink(out / "review-queue.png")
         page.click("li.item.current a.artifact")
         page.wait_for_selector("section.tasks")
+        page.wait_for_load_state("networkidle")
         page.screenshot(path=str(out / "review-artifact.png"), full_page=True)
         shrink(out / "review-artifact.png")
+        page.goto(args.url + "/stats")
+        page.wait_for_selector("#totals")
+        page.screenshot(path=str(out / "review-stats.png"))
+        shrink(out / "review-stats.png")
         browser.close()
-    print(f"wrote {out / 'review-queue.png'} and {out / 'review-artifact.png'}")
+    print(f"wrote {out / 'review-queue.png'}, {out / 'review-artifact.png'} and {out / 'review-stats.png'}")
 
 
 if __name__ == "__main__":

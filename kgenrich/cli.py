@@ -16,7 +16,7 @@ from .cli_config import config
 from .cli_data import dataset, labels, tasks
 from .cli_demo import demo
 from .cli_models import evaluate, train
-from .cli_review import serve, users
+from .cli_review import reviews, serve, users
 from .cli_store import load, query
 from .cli_sync import sync, validate
 from .cli_util import AppContext, KgenrichGroup, RedactingFilter
@@ -66,5 +66,5 @@ def main(ctx, config_file, store, endpoint, update_endpoint, gsp_endpoint, model
 
 
 for _command in (load, query, tasks, labels, dataset, train, evaluate, sync, validate, demo, config, serve,
-                 users):
+                 users, reviews):
     main.add_command(_command)

@@ -53,3 +53,4 @@ def demo(ctx, size, seed, as_json):
     click.echo(_table(summary["evaluation"]))
     click.echo(f"\nstore: {summary['store']}   models: {summary['models_dir']}   ({summary['seconds']} s)")
     click.echo("next: kgenrich query @queries/examples/... , kgenrich evaluate, kgenrich sync (writes nothing new)")
+    click.echo("review the predictions: kgenrich users add NAME, then kgenrich serve (http://127.0.0.1:8000/)")

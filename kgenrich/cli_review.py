@@ -1,4 +1,5 @@
-"""Click commands of the review page: ``kgenrich serve`` and ``kgenrich users add/remove/list``."""
+"""Click commands of the review page: ``kgenrich serve``, ``kgenrich users add/remove/list`` and
+``kgenrich reviews export``."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def serve(app, host: str, port: int):
     # not on the first page someone opens.
     collection = web.state.review.reader.collection()
     if not _is_loopback(host):
-        click.echo(f"warning: listening on {host}: the page is plain HTTP; put it behind TLS before "
-                   "anyone logs in over a network", err=True)
+        click.echo(f"warning: listening on {host}, beyond this machine, over plain HTTP: passwords and session "
+                   "cookies cross the network readable; put a TLS proxy in front (on this machine, sending "
+                   "X-Forwarded-Proto: https, so that cookies are marked Secure) before anyone logs in", err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"kgenrich review on http://{shown}:{port}/ over {store.description} "
                f"({len(collection.tasks)} tasks, {len(users.users())} users); Ctrl-C stops", err=True)
@@ -65,15 +67,19 @@ def users():
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["reviewer", "readonly"]), default="reviewer", show_default=True,
-              help="reviewer: may decide; readonly: may look.")
+@click.option("--role", type=click.Choice(["reviewer", "admin", "readonly"]), default="reviewer", show_default=True,
+              help="reviewer: may decide and change their own decisions; admin: anyone's; readonly: may look.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@click.option("--force", is_flag=True, help="Replace the password and role of a user that exists already.")
 @click.pass_obj
-def users_add(app, name: str, role: str, password_stdin: bool):
-    """Add a reviewer (or set a reviewer's password and role); the password is asked for twice."""
+def users_add(app, name: str, role: str, password_stdin: bool, force: bool):
+    """Add a reviewer; the password is asked for twice.  An existing name is refused unless --force."""
     from .review.users import check_name, users_file
 
     check_name(name)
+    if not force and users_file(app.settings).get(name) is not None:
+        raise KgenrichError(f"user {name} exists already in {users_file(app.settings).path}; nothing was changed "
+                            f"(kgenrich users add {name} --force sets a new password and role)")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -81,7 +87,7 @@ def users_add(app, name: str, role: str, password_stdin: bool):
     if len(password) < 8:
         raise KgenrichError("the password must have at least 8 characters; nothing was changed")
     store = users_file(app.settings)
-    new = store.add(name, password, role)
+    new = store.add(name, password, role, replace=force)
     click.echo(f"{'added' if new else 'updated'} {name} ({role}) in {store.path}")
 
 
@@ -113,3 +119,33 @@ def users_list(app, as_json: bool):
         click.echo(f"{u['name']}\t{u['role']}")
     if not found:
         click.echo(f"no users in {store.path}", err=True)
+
+
+@click.group()
+def reviews():
+    """Curators' decisions (the review graph)."""
+
+
+@reviews.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonld"]), default="csv", show_default=True,
+              help="csv: one row per review, with labels; jsonld: the review graph as JSON-LD.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE (default: standard output).")
+@click.pass_obj
+def reviews_export(app, fmt: str, out: str | None):
+    """Every review ever recorded (changed and undone ones too, each naming what it revises)."""
+    from pathlib import Path
+
+    from .review import export
+    from .review.reading import Reader
+
+    store = app.open_store(read_only=True)
+    reader = Reader(store, app.settings)
+    text = export.to_csv(reader.export_rows()) if fmt == "csv" else export.to_jsonld(store, reader.graphs)
+    if out:
+        target = Path(out)
+        tmp = target.with_name(target.name + ".partial")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)

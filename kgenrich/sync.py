@@ -200,6 +200,13 @@ class EnsembleTrainer:
 
         return read_card(Path(models_dir), ENSEMBLE_FILE)
 
+    def read_decisions(self, models_dir) -> dict:
+        """The fused decision rules alone (Ensemble.decisions), without loading any model."""
+        from .calibration import load_calibration
+        from .training import STACKER_DIR
+
+        return load_calibration(Path(models_dir) / STACKER_DIR)
+
     def describe(self, card: dict, task: str) -> str:
         """The agent description of one task, from the card alone."""
         from .training import Ensemble
@@ -223,6 +230,16 @@ class _LazyEnsemble:
     @property
     def groups(self) -> dict[str, list[str]]:
         return self.card["groups"]
+
+    @property
+    def decisions(self) -> dict:
+        # The decision rules (offsets, precision curves) are part of what the run's fingerprint and
+        # the selection read: without them the first sync after training saw "other options" and
+        # re-predicted every artifact.  They are the calibration file, not the models.
+        if self._ensemble is not None:
+            return self._ensemble.decisions
+        reader = getattr(self._trainer, "read_decisions", None)
+        return reader(self._models_dir) if callable(reader) else {}
 
     def describe(self, task: str) -> str:
         return self._trainer.describe(self.card, task)

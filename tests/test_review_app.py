@@ -306,7 +306,7 @@ def test_form_decisions_and_bulk_acceptance_without_javascript(served):
     items = queue(s, served, limit=100)["items"]
     r = s.post(served.url + "/review", data={"csrf_token": token, "statement": items[0]["statement"],
                                              "decision": "rejected", "next": "/queue"})
-    assert r.status_code == 200 and "rejected:" in r.text
+    assert r.status_code == 200 and f"rejected {items[0]['value_label']}" in r.text
     r = s.post(served.url + "/review", data={"csrf_token": token, "statement": items[0]["statement"],
                                              "decision": "accepted", "next": "/queue"})
     assert "already rejected by alice" in r.text

@@ -61,14 +61,36 @@ def _playwright():
     return sync_playwright
 
 
+_BUILT: dict[str, Path] = {}
+
+
+def built_demo(tmp_path_factory) -> Path:
+    """One small demo collection, synced with a real ensemble, per test session (the browser and
+    HTTP tests of the review page each work on a copy of it)."""
+    if "dir" not in _BUILT:
+        work = tmp_path_factory.mktemp("review-demo-built")
+        generated = generate(work / "data", size=150, seed=1, progress=False)
+        store = EmbeddedStore(work / "store")
+        for path in generated.rdf_files:
+            store.load_file(path)
+        store.load_bytes(demo_task_definitions(150), "ntriples", graph=CONFIG_GRAPH)
+        (work / "kgenrich.toml").write_text(TOML)
+        settings = load_settings(environ={}, cwd=work)
+        settings.store = str(work / "store")
+        settings.models_dir = str(work / "models")
+        settings.sections["sync"] = {"report_dir": str(work / "reports")}
+        run_sync(store, settings, progress=False)
+        store.close()
+        _BUILT["dir"] = work
+    return _BUILT["dir"]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    built = built_demo(tmp_path_factory)
     work = tmp_path_factory.mktemp("review-demo")
-    generated = generate(work / "data", size=150, seed=1, progress=False)
-    store = EmbeddedStore(work / "store")
-    for path in generated.rdf_files:
-        store.load_file(path)
-    store.load_bytes(demo_task_definitions(150), "ntriples", graph=CONFIG_GRAPH)
+    shutil.copytree(built / "store", work / "store")
+    shutil.copytree(built / "models", work / "models")
     (work / "kgenrich.toml").write_text(TOML)
     settings = load_settings(environ={}, cwd=work)
     settings.store = str(work / "store")
@@ -76,9 +98,11 @@ def demo(tmp_path_factory):
     settings.sections["sync"] = {"report_dir": str(work / "reports")}
     settings.sections["review"].update({"users_file": str(work / "users.json"), "secret_file": str(work / "secret"),
                                         "thumbnail_dir": str(work / "thumbnails")})
-    run_sync(store, settings, progress=False)
+    store = EmbeddedStore(work / "store")
     users = UsersFile(work / "users.json")
     users.add("alice", "alice-password")
+    users.add("bob", "bob-password")
+    users.add("ada", "ada-password", role="admin")
     yield store, settings, users, work
     store.close()
 
@@ -164,7 +188,9 @@ def test_review_in_a_browser_then_sync(demo):
                                      for loc in served.app.state.review.reader.image_locations(i["artifact"])[:1]))
             thumb = page.request.get(f"{served.url}/thumbnails/0?artifact={quote(with_image['artifact'], safe='')}")
             assert thumb.status == 200 and thumb.headers["content-type"] == "image/jpeg" and len(thumb.body()) > 500
-            assert "tabular" in page.inner_text("table.scores") and "fusion" not in page.inner_text("table.scores th")
+            # in a curator's words: "metadata", not "tabular"; "combined", not "fused"
+            heads = page.inner_text("table.scores thead")
+            assert "metadata" in heads and "combined" in heads and "tabular" not in heads and "fus" not in heads
             _screenshot(page, shots / "review-artifact.png", full_page=True)
 
             # bulk-accept a filter: count, confirm

@@ -57,7 +57,7 @@ def reviewed(tmp_path):
 
 def decide(reader, statement, decision, value=None, who="alice"):
     c = reader.collection()
-    return D.decide(reader.store, reader.graphs, c.tasks, c.labels, c.classes, D.Reviewer(who), statement, decision,
+    return D.decide(reader.store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer(who), statement, decision,
                     value)
 
 
@@ -285,7 +285,12 @@ def test_fold_rejections_changes_only_the_rejected_artifacts():
 
 def test_users_file_salted_hashes_roles_and_atomic_writes(tmp_path):
     users = UsersFile(tmp_path / "u" / "users.json")
-    assert users.add("alice", "correct horse") and not users.add("alice", "battery staple")
+    assert users.add("alice", "correct horse")
+    # an existing name is refused unless replacing is asked for (issue 21: it silently replaced the password)
+    with pytest.raises(Exception, match="exists already.*--force"):
+        users.add("alice", "battery staple")
+    assert users.authenticate("alice", "correct horse") is not None
+    assert not users.add("alice", "battery staple", replace=True)
     users.add("bob", "battery staple", role="readonly")
     text = (tmp_path / "u" / "users.json").read_text()
     assert "battery" not in text and "horse" not in text

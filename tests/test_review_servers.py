@@ -35,9 +35,9 @@ def test_review_loop_on_virtuoso(virtuoso, tmp_path):
     assert items and [i["confidence"] for i in items] == sorted(i["confidence"] for i in items)
     assert reader.search("material", "seda")[0]["concept"] == VOC + "silk"
 
-    def decide(item, decision, value=None, who="alice"):
-        return D.decide(store, reader.graphs, c.tasks, c.labels, c.classes, D.Reviewer(who), item["statement"],
-                        decision, value)
+    def decide(item, decision, value=None, who="alice", revises=None):
+        return D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer(who), item["statement"],
+                        decision, value, revises)
 
     material = next(i for i in items if i["task"] == "material")
     accepted, rejected = [i for i in items if i["task"] != "material"][:2]
@@ -52,9 +52,25 @@ def test_review_loop_on_virtuoso(virtuoso, tmp_path):
     curated = set(store.graph_triples(reader.graphs.curated))
     assert (URIRef(accepted["subject"]), URIRef(accepted["predicate"]), URIRef(accepted["value"])) in curated
 
+    # a change of mind and an undo: the withdrawal of the curated value and the new review in one request
+    first = next(r for r in D.decisions_on(store, reader.graphs, accepted["statement"]))
+    revised = decide(accepted, "rejected", revises=first.review)
+    assert revised.revises == first.review
+    assert (URIRef(accepted["subject"]), URIRef(accepted["predicate"]), URIRef(accepted["value"])) not in set(
+        store.graph_triples(reader.graphs.curated))
+    undone = decide(accepted, "undone", revises=revised.review)
+    again = decide(accepted, "accepted")
+    assert again.revises == undone.review
+    assert [r.decision for r in D.decisions_on(store, reader.graphs, accepted["statement"])] == [
+        "accepted", "rejected", "undone", "accepted"]
+    assert (URIRef(accepted["subject"]), URIRef(accepted["predicate"]), URIRef(accepted["value"])) in set(
+        store.graph_triples(reader.graphs.curated))
+
     run_sync(store, settings, progress=False, trainer=trainer)
+    # (status "all" also lists decided predictions a sync has closed since: "live" tells them apart)
     live = {(i["subject"], i["predicate"], i["value"]) for i in Reader(store, settings).queue(status="all",
-                                                                                           limit=100)["items"]}
+                                                                                           limit=100)["items"]
+            if i["live"]}
     units = {(s, p) for s, p, _ in live}
     assert (accepted["subject"], accepted["predicate"]) not in units
     assert (material["subject"], material["predicate"]) not in units

@@ -20,6 +20,7 @@ from ..models.images import ImageSource
 
 DEFAULT_DIR = ".kgenrich/thumbnails"
 SIZE = 320
+LARGE = 1024  # the enlarged view
 
 
 class Thumbnails:
@@ -27,13 +28,15 @@ class Thumbnails:
         self.source = ImageSource.from_settings(settings)
         self.dir = Path(directory or settings.section("review").get("thumbnail_dir") or DEFAULT_DIR)
 
-    def get(self, location: str) -> Optional[Path]:
-        """The cached JPEG thumbnail of an image location, made when missing; None when unreadable."""
+    def get(self, location: str, large: bool = False) -> Optional[Path]:
+        """The cached JPEG thumbnail (``large``: the enlarged view) of an image location, made when
+        missing; None when unreadable."""
+        size = LARGE if large else SIZE
         path = self.source.resolve(location)
         if path is None or not path.is_file():
             return None
         st = path.stat()
-        key = hashlib.sha256(f"{path.resolve()}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{SIZE}".encode()).hexdigest()
+        key = hashlib.sha256(f"{path.resolve()}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1f{size}".encode()).hexdigest()
         target = self.dir / key[:2] / f"{key}.jpg"
         if target.is_file():
             return target
@@ -41,7 +44,7 @@ class Thumbnails:
             with Image.open(path) as img:
                 img.load()
                 img = img.convert("RGB")
-                img.thumbnail((SIZE, SIZE))
+                img.thumbnail((size, size))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
                 img.save(tmp, "JPEG", quality=85)

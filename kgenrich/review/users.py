@@ -5,7 +5,8 @@ The file (``[review] users_file``, default ``.kgenrich/users.json``) is written 
 
     {"format": 1, "users": {"alice": {"role": "reviewer", "password": "scrypt$16384$8$1$<salt>$<hash>"}}}
 
-Roles: ``reviewer`` (may decide) and ``readonly`` (may look).  Passwords are never stored
+Roles: ``reviewer`` (may decide, and change or undo their own decisions), ``admin`` (a reviewer
+who may also change or undo anyone's) and ``readonly`` (may look).  Passwords are never stored
 or logged; a hash is scrypt (standard library) over a random 16-byte salt.
 """
 
@@ -25,7 +26,7 @@ from typing import Optional
 
 from ..errors import ConfigError, KgenrichError
 
-ROLES = ("reviewer", "readonly")
+ROLES = ("reviewer", "admin", "readonly")
 DEFAULT_USERS_FILE = ".kgenrich/users.json"
 DEFAULT_SECRET_FILE = ".kgenrich/review-secret"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -46,7 +47,11 @@ class User:
 
     @property
     def can_decide(self) -> bool:
-        return self.role == "reviewer"
+        return self.role in ("reviewer", "admin")
+
+    @property
+    def can_revise_any(self) -> bool:
+        return self.role == "admin"
 
 
 def _b64(data: bytes) -> str:
@@ -148,13 +153,16 @@ class UsersFile:
             fh.write(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, self.path)
 
-    def add(self, name: str, password: str, role: str = "reviewer") -> bool:
-        """Add a user, or set a known user's password and role.  True when the user is new."""
+    def add(self, name: str, password: str, role: str = "reviewer", replace: bool = False) -> bool:
+        """Add a user; ``replace``: or set a known user's password and role.  True when the user is new."""
         check_name(name)
         if role not in ROLES:
             raise UsersError(f"unknown role {role!r} (one of: {', '.join(ROLES)})")
         users = self._read()
         new = name not in users
+        if not new and not replace:
+            raise UsersError(f"user {name} exists already in {self.path}; nothing was changed (to set a new password "
+                             f"and role: kgenrich users add {name} --force)")
         users[name] = User(name, role, hash_password(password))
         self._write(users)
         return new
