@@ -414,7 +414,8 @@ def test_reviews_export_command_on_a_store(tmp_path):
     reader = Reader(store, settings)
     c = reader.collection()
     item = reader.queue(limit=1)["items"][0]
-    D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"], "rejected")
+    D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"], "rejected",
+               confidence=c.confidence)
     store.close()
     run = lambda *args: subprocess.run([sys.executable, "-m", "kgenrich", "reviews", "export", *args],  # noqa: E731
                                        cwd=work, capture_output=True, text=True, timeout=120)

@@ -66,7 +66,8 @@ def test_first_sync_after_training_is_incremental(trained):
     reader = Reader(store, settings)
     c = reader.collection()
     item = reader.queue(limit=1)["items"][0]
-    D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"], "rejected")
+    D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"], "rejected",
+               confidence=c.confidence)
 
     second = run_sync(store, settings, progress=False)
     assert not second.trained

@@ -437,3 +437,46 @@ def test_linked_art_through_staging_graphs_equals_a_direct_write(tmp_path):
     triples = live(fresh)
     assert any(p == URIRef(CRM + "P108i_was_produced_by") for _, p, _ in triples)  # minted, from the artifact
     assert any(str(s).startswith("https://w3id.org/kgenrich/timespan/century/") for s, _, _ in triples)
+
+
+# ------------------------------------------------------------------ review on a Linked Art store
+def test_review_reads_linked_art_inputs_and_links_curated_values_the_profiles_way(tmp_path):
+    """The review page on a Linked Art store: statements read with the profile's confidence
+    property, evidence from its text inputs, and a curated value on a minted production linked
+    from the object (crm:P108i_was_produced_by), as the task's own query reads it back; an undo
+    takes the link away again."""
+    from kgenrich.dataset import merge_curated
+    from kgenrich.review import decisions as D
+    from kgenrich.review.reading import Reader
+    from kgenrich.sync import run_sync
+    from servers import FakeTrainer
+
+    store = la_store()
+    settings = la_settings(tmp_path)
+    run_sync(store, settings, progress=False, trainer=FakeTrainer())
+    reader = Reader(store, settings)
+    c = reader.collection()
+    assert c.profile.name == "linked-art"
+    assert str(c.confidence) == "https://w3id.org/kgenrich/ontology#confidence"
+    items = [i for i in reader.queue(limit=500)["items"] if i["task"] == "century"]
+    assert items and all(0.0 <= i["confidence"] <= 1.0 for i in items)
+    assert any(i["evidence"]["text"] for i in items)  # the titles and statements of the profile
+    item = next(i for i in items if i["subject"].startswith("https://w3id.org/kgenrich/production/"))
+    produced_by = URIRef(CRM + "P108i_was_produced_by")
+    curated = URIRef("http://data.silknow.org/predictions/curated")
+
+    outcome = D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"],
+                       "accepted", value=item["value"], confidence=c.confidence)
+    assert outcome.recorded
+    triples = set(store.graph_triples(curated))
+    assert (URIRef(item["artifact"]), produced_by, URIRef(item["subject"])) in triples
+    assert (URIRef(item["subject"]), produced_by, URIRef(item["artifact"])) not in triples
+    record = next(r for r in load_inputs(store, settings, with_inputs=False, progress=False).records
+                  if r.iri == item["artifact"])
+    record.values.pop("century", None)
+    assert merge_curated(store, curated, c.tasks, [record]) >= 1 and record.values["century"]
+    assert reader.artifact(item["artifact"], with_scores=False)["texts"]  # the artifact page shows its texts
+
+    D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer("alice"), item["statement"], "undone",
+             revises=outcome.review, confidence=c.confidence)
+    assert not any(p == produced_by for _, p, _ in store.graph_triples(curated))

@@ -58,7 +58,7 @@ def reviewed(tmp_path):
 def decide(reader, statement, decision, value=None, who="alice"):
     c = reader.collection()
     return D.decide(reader.store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer(who), statement, decision,
-                    value)
+                    value, confidence=c.confidence)
 
 
 def pending(reader, task=None):
@@ -108,7 +108,7 @@ def test_shapes_catch_a_broken_decision(reviewed):
     _, _, _, reader = reviewed
     item = pending(reader, "material")[0]
     proposal = D.read_proposal(reader.store, reader.graphs, reader.collection().tasks, reader.collection().classes,
-                               item["statement"])
+                               item["statement"], confidence=reader.collection().confidence)
     good = D.prepare(proposal, "accepted", D.Reviewer("alice"))
     context = D.decision_context([good], [(proposal.task, item["value"])])
     assert D.shacl_violations(good.review_triples + good.curated_triples, context) == []
@@ -192,7 +192,7 @@ def test_the_update_itself_refuses_a_concurrent_writer_and_a_retry_is_harmless(r
     store, _, _, reader = reviewed
     item = pending(reader)[0]
     c = reader.collection()
-    proposal = D.read_proposal(store, reader.graphs, c.tasks, c.classes, item["statement"])
+    proposal = D.read_proposal(store, reader.graphs, c.tasks, c.classes, item["statement"], confidence=c.confidence)
     ours = D.prepare(proposal, "accepted", D.Reviewer("alice"))
     theirs = D.prepare(proposal, "rejected", D.Reviewer("bob"))
     D.write(store, reader.graphs, theirs, D.Reviewer("bob"))

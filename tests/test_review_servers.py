@@ -37,7 +37,7 @@ def test_review_loop_on_virtuoso(virtuoso, tmp_path):
 
     def decide(item, decision, value=None, who="alice", revises=None):
         return D.decide(store, reader.graphs, c.tasks, c.groups, c.classes, D.Reviewer(who), item["statement"],
-                        decision, value, revises)
+                        decision, value, revises, confidence=c.confidence)
 
     material = next(i for i in items if i["task"] == "material")
     accepted, rejected = [i for i in items if i["task"] != "material"][:2]

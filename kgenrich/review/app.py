@@ -626,7 +626,7 @@ def _decide(review: ReviewApp, reviewer: Reviewer, statement, decision, value, r
     c = reader.collection()
     outcome = decisions.decide(reader.store, reader.graphs, c.tasks, c.groups, c.classes, reviewer, statement,
                                decision, value if isinstance(value, str) and value else None, revises or None,
-                               subject_of=c.subject_of)
+                               subject_of=c.subject_of, confidence=c.confidence)
     out = outcome.to_dict()
     names = reader.labels([outcome.proposed] + ([outcome.value] if outcome.value else []) + [outcome.artifact])
     group = c.group_of(outcome.task, outcome.proposed)

@@ -220,11 +220,12 @@ def _now() -> Literal:
 
 # ------------------------------------------------------------------ reading
 def read_proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classes: Sequence[URIRef],
-                  statement: str) -> Proposal:
-    """The live statement, or StatementGone when the predictions graph no longer holds it."""
+                  statement: str, *, confidence: URIRef) -> Proposal:
+    """The live statement, or StatementGone when the predictions graph no longer holds it.
+    ``confidence``: the profile's confidence property (silk:L18 for SILKNOW)."""
     _check_iri(statement, "statement")
     rows = store.select(sparql.prepare("review_statement", statement=URIRef(statement),
-                                       predictions=graphs.predictions))
+                                       predictions=graphs.predictions, confidence=confidence))
     wanted = {str(c) for c in classes}
     rows = [r for r in rows if str(r["type"]) in wanted and not graphs.is_ours(str(r["museum"]))]
     if not rows:
@@ -340,8 +341,9 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: Option
             (s, p, o),
         ]
         if proposal.task.subject_link:
-            # The link to the artifact, so that the curated graph reads alone with the task's own query.
-            ct.append((s, URIRef(proposal.task.subject_link), URIRef(proposal.artifact)))
+            # The link to the artifact, in the task's direction (Linked Art links a production from
+            # its object), so that the curated graph reads alone with the task's own query.
+            ct.append(tuple(URIRef(x) for x in proposal.task.link_triple(proposal.subject, proposal.artifact)))
     return Prepared(proposal, decision, chosen, review, when, earlier, batch, value is not None, rt, ct)
 
 
@@ -470,8 +472,11 @@ def _operations(graphs: OwnGraphs, p: Prepared) -> list[str]:
     guard = dict(reviews=graphs.reviews, statement=URIRef(p.proposal.statement), earlier=earlier)
     ops = []
     if p.earlier is not None and p.earlier.decision in ASSERTING:
-        link = URIRef(p.proposal.task.subject_link) if p.proposal.task.subject_link else _NONE
-        ops.append(sparql.prepare("review_withdraw_curated", curated=graphs.curated, link=link, review=p.review,
+        task = p.proposal.task
+        link = URIRef(task.subject_link) if task.subject_link and not task.subject_inverse else _NONE
+        inverse = URIRef(task.subject_link) if task.subject_link and task.subject_inverse else _NONE
+        ops.append(sparql.prepare("review_withdraw_curated", curated=graphs.curated, link=link, inverseLink=inverse,
+                                  review=p.review,
                                   time=p.time, **guard))
     bindings = dict(predictions=graphs.predictions, proposed=URIRef(p.proposal.object), revising=revising,
                     reviewTriples=sparql.TripleBlock(p.review_triples), **guard)
@@ -516,7 +521,8 @@ SubjectOf = Callable[[str, Task], Optional[str]]
 
 def decide(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: GroupInfo, classes: Sequence[URIRef],
            reviewer: Reviewer, statement: str, decision: str, value: Optional[str] = None,
-           revises: Optional[str] = None, subject_of: Optional[SubjectOf] = None) -> Outcome:
+           revises: Optional[str] = None, subject_of: Optional[SubjectOf] = None, *,
+           confidence: URIRef) -> Outcome:
     """Record one decision: a first one on a live prediction, or (``revises``: the review the
     reviewer saw as current) a change or an undo of an earlier one.
 
@@ -551,25 +557,25 @@ def decide(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: Group
             if current.decision == UNDONE:
                 earlier = current  # pending again after an undo: the new decision continues the history
             else:
-                proposal = _proposal(store, graphs, tasks, classes, statement, current, subject_of)
+                proposal = _proposal(store, graphs, tasks, classes, statement, current, subject_of, confidence)
                 prepared = prepare(proposal, decision, reviewer, value)
                 if _same(current, reviewer, prepared):
                     return Outcome(statement, decision, current.chosen, current.review, reviewer.name, current.time,
                                    recorded=False, artifact=proposal.artifact, task=proposal.task.name,
                                    proposed=proposal.object, revises=current.revises, batch=current.batch)
                 raise AlreadyDecided(f"this prediction was already {current.words()}; nothing was written", current)
-        proposal = _proposal(store, graphs, tasks, classes, statement, earlier, subject_of)
+        proposal = _proposal(store, graphs, tasks, classes, statement, earlier, subject_of, confidence)
         prepared = prepare(proposal, decision, reviewer, value, earlier=earlier)
         validate([prepared], store, groups)
         return write(store, graphs, prepared, reviewer)
 
 
 def _proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classes: Sequence[URIRef], statement: str,
-              earlier: Optional[Recorded], subject_of: Optional[SubjectOf]) -> Proposal:
+              earlier: Optional[Recorded], subject_of: Optional[SubjectOf], confidence: URIRef) -> Proposal:
     """The live statement; for a revision whose statement a sync has removed meanwhile (an
     accepted gap is closed), the statement as the earlier review recorded it."""
     try:
-        return read_proposal(store, graphs, tasks, classes, statement)
+        return read_proposal(store, graphs, tasks, classes, statement, confidence=confidence)
     except StatementGone:
         if earlier is None:
             raise

@@ -39,7 +39,8 @@ from ..errors import KgenrichError
 from ..graphs import OwnGraphs
 from ..labels import compute_label_groups
 from ..pipeline import load_inputs
-from ..predictions import subject_for
+from ..predictions import SILKNOW_VOCABULARY, WriteVocabulary, subject_for
+from ..profiles import Profile
 from ..records import ArtifactRecord, Group, Task, TaskLabels
 from ..store import Store
 from .decisions import UNDONE, GroupInfo, Proposal, Recorded, current_of, value_groups
@@ -77,6 +78,8 @@ class Collection:
     records: dict[str, ArtifactRecord]  # artifact -> record (graph, task values, statement subjects)
     groups: GroupInfo = field(default_factory=lambda: GroupInfo({}))
     loaded: float = field(default_factory=time.monotonic)
+    profile: Optional[Profile] = None  # where texts and images sit, and how predictions are written
+    confidence: URIRef = URIRef(SILKNOW_VOCABULARY.confidence)  # the profile's confidence property
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -181,7 +184,9 @@ class Reader:
                 if str(self.graphs.curated) in museums:
                     raise KgenrichError(f"[review] curated_graph {self.graphs.curated} is a museum graph; "
                                         "curated values must go to a graph of their own")
-                c = Collection(inputs.tasks, inputs.labels, classes, museums, {r.iri: r for r in inputs.records})
+                c = Collection(inputs.tasks, inputs.labels, classes, museums, {r.iri: r for r in inputs.records},
+                               profile=inputs.profile,
+                               confidence=URIRef(WriteVocabulary.of(inputs.profile).confidence))
                 c.groups = GroupInfo(inputs.labels, frozenset(self._stand_ins(inputs.labels)))
                 self._collection = c
                 self._search.clear()
@@ -228,7 +233,7 @@ class Reader:
         """The queue index, brought up to date with the store (one cheap query when nothing changed)."""
         c = self.collection()
         rows = self.store.select(sparql.prepare("review_versions", predictions=self.graphs.predictions,
-                                                reviews=self.graphs.reviews))
+                                                reviews=self.graphs.reviews, confidence=c.confidence))
         row = rows[0] if rows else {}
         live_key = (str(row.get("statements", "")), str(row.get("latest", "")), id(c))
         reviews_key = int(str(row.get("reviews", "0")) or 0)
@@ -243,7 +248,8 @@ class Reader:
     def _read_live(self, c: Collection, key: tuple, old: _Index) -> _Index:
         tasks = [t for t in c.tasks if t.name in c.labels]
         rows = self.store.select(sparql.prepare("review_live", predicates=[URIRef(t.property) for t in tasks],
-                                                classes=c.classes, predictions=self.graphs.predictions))
+                                                classes=c.classes, predictions=self.graphs.predictions,
+                                                confidence=c.confidence))
         names = {t.property: t.name for t in tasks}
         live: dict[str, LiveRow] = {}
         for r in rows:
@@ -472,8 +478,9 @@ class Reader:
         for artifact, graph in artifacts:
             if artifact not in self._evidence and graph:
                 todo[graph].append(artifact)
+        profile = self.collection().profile if todo else None
         for graph, iris in todo.items():
-            for record in fetch_records(self.store, graph, sorted(set(iris)), []):
+            for record in fetch_records(self.store, graph, sorted(set(iris)), [], profile=profile):
                 text, lang = _first_line(record.texts)
                 self._evidence[record.iri] = {"images": len(record.images), "text": text, "lang": lang,
                                               "locations": list(record.images)}
@@ -499,7 +506,7 @@ class Reader:
         c = c or self.collection()
         graph, label = self._artifact_graph(c, artifact)
         museum_record = fetch_records(self.store, graph, [URIRef(artifact)], c.tasks,
-                                      literal_properties=self.settings.literal_features)[0]
+                                      literal_properties=self.settings.literal_features, profile=c.profile)[0]
         merged = ArtifactRecord.from_dict(museum_record.to_dict())
         merge_curated(self.store, self.graphs.curated, c.tasks, [merged])
         _, groups = compute_label_groups(self.store, c.tasks, [merged])
@@ -521,7 +528,8 @@ class Reader:
         index = self.index()
         museum_record, record, label = self.record(artifact, c)
         statements = self.store.select(sparql.prepare("review_artifact_statements", artifact=URIRef(artifact),
-                                                      predictions=self.graphs.predictions))
+                                                      predictions=self.graphs.predictions,
+                                                      confidence=c.confidence))
         scores, note = self.modality_scores(record) if with_scores else ({}, "not computed")
         live_statements = {str(r["st"]) for r in statements}
         history = self.history(artifact, index)
