@@ -137,3 +137,34 @@ def test_words_keeps_text_fields_apart_and_learns_from_them(tmp_path):
     # a record without any text has no words prediction (a NaN row, "missing" for the fusion)
     empty = ArtifactRecord(iri="http://example.org/x", graph="g", museum="g")
     assert np.isnan(again.predict([empty])["type"]).all()
+
+
+def test_words_reads_feature_inputs_as_words(tmp_path):
+    """Categorical feature values (a creator's IRI) and numbers (by their decile among the training
+    artifacts) are words of a field of their own: a label that only the creator or only the height
+    tells is learnt, saved and read back; without ``features`` it is not."""
+    from kgenrich.models.words import FEATURES, WordsModel
+    from kgenrich.records import ArtifactRecord
+
+    rng = np.random.default_rng(1)
+    recs = []
+    for i in range(300):
+        kind = i % 3  # 0: by creator A, 1: tall, 2: neither
+        creator = "http://example.org/person/A" if kind == 0 else f"http://example.org/person/{rng.integers(5)}"
+        height = float(rng.uniform(200, 300) if kind == 1 else rng.uniform(1, 100))
+        title = f"view {rng.integers(1000)}"  # texts say nothing
+        recs.append(ArtifactRecord(iri=f"http://example.org/{i}", graph="g", museum="g", texts=[(title, "")],
+                                   text_fields={"title": [title]},
+                                   literals={"creator": [creator], "height": [f"{height:.1f}"]},
+                                   labels={"type": ["a", "tall", "other"][kind]}))
+    groups = {"type": ["a", "other", "tall"]}
+    truth = np.array([groups["type"].index(r.labels["type"]) for r in recs[200:]])
+    model = WordsModel(groups, {"min_df": 1}).fit(recs[:200])
+    assert FEATURES in model.vectorizers and set(model.numbers) == {"height"}
+    p = model.predict(recs[200:])["type"]
+    assert (p.argmax(1) == truth).mean() > 0.95
+    model.save(tmp_path / "words")
+    again = WordsModel.load(tmp_path / "words")
+    assert np.allclose(again.predict(recs[200:])["type"], p)
+    plain = WordsModel(groups, {"min_df": 1, "features": False}).fit(recs[:200])
+    assert (plain.predict(recs[200:])["type"].argmax(1) == truth).mean() < 0.7

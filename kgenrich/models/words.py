@@ -13,6 +13,12 @@ in at least ``min_df`` training artifacts, the ``max_features`` most frequent
 per field), so that "paper" in a material statement and "paper" in a title are
 different features; optionally character n-grams of all texts together
 (``char_ngrams``), for collections in several languages whose words inflect.
+With ``features`` (the default), the record's feature inputs join as words of a
+field of their own: each categorical value (a creator's IRI, a department) is a
+word, each number the word of its decile among the training artifacts (a
+height, a birth year), so that one linear model weighs "by this artist",
+"etching" and "tall" together -- what a data scientist's first model does, and
+what the tree model, which sees texts only through the fusion, cannot.
 One multinomial logistic regression per task, classes weighted by inverse
 frequency to the power ``class_weight_power`` (as the tabular model does).
 
@@ -30,6 +36,20 @@ from ..records import ArtifactRecord
 from .base import ModalityModel
 
 WHOLE = "text"  # the field of texts that come without one
+FEATURES = "__features__"  # the field of the feature inputs as words
+_DECILES = 10
+
+
+def _number(value: str):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def _slug(name: str) -> str:
+    return "_".join(name.split()) or "_"
 
 
 def record_fields(record: ArtifactRecord) -> dict[str, str]:
@@ -56,6 +76,7 @@ class WordsModel(ModalityModel):
         "min_df": 2,
         "ngram_max": 2,
         "char_ngrams": False,  # character 3-5-grams of all texts too (inflected, multilingual texts)
+        "features": True,  # the feature inputs (categories, numbers by decile) as words of their own field
         "C": 4.0,  # inverse regularisation of the logistic regression
         "class_weight_power": 0.5,
         "max_iter": 100,  # lbfgs iterations: enough for TF-IDF features, and many classes stay fast
@@ -68,13 +89,44 @@ class WordsModel(ModalityModel):
         self.coef: dict[str, np.ndarray] = {}
         self.intercept: dict[str, np.ndarray] = {}
         self.classes: dict[str, np.ndarray] = {}  # task -> the group indices the regression saw
+        self.numbers: dict[str, list[float]] = {}  # numeric feature -> its decile edges (training artifacts)
 
     def available(self, records):
-        return np.array([bool(record_fields(r)) for r in records], dtype=bool)
+        with_features = bool(self.params.get("features"))
+        return np.array([bool(record_fields(r)) or (with_features and any(r.literals.values())) for r in records],
+                        dtype=bool)
+
+    # -------------------------------------------------------------- feature inputs as words
+    def _fit_numbers(self, records) -> None:
+        self.numbers = {}
+        for name in sorted({k for r in records for k in r.literals}):
+            values = [v for r in records for v in r.literals.get(name, [])]
+            numbers = [_number(v) for v in values]
+            if values and all(x is not None for x in numbers):
+                edges = np.unique(np.quantile(np.array(numbers, dtype=float), np.linspace(0, 1, _DECILES + 1)[1:-1]))
+                self.numbers[name] = [float(e) for e in edges]
+
+    def _feature_words(self, record: ArtifactRecord) -> str:
+        words = []
+        for name, values in sorted(record.literals.items()):
+            slug = _slug(name)
+            edges = self.numbers.get(name)
+            for value in values:
+                if edges is not None:
+                    x = _number(value)
+                    if x is not None:
+                        words.append(f"{slug}#{int(np.searchsorted(edges, x, side='right'))}")
+                else:
+                    words.append(f"{slug}={'_'.join(str(value).split())}")
+        return " ".join(words)
 
     # -------------------------------------------------------------- features
     def _vectorizer(self, field: str):
         from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if field == FEATURES:  # one word per value, as it is (IRIs keep their case)
+            return TfidfVectorizer(lowercase=False, token_pattern=r"\S+", min_df=int(self.params["min_df"]),
+                                   sublinear_tf=True, dtype=np.float32)
 
         if field == "__chars__":
             return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=int(self.params["min_df"]),
@@ -87,6 +139,8 @@ class WordsModel(ModalityModel):
     def _documents(self, records, field: str) -> list[str]:
         if field == "__chars__":
             return [" \n ".join(t for t, _ in r.texts) for r in records]
+        if field == FEATURES:
+            return [self._feature_words(r) for r in records]
         return [record_fields(r).get(field, "") for r in records]
 
     def _matrix(self, records):
@@ -103,6 +157,9 @@ class WordsModel(ModalityModel):
         fields = sorted({f for r, ok in zip(records, has_text) if ok for f in record_fields(r)})
         if self.params.get("char_ngrams"):
             fields.append("__chars__")
+        if self.params.get("features"):
+            self._fit_numbers(records)
+            fields.append(FEATURES)
         self.vectorizers = {}
         training = [r for r, ok in zip(records, has_text) if ok]
         for field in fields:
@@ -174,11 +231,13 @@ class WordsModel(ModalityModel):
             np.save(directory / f"intercept_{i}.npy", self.intercept[task], allow_pickle=False)
             np.save(directory / f"classes_{i}.npy", self.classes[task], allow_pickle=False)
             tasks[task] = i
-        (directory / "words.json").write_text(json.dumps({"fields": fields, "tasks": tasks}, ensure_ascii=False))
+        (directory / "words.json").write_text(json.dumps({"fields": fields, "tasks": tasks, "numbers": self.numbers},
+                                                         ensure_ascii=False))
 
     def _load(self, directory: Path):
         data = json.loads((Path(directory) / "words.json").read_text(encoding="utf-8"))
         self.vectorizers = {}
+        self.numbers = {k: [float(x) for x in v] for k, v in data.get("numbers", {}).items()}
         for field, entry in data["fields"].items():
             v = self._vectorizer(field)
             v.vocabulary_ = dict(entry["vocabulary"])
@@ -192,7 +251,9 @@ class WordsModel(ModalityModel):
             self.classes[task] = np.load(Path(directory) / f"classes_{i}.npy", allow_pickle=False)
 
     def describe(self) -> str:
-        fields = ", ".join(f for f in sorted(self.vectorizers) if f != "__chars__") or "none"
+        fields = ", ".join(f for f in sorted(self.vectorizers) if f not in ("__chars__", FEATURES)) or "none"
         chars = " and character 3-5-grams" if "__chars__" in self.vectorizers else ""
+        if FEATURES in self.vectorizers:
+            chars += ", and the feature inputs as words (categories; numbers by decile)"
         return (f"words: logistic regression per task on TF-IDF word uni- and bigrams of each text field "
                 f"({fields}){chars}")
