@@ -331,6 +331,15 @@ def _merge(described: Mapping[tuple[str, Node], list[tuple[Node, Node]]],
     for source, subject, triples in parts:
         names = [str(o) for p, o in triples if p == KGE.name]
         definition = by_node.get(subject) or next((by_name[n] for n in names if n in by_name), None)
+        if (definition is not None and subject not in definition.nodes and subject in typed
+                and isinstance(subject, URIRef)):
+            # A node that declares a task of its own, by an IRI of its own, is a new task: taking an
+            # existing task's name must not quietly merge the two (a name-only node still overrides).
+            declared = next((n for n in definition.nodes if n in typed and isinstance(n, URIRef)), None)
+            if declared is not None:
+                raise TaskDefinitionError(
+                    f"task '{definition.name}': {show(subject)} ({source.label}) declares a new task with the name "
+                    f"of {show(declared)}; give it a name of its own, or describe {show(declared)} to change that task")
         if definition is None:
             if subject not in typed:
                 raise TaskDefinitionError(_not_a_task(subject, triples, source, definitions))

@@ -103,3 +103,23 @@ def test_a_per_task_table_naming_no_task_is_refused(mini_dir, key, value):
     (mini_dir / "kgenrich.toml").write_text(base + f"[sync]\n{key} = {{ materail = {value} }}\n")
     out = cli(["sync", "--dry-run", "--quiet"], mini_dir)
     assert out.returncode == 2 and "names no task 'materail' (did you mean 'material'?)" in out.stderr
+
+
+# ------------------------------------------------------------------ a new task by an existing name
+def test_a_new_task_iri_with_an_existing_name_is_refused_not_merged(mini_dir):
+    """Issue 21.6: a file that declares a task of its own (a new IRI, typed kge:PredictionTask) with
+    the name of an existing task is one clear error; describing a task by its name alone still
+    overrides that task."""
+    (mini_dir / "new.ttl").write_text(PREFIXES + """
+ex:my-material a kge:PredictionTask ; kge:name "material" ; kge:minSupport 1 .
+""")
+    toml = (mini_dir / "kgenrich.toml").read_text()
+    (mini_dir / "kgenrich.toml").write_text(toml.replace(f'"{MINI_TASKS}"]', f'"{MINI_TASKS}", "new.ttl"]'))
+    out = cli(["tasks", "--no-groups"], mini_dir)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "task 'material': <https://example.org/kgenrich/my-material> (new.ttl) declares a new task with " \
+           "the name of task:material" in out.stderr
+    # by name alone (no IRI of its own): an override of that task, as before
+    (mini_dir / "new.ttl").write_text(PREFIXES + '[] kge:name "material" ; kge:minSupport 1 .\n')
+    out = cli(["tasks", "--json", "--no-groups"], mini_dir)
+    assert out.returncode == 0, out.stderr
