@@ -11,7 +11,8 @@ once, when a command starts and before any of those libraries is loaded (:func:`
   ``KMP_BLOCKTIME=0`` (Intel's), unless the environment already says otherwise;
 - the thread count is the cores this process may use (its CPU affinity, the container's CPU quota,
   never more than the physical cores among them) less the load the other processes put on them
-  (the one-minute load average, or the threads runnable right now if more), at least one: ``OMP_NUM_THREADS`` (read by torch, LightGBM and
+  (the threads runnable now, the median of samples over a quarter of a second; the one-minute
+  load average only where that cannot be read), at least one: ``OMP_NUM_THREADS`` (read by torch, LightGBM and
   OpenBLAS when they start), unless the environment sets it.  The ``threads`` setting
   (``KGENRICH_THREADS``) overrides the choice; ``[models] threads`` (torch) and ``[models] n_jobs``
   (LightGBM) override it per model.
@@ -72,9 +73,9 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
-def _running_now(samples: int = 3, pause: float = 0.01) -> Optional[int]:
-    """Threads runnable right now besides this one (Linux ``/proc/loadavg``'s fourth field), the median of a
-    few samples: the load average lags a minute behind work that has just started."""
+def _running_now(samples: int = 13, pause: float = 0.02) -> Optional[int]:
+    """Threads runnable right now besides this one (Linux ``/proc/loadavg``'s fourth field), the median of
+    samples over about a quarter of a second."""
     import time
 
     counts = []
@@ -90,15 +91,20 @@ def _running_now(samples: int = 3, pause: float = 0.01) -> Optional[int]:
 
 
 def others_load() -> tuple[float, str]:
-    """How many cores other work keeps busy: the larger of the one-minute load average and the threads
-    runnable right now."""
+    """How many cores other work keeps busy now: the threads runnable besides this one (sampled), or,
+    where that cannot be read, the one-minute load average.
+
+    Not the load average where the runnable threads can be read: it lags a minute behind, in both
+    directions, and counts work that has just ended -- the `kgenrich load` (or the parent process)
+    that ran a moment before a sync would leave that sync one thread on an idle machine."""
+    now = _running_now()
+    if now is not None:
+        return float(now), f"{now} other thread(s) runnable now"
     try:
         average = os.getloadavg()[0]
     except (AttributeError, OSError):
         average = 0.0
-    now = _running_now()
-    load = max(average, float(now or 0))
-    return load, f"load average {average:.2f}" + (f", {now} other thread(s) running now" if now is not None else "")
+    return average, f"load average {average:.2f}"
 
 
 def free_cores(cores: Optional[int] = None, load: Optional[float] = None) -> tuple[int, str]:

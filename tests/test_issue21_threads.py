@@ -29,6 +29,29 @@ def test_the_free_cores(cores, load, expected):
     assert chosen == expected and f"{cores} usable core(s)" in why
 
 
+def test_work_that_has_just_ended_does_not_count(monkeypatch):
+    """Regression: the one-minute load average still counted a `load` (or a bench's own setup) that
+    had just ended, so a sync started right after it on an idle 2-core machine ran on one thread."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 1.5, 1.2))
+    monkeypatch.setattr(threads, "_running_now", lambda: 0)
+    assert threads.free_cores(cores=2) == (2, "2 usable core(s), 0 other thread(s) runnable now")
+    monkeypatch.setattr(threads, "_running_now", lambda: None)  # no /proc/loadavg: the average it is
+    assert threads.free_cores(cores=2)[0] == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux /proc/loadavg")
+def test_a_busy_process_is_seen_at_once():
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
+    try:
+        import time
+        time.sleep(0.3)
+        load, why = threads.others_load()
+        assert load >= 1 and "runnable now" in why
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def test_usable_cores_are_within_the_affinity():
     assert 1 <= threads.usable_cores() <= len(os.sched_getaffinity(0))
 
