@@ -48,7 +48,7 @@ def load_avg() -> str:
 
 def environment(policy: str) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("KGENRICH_") and k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME",
+           if not k.startswith("KGENRICH_") and k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT",
                                                            "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", KGENRICH_OFFLINE="1",
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))

@@ -7,8 +7,14 @@ thread, that thread is descheduled, and the others spin on the cores the machine
 on 2 cores beside two busy processes: the demo's text heads went from 20 to 1.3 epochs/s).  So,
 once, when a command starts and before any of those libraries is loaded (:func:`configure`):
 
-- waiting threads sleep instead of spinning: ``OMP_WAIT_POLICY=PASSIVE`` (GNU and LLVM OpenMP),
-  ``KMP_BLOCKTIME=0`` (Intel's), unless the environment already says otherwise;
+- waiting threads spin only briefly, then sleep: ``GOMP_SPINCOUNT=1000`` (GNU OpenMP, which torch and
+  LightGBM's wheels use; its default spins 300,000 times), ``KMP_BLOCKTIME=0`` (Intel's and LLVM's),
+  unless the environment already says otherwise (an ``OMP_WAIT_POLICY`` of the user's included).  Not
+  ``OMP_WAIT_POLICY=PASSIVE``, which sleeps at once: LightGBM's many short parallel loops then pay a
+  wake-up each, and two such threads were slower than one (60 rounds of a 10-class model on 60,000
+  rows, 2 cores: 4.7-5.0 s passive, 3.9 s with one thread, 2.3-2.5 s with a spin count of 1,000;
+  beside two busy processes 4.0-7.0 s passive, 5.2-5.8 s with a spin count of 1,000, 8.3 s with
+  OpenMP's default);
 - the thread count is the cores this process may use (its CPU affinity, the container's CPU quota,
   never more than the physical cores among them) less the load the other processes put on them
   (the threads runnable now, the median of samples over a quarter of a second; the one-minute
@@ -29,7 +35,16 @@ import os
 from pathlib import Path
 from typing import Optional
 
-QUIET_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+QUIET_WAITING = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
+
+
+def quiet_waiting(environ=os.environ) -> None:
+    """Set the brief-spin waiting (module doc) where the environment says nothing of its own."""
+    if "OMP_WAIT_POLICY" in environ:  # the user's wait policy decides the spinning
+        environ.setdefault("KMP_BLOCKTIME", QUIET_WAITING["KMP_BLOCKTIME"])
+        return
+    for key, value in QUIET_WAITING.items():
+        environ.setdefault(key, value)
 CHOSEN: dict = {}  # {"threads": n, "why": "..."} once configure() ran
 
 
@@ -133,11 +148,17 @@ def parse_threads(value) -> Optional[int]:
     return number
 
 
+def wait_policy(environ=os.environ) -> str:
+    """How waiting OpenMP threads behave, in a word for model cards and reports."""
+    if environ.get("OMP_WAIT_POLICY"):
+        return environ["OMP_WAIT_POLICY"]
+    return f"spin {environ['GOMP_SPINCOUNT']}, then sleep" if environ.get("GOMP_SPINCOUNT") else "OpenMP default"
+
+
 def configure(threads: Optional[int] = None, environ=os.environ) -> dict:
     """Set the OpenMP environment for this process (see the module doc); call before torch, LightGBM
     or numpy's BLAS start.  ``threads``: the setting (None: choose).  Returns :data:`CHOSEN`."""
-    for key, value in QUIET_WAITING.items():
-        environ.setdefault(key, value)
+    quiet_waiting(environ)
     if threads is not None:
         chosen, why = threads, "the threads setting"
         environ["OMP_NUM_THREADS"] = str(threads)
@@ -148,5 +169,5 @@ def configure(threads: Optional[int] = None, environ=os.environ) -> dict:
         environ["OMP_NUM_THREADS"] = str(chosen)
     CHOSEN.clear()
     CHOSEN.update({"threads": int(chosen) if str(chosen).isdigit() else chosen, "why": why,
-                   "wait_policy": environ.get("OMP_WAIT_POLICY")})
+                   "wait_policy": wait_policy(environ)})
     return dict(CHOSEN)

@@ -380,7 +380,7 @@ def _cpu_threads() -> dict:
 
     from . import threads
 
-    out = {"openmp": os.environ.get("OMP_NUM_THREADS"), "wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    out = {"openmp": os.environ.get("OMP_NUM_THREADS"), "wait_policy": threads.wait_policy()}
     if "torch" in sys.modules:
         out["torch"] = sys.modules["torch"].get_num_threads()
     if threads.CHOSEN:

@@ -59,7 +59,8 @@ def test_usable_cores_are_within_the_affinity():
 def test_configure_sets_the_environment_before_the_libraries_start():
     env: dict = {}
     chosen = threads.configure(None, environ=env)
-    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["KMP_BLOCKTIME"] == "0"
+    assert env["GOMP_SPINCOUNT"] == "1000" and env["KMP_BLOCKTIME"] == "0" and "OMP_WAIT_POLICY" not in env
+    assert chosen["wait_policy"] == "spin 1000, then sleep"
     assert int(env["OMP_NUM_THREADS"]) == chosen["threads"] >= 1
     # what the user set wins: their OpenMP environment, and the threads setting over all of it
     env = {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
@@ -78,14 +79,14 @@ def test_the_threads_setting_is_typed(tmp_path):
 
 
 def test_a_command_runs_its_libraries_with_the_chosen_threads(tmp_path):
-    """In a real process: torch and LightGBM's OpenMP see the setting, and waiting threads sleep."""
+    """In a real process: torch and LightGBM's OpenMP see the setting, and waiting threads spin briefly."""
     probe = ("import click, os\n"
              "from kgenrich.cli import main\n"
              "@main.command()\n"
              "def probe():\n"
              "    import torch, lightgbm, json\n"
              "    from threadpoolctl import threadpool_info\n"
-             "    print(json.dumps({'torch': torch.get_num_threads(), 'wait': os.environ.get('OMP_WAIT_POLICY'),\n"
+             "    print(json.dumps({'torch': torch.get_num_threads(), 'wait': os.environ.get('GOMP_SPINCOUNT'),\n"
              "                      'openmp': sorted({i['num_threads'] for i in threadpool_info()\n"
              "                                        if i['user_api'] == 'openmp'})}))\n"
              "main(['probe'], prog_name='kgenrich')\n")
@@ -95,4 +96,4 @@ def test_a_command_runs_its_libraries_with_the_chosen_threads(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
-    assert seen == {"torch": 1, "wait": "PASSIVE", "openmp": [1]}
+    assert seen == {"torch": 1, "wait": "1000", "openmp": [1]}

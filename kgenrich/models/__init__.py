@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 
 from ..errors import ModelError
-from ..threads import QUIET_WAITING
+from ..threads import quiet_waiting
 
-# OpenMP threads that wait sleep instead of spinning (threads.py): set before torch or LightGBM load,
+# OpenMP threads that wait spin briefly, then sleep (threads.py): set before torch or LightGBM load,
 # for code that uses the models without the command line (which sets it, and the thread count, itself)
-for _key, _value in QUIET_WAITING.items():
-    os.environ.setdefault(_key, _value)
+quiet_waiting()
 
 ENTRY_POINT_GROUP = "kgenrich.models"
 
