@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -92,7 +93,9 @@ def tasks(app, as_json, explain, no_groups):
         definitions = load_definitions(store, app.settings)
         found, profile, labels = definitions.tasks, definitions.profile, {}
     else:
-        inputs = load_inputs(store, app.settings, with_inputs=False, progress=progress_enabled(as_json))
+        # A listing: a bar only where someone watches (a terminal), never in a log or a pipe.
+        inputs = load_inputs(store, app.settings, with_inputs=False,
+                             progress=progress_enabled(as_json) and sys.stderr.isatty())
         found, profile, labels = inputs.tasks, inputs.profile, inputs.labels
     status = {}
     for t in found:

@@ -63,6 +63,16 @@ def recorded(site, statement):
     return site.app.state.review.reader.state([statement])[statement]
 
 
+def poll(condition, timeout: float = 15.0) -> None:
+    """Wait until ``condition()`` is true (checked every 0.1 s); fail after ``timeout`` seconds."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "the page never got there"
+        time.sleep(0.1)
+
+
 def test_enter_chooses_from_the_results_of_the_text_as_typed(browser, site):
     """Defects 1 and 2: type 'si', pause, type 'lver', press Enter at once: silver thread is recorded
     (not silk, the first result for 'si'), and the confirmation names silver thread."""
@@ -110,7 +120,7 @@ def test_a_row_someone_else_decided_is_marked_in_words(browser, site):
     assert "rejected by bob just now" in row and not TIMESTAMP.search(row)
     status = page.inner_text("#status")
     assert "rejected by bob" in status and not TIMESTAMP.search(status)
-    page.wait_for_function(f"document.getElementById('summary-count').textContent.startsWith('{count - 1}')")
+    poll(lambda: page.inner_text("#summary-count").startswith(str(count - 1)))
     assert recorded(site, first)["reviewer"] == "bob"
     page.close()
 
@@ -128,7 +138,7 @@ def test_back_shows_decided_rows_as_decided(browser, site):
     page.wait_for_selector("#summary-count")
     # the page is not a stale copy (no-store, and rows are checked when a page is shown again):
     # the row is gone from the pending list or marked decided, and the count is the new one
-    page.wait_for_function("t => document.getElementById('summary-count').textContent !== t", arg=count)
+    poll(lambda: page.inner_text("#summary-count") != count)
     assert page.locator(f'li.item[data-statement="{statement}"] button.accept').count() == 0
     page.close()
 
@@ -151,15 +161,15 @@ def test_evidence_and_the_enlarged_photograph(browser, site):
     assert page.locator("li.item .description").count() > 0
     assert page.locator("li.item button.thumb img").count() > 0
     # (thumbnails load lazily: the ones on screen; a missing image file stays blank)
-    page.wait_for_function("[...document.querySelectorAll('li.item button.thumb img')]"
-                           ".some(i => i.complete && i.naturalWidth > 0)")
+    # (polled from here: wait_for_function evaluates a string in the page, which its CSP forbids)
+    poll(lambda: page.eval_on_selector_all("li.item button.thumb img",
+                                           "imgs => imgs.some(i => i.complete && i.naturalWidth > 0)"))
     widths = page.eval_on_selector_all("li.item button.thumb img",
                                        "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
     n = next(i for i, w in enumerate(widths) if w > 0)
     page.locator("li.item button.thumb").nth(n).click()
     page.wait_for_selector("dialog#enlarged[open]")
-    page.wait_for_function("(() => { const i = document.querySelector('dialog#enlarged img'); "
-                           "return i.complete && i.naturalWidth > 0; })()")
+    poll(lambda: page.eval_on_selector("dialog#enlarged img", "i => i.complete && i.naturalWidth > 0"))
     # the enlarged copy (1,024 px at most; the demo's photographs are 64 px, never blown up)
     assert "size=large" in page.get_attribute("dialog#enlarged img", "src")
     assert page.eval_on_selector("dialog#enlarged img", "i => i.naturalWidth") >= widths[n]

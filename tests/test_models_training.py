@@ -40,8 +40,8 @@ def test_ensemble_predicts_normalised_probabilities(trained):
         assert p[t].shape == (len(recs), len(ids))
         assert np.allclose(p[t].sum(1), 1.0)
         assert not np.isnan(p[t]).any()  # also for the artifact with neither image nor text
-    assert ens.card["modalities"] == ["image", "tabular", "text"]
-    assert set(ens.card["scores"]) == {"image", "text", "tabular", "fusion"}
+    assert ens.card["modalities"] == ["image", "tabular", "text", "words"]  # the default modalities
+    assert set(ens.card["scores"]) == {"image", "text", "tabular", "words", "fusion"}
     assert len(ens.card["fingerprint"]) == 64 and ens.card["created"]
     text = ens.describe("material")
     assert "resnet18" in text and "e5" in text and "macro-F1" in text and "fingerprint" in text

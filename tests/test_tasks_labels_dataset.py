@@ -142,11 +142,7 @@ def test_the_configuration_graph_changes_and_disables_tasks(mini_store):
     mini_store.load_bytes(b"""
 @prefix kge: <https://w3id.org/kgenrich/ontology#> .
 <https://w3id.org/kgenrich/task/time> a kge:PredictionTask ; kge:name "time" ; kge:enabled false .
-<https://w3id.org/kgenrich/task/place2> a kge:PredictionTask ; kge:name "place" ; kge:order 0 ;
-    kge:artifactClass <http://erlangen-crm.org/current/E22_Man-Made_Object> ;
-    kge:subjectLink <http://erlangen-crm.org/current/P108_has_produced> ;
-    kge:property <http://erlangen-crm.org/current/P8_took_place_on_or_within> ;
-    kge:grouping kge:CountryGrouping ; kge:minSupport 2 .
+<https://w3id.org/kgenrich/task/place> kge:order 0 ; kge:minSupport 2 .
 """, "turtle", graph=CONFIG_GRAPH)
     tasks = load_tasks(mini_store, mini_settings())
     assert [t.name for t in tasks] == ["place", "material", "technique", "depiction"]
@@ -156,6 +152,14 @@ def test_the_configuration_graph_changes_and_disables_tasks(mini_store):
     # The configuration graph is not a museum graph.
     records = extract(mini_store, tasks, progress=False, skip_graph=lambda g: g == str(CONFIG_GRAPH), profile=SILKNOW_PROFILE)
     assert len(records) == 6
+    # A task of its own (an IRI of its own) with the name of an existing one is refused, not merged
+    # into it (issue 21.6).
+    mini_store.load_bytes(b"""
+@prefix kge: <https://w3id.org/kgenrich/ontology#> .
+<https://w3id.org/kgenrich/task/place2> a kge:PredictionTask ; kge:name "place" ; kge:order 0 .
+""", "turtle", graph=CONFIG_GRAPH)
+    with pytest.raises(TaskDefinitionError, match="task:place2 .configuration graph. declares a new task"):
+        load_tasks(mini_store, mini_settings())
 
 
 @pytest.mark.parametrize("body, message", [

@@ -39,8 +39,8 @@ from typing import Callable, Iterable, Iterator, Optional
 import pyoxigraph as ox
 
 from ..errors import LoadError
-from .rdfio import OX_FORMATS, one_line, syntax_error
-from .streams import Source, check_xml_stream, open_stream, read_error
+from .rdfio import OX_FORMATS, check_xml_stream, one_line, syntax_error
+from .streams import Source, open_stream, read_error
 
 # A run of at most this many statements is written in one transaction (no journal, no second pass).
 TRANSACTION_QUADS = 100_000

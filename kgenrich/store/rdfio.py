@@ -107,6 +107,11 @@ def _to_utf8_xml(data: bytes, codec: str, name: str) -> bytes:
 def check_xml(data: bytes) -> None:
     """Raise a LoadError with line and column unless ``data`` is one well-formed XML document
     that declares no external entity (a file or URL to be read in its place: never read)."""
+    check_xml_stream(io.BytesIO(data))
+
+
+def check_xml_stream(stream, chunk_size: int = 1 << 20) -> None:
+    """:func:`check_xml` on a binary stream, read in chunks (a file of any size in bounded memory)."""
     parser = expat.ParserCreate()
 
     def entity(name, is_parameter, value, base, system_id, public_id, notation):
@@ -117,7 +122,11 @@ def check_xml(data: bytes) -> None:
 
     parser.EntityDeclHandler = entity
     try:
-        parser.Parse(data, True)
+        while True:
+            chunk = stream.read(chunk_size)
+            parser.Parse(chunk, not chunk)
+            if not chunk:
+                return
     except expat.ExpatError as exc:
         raise LoadError(f"line {exc.lineno}, column {exc.offset + 1}: not well-formed XML "
                         f"({expat.ErrorString(exc.code)})") from None

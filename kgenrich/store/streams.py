@@ -11,7 +11,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
-from xml.parsers import expat
 
 from ..errors import LoadError
 from .rdfio import FORMAT_NAMES, one_line
@@ -112,19 +111,5 @@ def read_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OSError):
         return LoadError(f"cannot read ({one_line(exc.strerror or exc)})")
     return exc
-
-
-def check_xml_stream(stream) -> None:
-    """Raise a LoadError with line and column unless the stream is one well-formed XML document."""
-    parser = expat.ParserCreate()
-    try:
-        while True:
-            chunk = stream.read(_READ_CHUNK)
-            parser.Parse(chunk, not chunk)
-            if not chunk:
-                return
-    except expat.ExpatError as exc:
-        raise LoadError(f"line {exc.lineno}, column {exc.offset + 1}: not well-formed XML "
-                        f"({expat.ErrorString(exc.code)})") from None
 
 
