@@ -13,7 +13,7 @@ out-of-fold macro-F1 of fusion from the model card (no loss in quality: the same
 threads kgenrich chose, and the one-minute load average before each run (other jobs on the machine
 make a "quiet" run less quiet: compare runs taken together only).
 
-Policies: ``kgenrich`` is what kgenrich chooses (threads.py: OpenMP threads sleep when they wait, one
+Policies: ``kgenrich`` is what kgenrich chooses (threads.py: OpenMP threads spin briefly, then sleep, when they wait; one
 thread per free core); ``spin`` is the libraries' own defaults as kgenrich ran before (a thread per
 core, ``OMP_WAIT_POLICY=ACTIVE``), for comparison.  Results also go to bench/out/shared-machine.json.
 Needs the SILKNOW data beside the checkout for ``sync`` (../shared/data/silknow); the demo needs nothing.
