@@ -817,10 +817,15 @@ def distributed_command() -> Iterator[bool]:
     try:
         if not d.leader:
             follow()
+            # Leave together: a rank that destroys its process group and exits while another still
+            # has gloo work in flight can abort that one ("terminate called without an active
+            # exception", seen once in CI).
+            distributed.barrier()
             yield False
             return
         yield True
         # only when the leader finished: after an error torchrun stops the other ranks itself
         distributed.broadcast(("stop",))
+        distributed.barrier()
     finally:
         distributed.teardown()

@@ -130,6 +130,13 @@ def broadcast(obj: Any = None) -> Any:
     return box[0]
 
 
+def barrier() -> None:
+    """Every rank waits here until all have come (no-op in a single process)."""
+    if info().world == 1:
+        return
+    _dist().barrier()
+
+
 def all_gather(obj: Any) -> list:
     """Every rank's ``obj``, in rank order, on every rank."""
     if info().world == 1:
