@@ -61,6 +61,15 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def literal_number(value: str) -> Optional[float]:
+    """A feature literal as a finite number, or None (the tabular and words models read numbers alike)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
 def encode_targets(records: Sequence[ArtifactRecord], groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
     """task -> int64 array of group indices, -1 where the record has no kept group."""
     out = {}

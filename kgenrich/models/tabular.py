@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..records import ArtifactRecord
-from .base import ModalityModel
+from .base import ModalityModel, literal_number
 
 LGB_DEFAULTS = {
     "num_boost_round": 200,
@@ -63,14 +63,6 @@ MAX_ANCESTOR_COLUMNS = 30  # per other task, the best-supported ancestors
 
 
 MAX_LITERAL_CATEGORIES = 50  # most frequent values of a non-numeric literal feature; the rest are "other"
-
-
-def _number(value: str) -> Optional[float]:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
 
 
 class Featurizer:
@@ -120,7 +112,7 @@ class Featurizer:
         self.literals = {}
         for prop in sorted({p for r in records for p in r.literals}):
             values = [v for r in records for v in r.literals.get(prop, [])[:1]]
-            if values and all(_number(v) is not None for v in values):
+            if values and all(literal_number(v) is not None for v in values):
                 self.literals[prop] = {"kind": "number"}
             else:
                 counts: dict[str, int] = {}
@@ -183,7 +175,7 @@ class Featurizer:
                 if not values:
                     continue  # missing
                 if spec["kind"] == "number":
-                    number = _number(values[0])
+                    number = literal_number(values[0])
                     X[i, j] = np.nan if number is None else number
                 else:
                     X[i, j] = categories[prop].get(values[0], len(categories[prop]))  # unseen: "other"

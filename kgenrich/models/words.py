@@ -33,19 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ..records import ArtifactRecord
-from .base import ModalityModel
+from .base import ModalityModel, literal_number
 
 WHOLE = "text"  # the field of texts that come without one
 FEATURES = "__features__"  # the field of the feature inputs as words
 _DECILES = 10
-
-
-def _number(value: str):
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
 
 
 def _slug(name: str) -> str:
@@ -101,7 +93,7 @@ class WordsModel(ModalityModel):
         self.numbers = {}
         for name in sorted({k for r in records for k in r.literals}):
             values = [v for r in records for v in r.literals.get(name, [])]
-            numbers = [_number(v) for v in values]
+            numbers = [literal_number(v) for v in values]
             if values and all(x is not None for x in numbers):
                 edges = np.unique(np.quantile(np.array(numbers, dtype=float), np.linspace(0, 1, _DECILES + 1)[1:-1]))
                 self.numbers[name] = [float(e) for e in edges]
@@ -113,7 +105,7 @@ class WordsModel(ModalityModel):
             edges = self.numbers.get(name)
             for value in values:
                 if edges is not None:
-                    x = _number(value)
+                    x = literal_number(value)
                     if x is not None:
                         words.append(f"{slug}#{int(np.searchsorted(edges, x, side='right'))}")
                 else:

@@ -385,8 +385,7 @@ class Store(ABC):
         """
         import pyoxigraph as ox
 
-        from .journal import graph_errors
-        from .loading import LoadErrors, Reader, collect_sources, new_prefix
+        from .loading import LoadErrors, Reader, collect_sources, graph_errors, new_prefix
 
         sources, skipped, errors = collect_sources(paths, fmt)
         errors += graph_errors(sources, graph)

@@ -43,7 +43,7 @@ import pyoxigraph as ox
 
 from ..errors import LoadError, StoreError
 from .loading import (QUAD_FORMATS, TRANSACTION_QUADS, LoadErrors, LoadOptions, LoadRun, Progress, Reader,
-                      batches, collect_sources, counted, graph_key, graph_term, new_prefix, notice, now_iso)
+                      batches, checked_sources, counted, graph_key, graph_term, new_prefix, notice, now_iso)
 from .rdfio import one_line
 
 JOURNAL_DIR = "kgenrich-load"
@@ -238,13 +238,8 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
              options: LoadOptions, on_commit: Optional[Callable[[], None]] = None) -> LoadRun:
     """Check every file, then write them all (one transaction, or journaled bulk batches); see the module
     docstring.  ``graph``: NamedNode for triples without a graph, or None (the default graph)."""
-    sources, skipped, errors = collect_sources(paths, fmt)
-    errors += graph_errors(sources, graph)
-    if errors:
-        raise LoadErrors(errors)
-    if not sources:
-        raise LoadError("no RDF files to load" + (f" ({skipped} files without an RDF suffix skipped)" if skipped
-                                                  else ""))
+    sources, skipped = checked_sources(paths, fmt, graph)
+    errors: list[str] = []  # the files that fail to parse
     prefix = new_prefix()
     reader = Reader(prefix, graph, options)
     directory = journal_dir(store_path) if store_path is not None else None
@@ -392,16 +387,3 @@ def _as_load_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OSError):
         return StoreError(f"loading into the store failed: {one_line(exc)}; nothing of it was kept")
     return exc
-
-
-def graph_errors(sources, graph) -> list[str]:
-    """Where --graph does not fit the files: a quad format named with --graph (found in a directory, it keeps
-    its graphs), JSON-LD without it."""
-    errors = []
-    for source in sources:
-        if graph is not None and source.fmt in QUAD_FORMATS and not source.in_directory:
-            errors.append(f"{source.path}: --graph applies to triple formats; {source.fmt} carries its own graphs")
-        elif graph is None and source.fmt == "jsonld":
-            errors.append(f"{source.path}: JSON-LD documents name no graph: give --graph IRI (the collection's "
-                          "named graph; kgenrich reads artifacts from named graphs only)")
-    return errors

@@ -35,7 +35,7 @@ import pyoxigraph as ox
 
 from ..errors import LoadError
 from .rdfio import one_line
-from .streams import open_stream, read_error
+from .streams import open_stream, read_all
 
 # Contexts shipped with kgenrich (through a pinned dependency): URL -> (package, resource).
 SHIPPED_CONTEXTS = {
@@ -650,13 +650,7 @@ def _canonical_double(value: float) -> str:
 # ------------------------------------------------------------------ the reader a load uses
 def read_json(source, on_read=None) -> Any:
     """One JSON document from a file (gzipped or not), or a LoadError with line and column."""
-    stream = open_stream(source, on_read)
-    try:
-        data = stream.read()
-    except BaseException as exc:
-        raise read_error(exc) from None
-    finally:
-        stream.close()
+    data = read_all(open_stream(source, on_read))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

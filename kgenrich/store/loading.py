@@ -106,6 +106,32 @@ class LoadErrors(LoadError):
                          f"{len(self.messages)} files failed; nothing was loaded: " + "; ".join(self.messages[:3]))
 
 
+def graph_errors(sources, graph) -> list[str]:
+    """Where --graph does not fit the files: a quad format named with --graph (found in a directory, it keeps
+    its graphs), JSON-LD without it."""
+    errors = []
+    for source in sources:
+        if graph is not None and source.fmt in QUAD_FORMATS and not source.in_directory:
+            errors.append(f"{source.path}: --graph applies to triple formats; {source.fmt} carries its own graphs")
+        elif graph is None and source.fmt == "jsonld":
+            errors.append(f"{source.path}: JSON-LD documents name no graph: give --graph IRI (the collection's "
+                          "named graph; kgenrich reads artifacts from named graphs only)")
+    return errors
+
+
+def checked_sources(paths: Iterable[Path], fmt: Optional[str], graph) -> tuple[list[Source], int]:
+    """The files of a run (:func:`collect_sources`) and the number skipped, or LoadErrors for every file
+    that is missing or does not fit ``--graph`` (:func:`graph_errors`), or a LoadError when there is none."""
+    sources, skipped, errors = collect_sources(paths, fmt)
+    errors += graph_errors(sources, graph)
+    if errors:
+        raise LoadErrors(errors)
+    if not sources:
+        raise LoadError("no RDF files to load" + (f" ({skipped} files without an RDF suffix skipped)" if skipped
+                                                  else ""))
+    return sources, skipped
+
+
 def collect_sources(paths: Iterable[Path], fmt: Optional[str] = None) -> tuple[list[Source], int, list[str]]:
     """The files of a run, in order: each named file, and each directory's RDF files (recursively, sorted by
     path; hidden entries and files without an RDF suffix skipped and counted).  Returns (sources, skipped,

@@ -42,8 +42,7 @@ from rdflib import URIRef
 
 from .. import sparql
 from ..errors import LoadError, StoreError
-from .journal import graph_errors
-from .loading import (LoadErrors, LoadOptions, LoadRun, Progress, Reader, collect_sources, counted, graph_key,
+from .loading import (LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key,
                       new_prefix)
 
 STAGING_STAMP = "%Y%m%dT%H%M%S"
@@ -54,13 +53,8 @@ NOT_UNION = ("this endpoint does not read its named graphs as its default graph,
 def load_run(store, paths, fmt: Optional[str], graph: Optional[URIRef], staging_prefix: str,
              options: LoadOptions, on_commit=None) -> LoadRun:
     """Check, stage and move the files of one run into ``store`` (a RemoteStore); see the module docstring."""
-    sources, skipped, errors = collect_sources(paths, fmt)
-    errors += graph_errors(sources, graph)
-    if errors:
-        raise LoadErrors(errors)
-    if not sources:
-        raise LoadError("no RDF files to load" + (f" ({skipped} files without an RDF suffix skipped)" if skipped
-                                                  else ""))
+    sources, skipped = checked_sources(paths, fmt, graph)
+    errors: list[str] = []  # the files that fail to parse
     reader = Reader(new_prefix(), ox.NamedNode(str(graph)) if graph is not None else None, options)
     reader.prepare(sources)
     run = LoadRun(skipped=skipped)

@@ -85,13 +85,7 @@ def open_stream(source: Source, on_read: Optional[Callable[[int], None]] = None)
 
         encoding = _xml_encoding(stream.peek(512)[:512])
         if encoding is not None:
-            try:
-                data = stream.read()
-            except BaseException as exc:
-                raise read_error(exc) from None
-            finally:
-                stream.close()
-            return io.BytesIO(_to_utf8_xml(data, *encoding))
+            return io.BytesIO(_to_utf8_xml(read_all(stream), *encoding))
     if head.startswith(b"\xef\xbb\xbf"):
         stream.read(3)
         return stream
@@ -102,6 +96,16 @@ def open_stream(source: Source, on_read: Optional[Callable[[int], None]] = None)
                 raise LoadError(f"encoded as {name} (byte order mark); {FORMAT_NAMES.get(source.fmt, source.fmt)} "
                                 "files must be UTF-8")
     return stream
+
+
+def read_all(stream) -> bytes:
+    """The rest of an open stream, which is closed; a read that fails as :func:`read_error` says."""
+    try:
+        return stream.read()
+    except BaseException as exc:
+        raise read_error(exc) from None
+    finally:
+        stream.close()
 
 
 def read_error(exc: BaseException) -> BaseException:
