@@ -44,11 +44,10 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
     import torch
 
     from kgenrich.config import load_settings
-    from kgenrich.pipeline import extract
     from kgenrich.demo.generator import generate
-    from kgenrich.pipeline import label_groups
     from kgenrich.models.image import _FEATURE_CACHE
     from kgenrich.models.text import _EMBED_CACHE
+    from kgenrich.pipeline import extract, label_groups
     from kgenrich.store.embedded import EmbeddedStore
     from kgenrich.tasks import load_definitions
     from kgenrich.training import demo_model_settings, train_ensemble

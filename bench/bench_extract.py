@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from rdflib import Dataset, Graph, URIRef
+from rdflib import Dataset, URIRef
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from kgenrich.config import load_settings  # noqa: E402
 from kgenrich.dataset import artifact_classes, iter_records, museum_graphs  # noqa: E402
 from kgenrich.labels import compute_label_groups  # noqa: E402
-from kgenrich.store.base import Store, read_rdf_bytes, guess_format  # noqa: E402
+from kgenrich.store.base import Store, guess_format, read_rdf_bytes  # noqa: E402
 from kgenrich.store.embedded import EmbeddedStore  # noqa: E402
 from kgenrich.tasks import load_tasks  # noqa: E402
 

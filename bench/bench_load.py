@@ -159,7 +159,7 @@ def embedded_rows(table: Table, name: str, files: list[Path], graph_args: list[s
         shutil.rmtree(store, ignore_errors=True)
     store = work / f"{name}-kgenrich"
     result = run(kgenrich("--store", str(store), "load", "--quiet", *graph_args, *names))
-    seconds, peak = result[0], result[1]
+    seconds, _peak = result[0], result[1]
     note = f"{seconds / bulk:.2f}x bulk_load" if bulk else ""
     table.add(name, "kgenrich load (this version)", result, note + (f"; {result[2].strip().splitlines()[-1]}"
                                                                    if result[3] == 0 else ""))

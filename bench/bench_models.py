@@ -54,8 +54,7 @@ def store_of(files):
 
 
 def extract_all(store, settings, labels=None):
-    from kgenrich.pipeline import extract
-    from kgenrich.pipeline import label_groups
+    from kgenrich.pipeline import extract, label_groups
     from kgenrich.tasks import load_definitions
 
     definitions = load_definitions(store, settings)

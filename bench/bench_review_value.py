@@ -246,7 +246,7 @@ def run_order(dataset: Dataset, prepared: Path, run: Path, seed: int, order: str
                 **evaluate(reader, hidden, evaluation)}]
     reviews = fixed = 0
     try:
-        for round_no in range(1, rounds + 1):
+        for _round_no in range(1, rounds + 1):
             t0 = time.perf_counter()
             for item in pending_in_order(http, base, reviewable, order, rng, step):
                 truth = hidden[(item["artifact"], item["task"])]

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class Calibrator:
 
     method = "none"
 
-    def fit(self, p: np.ndarray, y: np.ndarray) -> "Calibrator":
+    def fit(self, p: np.ndarray, y: np.ndarray) -> Calibrator:
         return self
 
     def _apply(self, p: np.ndarray) -> np.ndarray:
@@ -90,14 +90,14 @@ class Calibrator:
         return {"method": self.method, **self.params()}
 
     @staticmethod
-    def from_json(data: Mapping) -> "Calibrator":
+    def from_json(data: Mapping) -> Calibrator:
         method = data.get("method", "none")
         if method not in _CLASSES:
             raise ModelError(f"unknown calibration method '{method}' in a saved model (known: {', '.join(METHODS)})")
         return _CLASSES[method].from_params(data)
 
     @classmethod
-    def from_params(cls, data: Mapping) -> "Calibrator":
+    def from_params(cls, data: Mapping) -> Calibrator:
         return cls()
 
 
@@ -141,7 +141,7 @@ class BiasTemperature(Calibrator):
     method = "bias_temperature"
     l2 = 1e-4  # a whisper of shrinkage keeps the bias finite for a group the fold never saw
 
-    def __init__(self, log_scale: float = 0.0, bias: Optional[Sequence[float]] = None):
+    def __init__(self, log_scale: float = 0.0, bias: Sequence[float] | None = None):
         self.log_scale = float(log_scale)
         self.bias = np.asarray(bias if bias is not None else [], dtype=np.float64)
 
@@ -181,7 +181,7 @@ class Isotonic(Calibrator):
 
     method = "isotonic"
 
-    def __init__(self, knots: Optional[list] = None):
+    def __init__(self, knots: list | None = None):
         self.knots = knots or []  # per group: (x thresholds, y values) of the step function
 
     def fit(self, p, y):
@@ -272,7 +272,7 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, k: int) -> float:
     return float(np.mean(2 * tp[present] / denom[present]))
 
 
-def decision_scores(p: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarray:
+def decision_scores(p: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """log p + offsets: the decision rule chooses the group with the highest score."""
     scores = _log(np.asarray(p, dtype=np.float64))
     if offsets is not None and len(offsets):
@@ -280,7 +280,7 @@ def decision_scores(p: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.n
     return scores
 
 
-def decide(p: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarray:
+def decide(p: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """The chosen group per row: argmax of log p + offsets (argmax of p without offsets)."""
     if offsets is None or not len(offsets):
         return np.asarray(p).argmax(axis=1)
@@ -404,7 +404,7 @@ class TaskCalibration:
                 "precision_curve": self.curve}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "TaskCalibration":
+    def from_json(cls, data: Mapping) -> TaskCalibration:
         return cls(Calibrator.from_json(data.get("calibrator", {})), np.asarray(data.get("offsets", []), dtype=float),
                    dict(data.get("precision_curve", {})))
 

@@ -41,7 +41,8 @@ def apply(app, file: Path, dry_run: bool, agent, as_json: bool):
     groups gained and lost with their supports.  Nothing is written when the new
     task definitions do not check, or with --dry-run.
     """
-    from .config_graph import apply as apply_graph, read_file
+    from .config_graph import apply as apply_graph
+    from .config_graph import read_file
 
     store = app.open_store(read_only=dry_run)  # a dry run only reads: it runs beside a writing sync
     change = apply_graph(store, app.settings, read_file(file), source=str(file), agent=agent,

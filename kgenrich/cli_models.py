@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
-from .cli_util import (EXIT_INTERRUPTED, check_task_tables, device_option, echo_json, progress_enabled,
-                       quiet_option, torchrun_aware)
+from .cli_util import (
+    EXIT_INTERRUPTED,
+    check_task_tables,
+    device_option,
+    echo_json,
+    progress_enabled,
+    quiet_option,
+    torchrun_aware,
+)
 from .errors import ModelError
 
 

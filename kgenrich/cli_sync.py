@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import click
 from rdflib import URIRef
@@ -48,7 +47,7 @@ def sync(app, retrain: bool, dry_run: bool, as_json: bool, quiet: bool):
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also save the report (JSON) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-def validate(app, file: Optional[str], graph_iri: Optional[str], engine: str, report_path: Optional[str],
+def validate(app, file: str | None, graph_iri: str | None, engine: str, report_path: str | None,
              as_json: bool):
     """Check a prediction graph (of the store, or a FILE) against shapes/predictions.ttl.
 

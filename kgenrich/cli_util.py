@@ -18,7 +18,6 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Optional
 
 import click
 
@@ -63,7 +62,8 @@ class AppContext:
 def check_task_tables(store, settings: Settings) -> None:
     """Before a command that reads ``[sync] min_confidence`` / ``min_precision``: a table of them per task
     must name tasks that exist (enabled or not).  The tasks are read only when there is such a table."""
-    from .config import PER_TASK_KEYS, check_task_tables as check
+    from .config import PER_TASK_KEYS
+    from .config import check_task_tables as check
 
     if not any(isinstance(settings.section(section).get(key), dict)
                for section, keys in PER_TASK_KEYS.items() for key in keys):
@@ -73,7 +73,7 @@ def check_task_tables(store, settings: Settings) -> None:
     check(settings, [d.name for d in read_definitions(store, settings, check=False).definitions])
 
 
-def secrets_in_play(settings: Optional[Settings] = None) -> list[str]:
+def secrets_in_play(settings: Settings | None = None) -> list[str]:
     """Secret values that must never be printed: the password from the environment and any
     password written into an endpoint URL (on the command line, in the environment or the settings)."""
     from urllib.parse import urlsplit
@@ -97,7 +97,7 @@ def secrets_in_play(settings: Optional[Settings] = None) -> list[str]:
     return [s for s in found if s]
 
 
-def user_message(exc: BaseException, settings: Optional[Settings] = None) -> str:
+def user_message(exc: BaseException, settings: Settings | None = None) -> str:
     """The exception as one redacted line (a multi-line message keeps its first line only
     for third-party errors; kgenrich's own errors may carry a short report below it)."""
     secrets = secrets_in_play(settings)
@@ -192,7 +192,7 @@ class KgenrichGroup(click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
-def _settings_of(ctx: click.Context) -> Optional[Settings]:
+def _settings_of(ctx: click.Context) -> Settings | None:
     obj = ctx.find_object(AppContext)
     return obj.settings if obj is not None else None
 

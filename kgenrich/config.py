@@ -36,9 +36,10 @@ import difflib
 import math
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from .errors import ConfigError
 from .namespaces import DEFAULT_PREDICTIONS_GRAPH
@@ -94,7 +95,7 @@ def _boolean(value: Any) -> bool:
     raise ValueError("true or false")
 
 
-def _integer(low: Optional[int] = None, high: Optional[int] = None) -> Check:
+def _integer(low: int | None = None, high: int | None = None) -> Check:
     expected = _range("a whole number", low, high)
 
     def check(value: Any) -> int:
@@ -111,7 +112,7 @@ def _integer(low: Optional[int] = None, high: Optional[int] = None) -> Check:
     return check
 
 
-def _number(low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False) -> Check:
+def _number(low: float | None = None, high: float | None = None, open_low: bool = False) -> Check:
     expected = _range("a number", low, high, open_low)
 
     def check(value: Any) -> float:
@@ -285,7 +286,7 @@ def closest(name: str, known) -> str:
 PER_TASK_KEYS = {"sync": ("min_confidence", "min_precision")}
 
 
-def check_task_tables(settings: "Settings", task_names) -> None:
+def check_task_tables(settings: Settings, task_names) -> None:
     """Refuse a per-task table that names a task there is none of (``{nosuchtask = 0.5}``)."""
     names = sorted(set(task_names))
     where = settings.config_file or "settings"
@@ -323,10 +324,10 @@ def check_table(where: str, section: str, table: Mapping[str, Any]) -> dict[str,
 
 @dataclass
 class Settings:
-    store: Optional[str] = None
-    endpoint: Optional[str] = None
-    update_endpoint: Optional[str] = None
-    gsp_endpoint: Optional[str] = None
+    store: str | None = None
+    endpoint: str | None = None
+    update_endpoint: str | None = None
+    gsp_endpoint: str | None = None
     models_dir: str = DEFAULT_MODELS_DIR
     predictions_graph: str = DEFAULT_PREDICTIONS_GRAPH
     timeout: float = 60.0
@@ -336,7 +337,7 @@ class Settings:
     result_limit: int = 0
     page_size: int = 2000
     ontology: list[str] = field(default_factory=list)
-    images_root: Optional[str] = None
+    images_root: str | None = None
     fetch_images: bool = False
     seed: int = 0
     device: str = "auto"
@@ -344,11 +345,11 @@ class Settings:
     profile: str = "auto"  # auto | a shipped profile's name | the path of a profile file (profiles.py)
     service_endpoints: list[str] = field(default_factory=list)  # SERVICE endpoints the embedded store may call
     query_timeout: float = 600.0  # seconds an embedded query may run (0: no limit); store/guard.py
-    threads: Optional[int] = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
+    threads: int | None = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
     load_batch_quads: int = 500_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
-    jsonld_contexts: Optional[str] = None  # directory of JSON-LD contexts, laid out host/path as their URLs
+    jsonld_contexts: str | None = None  # directory of JSON-LD contexts, laid out host/path as their URLs
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
-    config_file: Optional[str] = None
+    config_file: str | None = None
 
     @property
     def is_remote(self) -> bool:
@@ -358,7 +359,7 @@ class Settings:
         return dict(self.sections.get(name, {}))
 
     @property
-    def credentials(self) -> Optional[tuple[str, str]]:
+    def credentials(self) -> tuple[str, str] | None:
         user = os.environ.get("KGENRICH_USER")
         if not user:
             return None
@@ -382,15 +383,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
-def load_settings(config_file: Optional[str] = None, flags: Optional[dict[str, Any]] = None,
-                  environ: Optional[dict[str, str]] = None, cwd: Optional[Path] = None) -> Settings:
+def load_settings(config_file: str | None = None, flags: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Merge defaults, the config file, the environment and flags (in rising precedence)."""
     environ = dict(os.environ if environ is None else environ)
     cwd = cwd or Path.cwd()
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
 
     file_values: dict[str, Any] = {}
-    path: Optional[Path] = None
+    path: Path | None = None
     if config_file:
         path = Path(config_file)
         file_values = _read_toml(path)

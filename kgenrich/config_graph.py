@@ -25,9 +25,9 @@ import getpass
 import os
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -81,8 +81,8 @@ class GroupChange:
     """How one task's label groups (those kept for training) change."""
 
     task: str
-    before: Optional[dict[str, int]]  # group id -> support; None: the task is not there before
-    after: Optional[dict[str, int]]
+    before: dict[str, int] | None  # group id -> support; None: the task is not there before
+    after: dict[str, int] | None
     gained: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     support_changed: list[str] = field(default_factory=list)
@@ -169,12 +169,12 @@ class ConfigChange:
         return lines
 
 
-def _supports(supports: Optional[dict[str, int]], ids: Optional[Sequence[str]] = None) -> str:
+def _supports(supports: dict[str, int] | None, ids: Sequence[str] | None = None) -> str:
     supports = supports or {}
     return ", ".join(f"{gid} {supports[gid]:,}" for gid in (supports if ids is None else ids)) or "none"
 
 
-def _groups(supports: Optional[dict[str, int]]) -> str:
+def _groups(supports: dict[str, int] | None) -> str:
     return _plural(len(supports or {}), "group")
 
 
@@ -182,7 +182,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _task_changes(before: Optional[Definitions], after: Definitions) -> list[str]:
+def _task_changes(before: Definitions | None, after: Definitions) -> list[str]:
     """Task by task, property by property: what the new configuration changes (defaults included)."""
     old = {d.name: d.explain() for d in before.definitions} if before else {}
     new = {d.name: d.explain() for d in after.definitions}
@@ -210,7 +210,7 @@ def _kept(labels: TaskLabels) -> dict[str, int]:
     return {g.id: g.support for g in labels.groups}
 
 
-def _other_triples(triples: Sequence[Triple], definitions: Optional[Definitions]) -> int:
+def _other_triples(triples: Sequence[Triple], definitions: Definitions | None) -> int:
     """Triples of the configuration graph that are no task's (e.g. SKOS collections a new grouping uses)."""
     nodes = {n for d in definitions.definitions for n in d.nodes} if definitions else set()
     return sum(1 for s, p, _ in triples if s not in nodes and p != KGS.modelSettings)
@@ -277,7 +277,7 @@ def _keep_model_settings(store: Store, new_triples: Sequence[Triple]) -> list[Tr
 
 
 def _label_groups(store: Store, settings: Settings, tasks: Sequence[Task], progress: bool,
-                  known: Optional[Mapping[str, TaskLabels]] = None, known_tasks: Sequence[Task] = ()) -> dict:
+                  known: Mapping[str, TaskLabels] | None = None, known_tasks: Sequence[Task] = ()) -> dict:
     """Label groups of ``tasks``; those defined exactly as one of ``known_tasks`` are taken from ``known``."""
     own = OwnGraphs.from_settings(settings)
     reuse = {t.name for t in tasks if t in known_tasks} if known is not None else set()
@@ -313,7 +313,7 @@ def _compare(old: Mapping[str, TaskLabels], new: Mapping[str, TaskLabels]) -> li
 class _Plan:
     change: ConfigChange
     triples: list[Triple]
-    before: Optional[Definitions]
+    before: Definitions | None
     after: Definitions
 
 
@@ -326,7 +326,7 @@ def _plan(store: Store, settings: Settings, new_triples: Sequence[Triple], actio
     current = configuration_triples(store)
     before_error = ""
     try:
-        before: Optional[Definitions] = read_definitions(store, settings, config=current)
+        before: Definitions | None = read_definitions(store, settings, config=current)
     except KgenrichError as exc:
         before, before_error = None, str(exc)
     old_set, new_set = set(current), set(new_triples)
@@ -366,7 +366,7 @@ def _now() -> Literal:
     return Literal(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), datatype=XSD.dateTime)
 
 
-def agent_name(option: Optional[str] = None) -> str:
+def agent_name(option: str | None = None) -> str:
     """Who makes the change: --agent, else $KGENRICH_AGENT, else the operating system's user."""
     for name in (option, os.environ.get(AGENT_VARIABLE)):
         if name and name.strip():
@@ -411,7 +411,7 @@ def record_triples(own: OwnGraphs, change: ConfigChange, agent: str, started: Li
 
 
 def apply(store: Store, settings: Settings, new_triples: Sequence[Triple], *, action: str = "apply",
-          source: str = "", agent: Optional[str] = None, dry_run: bool = False, progress: bool = False) -> ConfigChange:
+          source: str = "", agent: str | None = None, dry_run: bool = False, progress: bool = False) -> ConfigChange:
     """Check, then (unless ``dry_run``) replace the configuration graph and record the change.
 
     The label groups after the change are counted once it is written, so that SKOS
@@ -449,7 +449,7 @@ def apply(store: Store, settings: Settings, new_triples: Sequence[Triple], *, ac
     return change
 
 
-def reset(store: Store, settings: Settings, *, agent: Optional[str] = None, dry_run: bool = False,
+def reset(store: Store, settings: Settings, *, agent: str | None = None, dry_run: bool = False,
           progress: bool = False) -> ConfigChange:
     """Empty the configuration graph: the tasks of the ontology files apply again."""
     return apply(store, settings, [], action="reset", agent=agent, dry_run=dry_run, progress=progress)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
 
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import XSD
@@ -57,7 +57,7 @@ def artifact_classes(store: Store, tasks: list[Task]) -> list[URIRef]:
 GraphFilter = Callable[[str], bool]
 
 
-def museum_graphs(store: Store, classes: list[URIRef], skip_graph: Optional[GraphFilter] = None) -> list[tuple[URIRef, int]]:
+def museum_graphs(store: Store, classes: list[URIRef], skip_graph: GraphFilter | None = None) -> list[tuple[URIRef, int]]:
     """The named graphs holding artifacts, with their artifact counts, except those ``skip_graph``
     names (kgenrich's own graphs: see graphs.OwnGraphs.is_ours)."""
     graphs = []
@@ -69,7 +69,7 @@ def museum_graphs(store: Store, classes: list[URIRef], skip_graph: Optional[Grap
 
 
 def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_size: int,
-                    expected: Optional[int] = None) -> Iterator[list[URIRef]]:
+                    expected: int | None = None) -> Iterator[list[URIRef]]:
     if store.page_rows is None and expected is not None:
         # A store that never cuts a result: one sorted pass over the graph's artifacts.  Keyset
         # pages would sort what is left of the graph once per page (quadratic in its size).
@@ -140,7 +140,7 @@ def _task_bindings(task: Task) -> dict:
     return bindings
 
 
-def literal_year(term) -> Optional[int]:
+def literal_year(term) -> int | None:
     """The year of a date literal (xsd:date, xsd:dateTime, xsd:gYear ... read from its lexical form, so a
     year outside Python's datetime range works too), or None."""
     if not isinstance(term, Literal):
@@ -152,7 +152,7 @@ def literal_year(term) -> Optional[int]:
     return int(match.group(1))
 
 
-def span_value(span, begin, end) -> Optional[str]:
+def span_value(span, begin, end) -> str | None:
     """The value of a date-grouped task for one span: "BEGIN/END" (years; "?" for a bound that is
     missing or not a date), or the span's IRI when it has no bounds at all (a group's time-span
     that a curator accepted), or None for a blank span without bounds."""
@@ -162,7 +162,7 @@ def span_value(span, begin, end) -> Optional[str]:
     return f"{'?' if b is None else b}/{'?' if e is None else e}"
 
 
-def feature_value(term) -> Optional[str]:
+def feature_value(term) -> str | None:
     """A feature's value as the tabular model reads it: an IRI, a number, a date's year, or the text."""
     if isinstance(term, URIRef):
         return str(term)
@@ -299,7 +299,7 @@ def _input_jobs(graph: URIRef, objects: list[URIRef], records: dict[str, Artifac
 
 def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[Task],
                 with_inputs: bool, literal_properties: Iterable[str] = (),
-                profile: Optional[Profile] = None) -> list[ArtifactRecord]:
+                profile: Profile | None = None) -> list[ArtifactRecord]:
     graph_str = str(graph)
     museum = _museum_name(graph_str)
     records = {str(o): ArtifactRecord(iri=str(o), graph=graph_str, museum=museum) for o in objects}
@@ -361,7 +361,7 @@ def _fetch_page(store: Store, graph: URIRef, objects: list[URIRef], tasks: list[
 
 
 def _task_values_job(graph: URIRef, objects: list[URIRef], task: Task, records: dict[str, ArtifactRecord],
-                     added: Optional[list] = None) -> Job:
+                     added: list | None = None) -> Job:
     """The query of a task's asserted values in ``graph`` and how it fills the records (counting the new
     values into ``added``).  A date-grouped task's value is its span ("1855/1865", :func:`span_value`)."""
     def handle(rows):
@@ -392,7 +392,7 @@ def read_task_values(store: Store, graph: URIRef, objects: list[URIRef], task: T
 
 
 def fetch_records(store: Store, graph, objects, tasks: list[Task], with_inputs: bool = True,
-                  literal_properties: Iterable[str] = (), profile: Optional[Profile] = None) -> list[ArtifactRecord]:
+                  literal_properties: Iterable[str] = (), profile: Profile | None = None) -> list[ArtifactRecord]:
     """The raw records (values, no labels yet) of some artifacts of one graph, in the order given
     (e.g. the ones the review page shows, or a chunk that sync reads again).  IRIs as strings or terms.
     ``profile``: where the texts, images and features sit (none read without one)."""
@@ -401,8 +401,8 @@ def fetch_records(store: Store, graph, objects, tasks: list[Task], with_inputs: 
 
 
 def iter_records(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE, with_inputs: bool = True,
-                 skip_graph: Optional[GraphFilter] = None, progress: bool = True,
-                 literal_properties: Iterable[str] = (), profile: Optional[Profile] = None) -> Iterator[ArtifactRecord]:
+                 skip_graph: GraphFilter | None = None, progress: bool = True,
+                 literal_properties: Iterable[str] = (), profile: Profile | None = None) -> Iterator[ArtifactRecord]:
     """Yield raw records (values but no labels yet), one museum graph page at a time; ``profile`` says
     where the texts, images and features sit (none are read without one)."""
     classes = artifact_classes(store, tasks)

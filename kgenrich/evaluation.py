@@ -23,8 +23,8 @@ import json
 import re
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
 
 
 def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: np.ndarray,
-           shown_pick: Optional[np.ndarray], raw: np.ndarray) -> dict:
+           shown_pick: np.ndarray | None, raw: np.ndarray) -> dict:
     """Scores of one modality (or fusion) on some rows: ``pick`` decides (F1, accuracy ...),
     ``shown`` are the probabilities as published (ECE of ``shown_pick``, default their top-1;
     Brier, log-loss), ``raw`` the same before calibration."""
@@ -64,7 +64,7 @@ def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: n
 
 
 def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
-                   precision_targets: Optional[dict[str, list[float]]] = None) -> dict:
+                   precision_targets: dict[str, list[float]] | None = None) -> dict:
     """Per task and modality scores of a trained ensemble on test records (hidden-value protocol).
 
     Fusion is scored as published: its decision rule's choices (macro-F1 ...)
@@ -140,7 +140,7 @@ def precision_targets(settings, groups: Sequence[str], default: float = 0.9) -> 
 
 
 def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecord], labels: dict[str, TaskLabels],
-                   settings, progress: bool = True, models_dir: Optional[Path] = None) -> dict:
+                   settings, progress: bool = True, models_dir: Path | None = None) -> dict:
     from .training import train_ensemble
 
     if not test:

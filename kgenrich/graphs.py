@@ -17,7 +17,6 @@ training label.  Sync never drops or rewrites either of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from rdflib import URIRef
 
@@ -41,8 +40,8 @@ class OwnGraphs:
     provenance: URIRef  # sync runs, model cards, input fingerprints
     config: URIRef = CONFIG_GRAPH  # task definitions written by editors (read by tasks.py only)
     extra: tuple[URIRef, ...] = field(default=())  # further graphs of ours, never read as data
-    reviews: Optional[URIRef] = None  # curators' decisions (default {predictions}/reviews)
-    curated: Optional[URIRef] = None  # accepted and corrected values (default {predictions}/curated)
+    reviews: URIRef | None = None  # curators' decisions (default {predictions}/reviews)
+    curated: URIRef | None = None  # accepted and corrected values (default {predictions}/curated)
 
     def __post_init__(self):
         if self.reviews is None:
@@ -51,7 +50,7 @@ class OwnGraphs:
             object.__setattr__(self, "curated", URIRef(_under(self.predictions, "curated")))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "OwnGraphs":
+    def from_settings(cls, settings: Settings) -> OwnGraphs:
         predictions = _absolute(settings.predictions_graph, "predictions_graph")
         section = settings.section("sync")
         provenance = _absolute(section.get("provenance_graph") or _under(predictions, "provenance"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from rdflib import URIRef
 
@@ -188,7 +188,7 @@ def _map_broader(store: Store, task: Task, values: list[str]):
     parents = _climb(store, values, "value_broader", broader=task.broader_path)
     tops = set(task.top_concepts)
 
-    def group_of(value: str) -> Optional[str]:
+    def group_of(value: str) -> str | None:
         if tops:
             seen, level = {value}, [value]
             while level:
@@ -261,7 +261,7 @@ def date_group_info(gid: str) -> tuple[str, str, str, str]:
     return label, f"{TIMESPAN_NS}decade/{decade}", stamp(decade, False), stamp(decade + 9, True)
 
 
-def _group_of_concept(iri: str, unit: str) -> Optional[str]:
+def _group_of_concept(iri: str, unit: str) -> str | None:
     """The date group whose time-span kgenrich minted (a value a curator accepted), or None."""
     prefix = f"{TIMESPAN_NS}{unit}/"
     if not iri.startswith(prefix):

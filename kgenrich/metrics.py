@@ -10,7 +10,7 @@ Below both training.py (which scores while it trains) and evaluation.py
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,11 +49,11 @@ CALIBRATION_KEYS = ("ece", "brier", "log_loss")
 LOG_LOSS_EPS = 1e-6  # probabilities clipped here, as the calibrators do
 
 
-def _chosen(p: np.ndarray, chosen: Optional[np.ndarray]) -> np.ndarray:
+def _chosen(p: np.ndarray, chosen: np.ndarray | None) -> np.ndarray:
     return np.asarray(p).argmax(axis=1) if chosen is None else np.asarray(chosen)
 
 
-def reliability(p: np.ndarray, y: np.ndarray, chosen: Optional[np.ndarray] = None, bins: int = ECE_BINS) -> dict:
+def reliability(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None, bins: int = ECE_BINS) -> dict:
     """Equal-width bins of the confidence of the chosen group (top-1 by default): per bin the
     number of rows, their mean confidence and their accuracy (None for an empty bin)."""
     p, y = np.asarray(p, dtype=np.float64), np.asarray(y)
@@ -69,7 +69,7 @@ def reliability(p: np.ndarray, y: np.ndarray, chosen: Optional[np.ndarray] = Non
     return {"bins": bins, "count": count.tolist(), "confidence": mean(conf_sum), "accuracy": mean(hit_sum)}
 
 
-def ece(p: np.ndarray, y: np.ndarray, chosen: Optional[np.ndarray] = None, bins: int = ECE_BINS) -> Optional[float]:
+def ece(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None, bins: int = ECE_BINS) -> float | None:
     """Expected calibration error of the chosen group's confidence: sum over equal-width bins of
     (rows in bin / rows) * |accuracy - mean confidence|."""
     r = reliability(p, y, chosen, bins)
@@ -79,7 +79,7 @@ def ece(p: np.ndarray, y: np.ndarray, chosen: Optional[np.ndarray] = None, bins:
     return float(sum(c * abs(a - f) for c, a, f in zip(r["count"], r["accuracy"], r["confidence"]) if c) / n)
 
 
-def brier(p: np.ndarray, y: np.ndarray) -> Optional[float]:
+def brier(p: np.ndarray, y: np.ndarray) -> float | None:
     """Multiclass Brier score: mean over rows of the squared distance to the one-hot truth (0 best, 2 worst)."""
     p, y = np.asarray(p, dtype=np.float64), np.asarray(y)
     if not len(y):
@@ -89,7 +89,7 @@ def brier(p: np.ndarray, y: np.ndarray) -> Optional[float]:
     return float(np.mean(((p - onehot) ** 2).sum(axis=1)))
 
 
-def log_loss(p: np.ndarray, y: np.ndarray) -> Optional[float]:
+def log_loss(p: np.ndarray, y: np.ndarray) -> float | None:
     """Mean negative log-probability of the true group (probabilities clipped at 1e-6)."""
     p, y = np.asarray(p, dtype=np.float64), np.asarray(y)
     if not len(y):
@@ -97,15 +97,15 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> Optional[float]:
     return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], LOG_LOSS_EPS, 1.0))))
 
 
-def calibration_scores(p: np.ndarray, y: np.ndarray, chosen: Optional[np.ndarray] = None) -> dict:
+def calibration_scores(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None) -> dict:
     """``ece`` (of the chosen group's confidence, top-1 by default), ``brier`` and ``log_loss``."""
     return {"ece": ece(p, y, chosen), "brier": brier(p, y), "log_loss": log_loss(p, y)}
 
 
 def oof_scores(records: Sequence[ArtifactRecord], groups: dict[str, list[str]], probs: dict[str, np.ndarray],
-               fused: Optional[dict[str, np.ndarray]] = None, *, calibrated: Optional[dict[str, np.ndarray]] = None,
-               decisions: Optional[dict[str, np.ndarray]] = None,
-               fused_decisions: Optional[dict[str, np.ndarray]] = None) -> dict:
+               fused: dict[str, np.ndarray] | None = None, *, calibrated: dict[str, np.ndarray] | None = None,
+               decisions: dict[str, np.ndarray] | None = None,
+               fused_decisions: dict[str, np.ndarray] | None = None) -> dict:
     """Scores of one modality's out-of-fold probabilities, per task.
 
     A modality is scored on the labelled rows where it has a prediction (image

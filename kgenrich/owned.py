@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from .errors import KgenrichError
 
 MARKER = ".kgenrich-directory"
 
-Legacy = Optional[Callable[[Path], bool]]
+Legacy = Callable[[Path], bool] | None
 
 
 class NotOurs(KgenrichError):
@@ -42,7 +42,7 @@ def mark(directory: Path, kind: str) -> Path:
     return directory
 
 
-def kind_of(directory: Path) -> Optional[str]:
+def kind_of(directory: Path) -> str | None:
     """The kind the directory's marker names, or None (no marker, not a plain directory, unreadable)."""
     directory = Path(directory)
     marker = directory / MARKER

@@ -11,13 +11,20 @@ page (the curated graph) are merged into the records as known values.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Iterable, Mapping, Optional, Sequence
 
 from .config import Settings, check_table
-from .dataset import (DEFAULT_PAGE_SIZE, GraphFilter, assign_labels, curated_artifacts, fetch_records, iter_records,
-                      merge_curated)
+from .dataset import (
+    DEFAULT_PAGE_SIZE,
+    GraphFilter,
+    assign_labels,
+    curated_artifacts,
+    fetch_records,
+    iter_records,
+    merge_curated,
+)
 from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import assign_ancestors, compute_label_groups, value_ancestors
@@ -36,11 +43,11 @@ class Inputs:
     records: list[ArtifactRecord]
     own: OwnGraphs
     value_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> value -> groups
-    profile: Optional[Profile] = None  # where the inputs sit (profiles.py), and why this profile
+    profile: Profile | None = None  # where the inputs sit (profiles.py), and why this profile
     # Kept by scan_inputs for the records read again chunk by chunk (reread / complete): the
     # artifacts with curated values, and the broader concepts of every value asked about so far
     # (values repeat from chunk to chunk; each is asked of the store once).
-    curated: Optional[set[str]] = None
+    curated: set[str] | None = None
     ancestors: dict[str, list[str]] = field(default_factory=dict, repr=False)
     asked: set[str] = field(default_factory=set, repr=False)
 
@@ -62,10 +69,10 @@ def select_tasks(tasks: Sequence[Task], names: Iterable[str]) -> list[Task]:
     return [t for t in tasks if t.name in names]
 
 
-def extract(store: Store, tasks: list[Task], labels: Optional[Mapping[str, TaskLabels]] = None,
-            page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, skip_graph: Optional[GraphFilter] = None,
+def extract(store: Store, tasks: list[Task], labels: Mapping[str, TaskLabels] | None = None,
+            page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, skip_graph: GraphFilter | None = None,
             with_inputs: bool = True, literal_properties: Iterable[str] = (),
-            profile: Optional[Profile] = None) -> list[ArtifactRecord]:
+            profile: Profile | None = None) -> list[ArtifactRecord]:
     """Records with their label per task.  With ``labels`` given (e.g. a trained model's groups),
     records are labelled with those groups; otherwise with the groups found in these records.
     ``profile``: where texts, images and features sit (none are read without one)."""
@@ -85,7 +92,7 @@ def _attach_ancestors(store: Store, tasks: list[Task], records: list[ArtifactRec
 
 
 def label_groups(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE,
-                 skip_graph: Optional[GraphFilter] = None, progress: bool = False) -> dict[str, TaskLabels]:
+                 skip_graph: GraphFilter | None = None, progress: bool = False) -> dict[str, TaskLabels]:
     """Label groups of every task over the whole store (values only, no texts or images read)."""
     records = list(iter_records(store, tasks, page_size=page_size, with_inputs=False, skip_graph=skip_graph,
                                 progress=progress))
@@ -116,9 +123,9 @@ def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, t
     return Inputs(tasks, labels, records, own, value_groups, profile=definitions.profile)
 
 
-def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord], Optional[ArtifactRecord]], *,
-                tasks: Optional[list[Task]] = None, profile: Optional[Profile] = None, progress: bool = True,
-                timed: Optional[Callable[[str], ContextManager]] = None) -> Inputs:
+def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord], ArtifactRecord | None], *,
+                tasks: list[Task] | None = None, profile: Profile | None = None, progress: bool = True,
+                timed: Callable[[str], AbstractContextManager] | None = None) -> Inputs:
     """:func:`load_inputs` for a collection that need not fit in memory: every record is handed to
     ``keep`` as it is read, and only what ``keep`` returns is kept (e.g. the IRI, graph and task
     values, which is all label groups need) and labelled.  Records are read again when needed

@@ -24,9 +24,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable, Mapping, Optional, Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 from rdflib import Literal, URIRef
@@ -53,7 +53,7 @@ class WriteVocabulary:
     namespace: str = _SILKNOW_BASE
 
     @classmethod
-    def of(cls, profile) -> "WriteVocabulary":
+    def of(cls, profile) -> WriteVocabulary:
         """The vocabulary of a profiles.Profile (None: SILKNOW's)."""
         if profile is None:
             return cls()
@@ -112,10 +112,10 @@ class GroupNode:
     begin: str  # xsd:dateTime text
     end_property: str
     end: str
-    cls: Optional[str] = None
+    cls: str | None = None
 
 
-def group_node(task: Task, group_id: str) -> Optional[GroupNode]:
+def group_node(task: Task, group_id: str) -> GroupNode | None:
     """The node written for a predicted group of ``task`` (date groups only), or None."""
     if task.grouping != "date":
         return None
@@ -135,7 +135,7 @@ def _confidence_text(p: float) -> str:
 
 
 def now_literal() -> Literal:
-    return Literal(datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return Literal(datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
                    datatype=XSD.dateTime)
 
 
@@ -153,12 +153,12 @@ class Prediction:
     rank: int  # 1 = top-1
     agent: str
     used: tuple[str, ...]  # prov:used: the artifact (which also stands for its texts) and its images
-    minted_subject: Optional[str] = None  # subject_link when the subject was minted here
-    minted_class: Optional[str] = None  # and the class the minted subject gets
-    time: Optional[Literal] = None  # prov:atTime; None = now at build time
+    minted_subject: str | None = None  # subject_link when the subject was minted here
+    minted_class: str | None = None  # and the class the minted subject gets
+    time: Literal | None = None  # prov:atTime; None = now at build time
     minted_inverse: bool = False  # the minted link is written artifact -> subject (Linked Art)
     namespace: str = _SILKNOW_BASE  # the IRI space statements and activities are minted in
-    object_node: Optional[GroupNode] = None  # the node written for the object (a date group's time-span)
+    object_node: GroupNode | None = None  # the node written for the object (a date group's time-span)
 
     @property
     def statement(self) -> URIRef:
@@ -193,7 +193,7 @@ class SelectionOptions:
     decisions: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_section(cls, section: Mapping) -> "SelectionOptions":
+    def from_section(cls, section: Mapping) -> SelectionOptions:
         top_k = section.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise PredictionError(f"[sync] top_k must be a whole number >= 1, not {top_k!r}")
@@ -208,12 +208,12 @@ class SelectionOptions:
                 raise PredictionError(f"[sync] min_precision must be a number in (0, 1], not {v!r}")
         return cls(top_k=top_k, min_confidence=mc, min_precision=mp)
 
-    def precision_target(self, task: str) -> Optional[float]:
+    def precision_target(self, task: str) -> float | None:
         mp = self.min_precision
         value = mp.get(task) if isinstance(mp, Mapping) else mp
         return None if value is None else float(value)
 
-    def for_models(self, decisions: Mapping[str, object], tasks: Iterable[str]) -> "SelectionOptions":
+    def for_models(self, decisions: Mapping[str, object], tasks: Iterable[str]) -> SelectionOptions:
         """These options with the models' decision rules, and ``min_precision`` resolved into
         thresholds from their out-of-fold precision curves, for the predicted ``tasks``."""
         resolved = {}
@@ -265,7 +265,7 @@ class SelectionOptions:
 
 
 def subject_for(record: ArtifactRecord, task: Task,
-                namespace: str = _SILKNOW_BASE) -> tuple[str, Optional[str], Optional[str]]:
+                namespace: str = _SILKNOW_BASE) -> tuple[str, str | None, str | None]:
     """(statement subject, subject_link if minted, class if minted) for one artifact and task."""
     if not task.subject_link:
         return record.iri, None, None

@@ -28,7 +28,6 @@ import logging
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SH
@@ -62,14 +61,14 @@ class Input:
 
     kind: str  # "text" | "image" | "feature"
     name: str
-    value_path: Optional[PropertyPath]  # node (or artifact) -> value; None: an image node is its own location
-    node_path: Optional[PropertyPath] = None  # artifact -> intermediate node
-    node_type_path: Optional[PropertyPath] = None
+    value_path: PropertyPath | None  # node (or artifact) -> value; None: an image node is its own location
+    node_path: PropertyPath | None = None  # artifact -> intermediate node
+    node_type_path: PropertyPath | None = None
     node_types: tuple[str, ...] = ()
-    language_path: Optional[PropertyPath] = None
+    language_path: PropertyPath | None = None
 
     def describe(self) -> dict:
-        def path(p: Optional[PropertyPath]) -> Optional[str]:
+        def path(p: PropertyPath | None) -> str | None:
             return p.turtle(_show) if p is not None else None
 
         out = {"name": self.name, "kind": self.kind, "node_path": path(self.node_path),
@@ -182,7 +181,7 @@ def _one(graph: Graph, node, predicate, what: str):
     return values[0] if values else None
 
 
-def _path(graph: Graph, node, predicate, what: str) -> Optional[PropertyPath]:
+def _path(graph: Graph, node, predicate, what: str) -> PropertyPath | None:
     value = _one(graph, node, predicate, what)
     if value is None:
         return None
@@ -276,7 +275,7 @@ def read_profile(path: Path) -> Profile:
 
 
 # ------------------------------------------------------------------ choosing the profile
-def count_artifacts(store: Store, profile: Profile, own: Optional[OwnGraphs] = None) -> int:
+def count_artifacts(store: Store, profile: Profile, own: OwnGraphs | None = None) -> int:
     """How many artifacts of the profile's classes (and their subclasses) the store's museum graphs hold."""
     classes = {URIRef(c) for c in profile.artifact_classes}
     for cls in profile.artifact_classes:
@@ -290,7 +289,7 @@ def count_artifacts(store: Store, profile: Profile, own: Optional[OwnGraphs] = N
     return total
 
 
-def resolve(store: Optional[Store], settings: Settings) -> Profile:
+def resolve(store: Store | None, settings: Settings) -> Profile:
     """The profile the settings name, with the reason it is used (``profile.reason``)."""
     choice = (settings.profile or AUTO).strip()
     known = shipped()

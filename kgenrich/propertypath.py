@@ -20,7 +20,6 @@ PropertyPath as a binding).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
@@ -47,21 +46,21 @@ class PropertyPath(CheckedFragment):
     """One node of a property path: ``kind`` is "iri", "seq", "alt" or one of ^ * + ?."""
 
     kind: str
-    iri: Optional[str] = None
-    parts: tuple["PropertyPath", ...] = ()
+    iri: str | None = None
+    parts: tuple[PropertyPath, ...] = ()
 
     # -------------------------------------------------------------- builders
     @classmethod
-    def step(cls, iri: str) -> "PropertyPath":
+    def step(cls, iri: str) -> PropertyPath:
         serialize_term(URIRef(iri))  # refuses a relative or malformed IRI, by name
         return cls("iri", iri=str(iri))
 
     @classmethod
-    def sequence(cls, *parts: "PropertyPath") -> "PropertyPath":
+    def sequence(cls, *parts: PropertyPath) -> PropertyPath:
         return parts[0] if len(parts) == 1 else cls("seq", parts=tuple(parts))
 
     @classmethod
-    def inverse_of(cls, part: "PropertyPath") -> "PropertyPath":
+    def inverse_of(cls, part: PropertyPath) -> PropertyPath:
         return cls("^", parts=(part,))
 
     # -------------------------------------------------------------- reading

@@ -19,8 +19,9 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from rdflib import Literal, URIRef
 from rdflib.term import Node
@@ -140,7 +141,7 @@ def write_results(result: QueryResult, fmt: str, out: IO[str]) -> int:
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(variables)
-        for count, row in enumerate(rows, start=1):
+        for count, row in enumerate(rows, start=1):  # noqa: B007 - the last count is the answer
             writer.writerow([_plain(row.get(v)) for v in variables])
         return count
     sample = [[_cell(row.get(v)) for v in variables] for row in itertools.islice(rows, TABLE_SAMPLE)]

@@ -8,7 +8,7 @@ dataset.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,28 +25,28 @@ class Task:
     # The statement's subject is the node S with ``S subject_link ?artifact``
     # (e.g. the production, via ecrm:P108_has_produced), or with ``?artifact subject_link S``
     # when ``subject_inverse`` (Linked Art: crm:P108i_was_produced_by); None: the artifact itself.
-    subject_link: Optional[str] = None
+    subject_link: str | None = None
     subject_inverse: bool = False
-    subject_class: Optional[str] = None  # class of that node, e.g. ecrm:E12_Production
+    subject_class: str | None = None  # class of that node, e.g. ecrm:E12_Production
     # For values reached in two steps: ``S property ?x . ?x value_step ?value``
     # (time: P4_has_time-span / P86_falls_within).  The predicted statement
     # then links S directly to the group concept, as SILKNOW's pipeline did.
-    value_step: Optional[str] = None
-    facet: Optional[str] = None  # skos:Collection whose member collections are the groups
-    group_class: Optional[str] = None  # century grouping: values of this class are groups themselves
+    value_step: str | None = None
+    facet: str | None = None  # skos:Collection whose member collections are the groups
+    group_class: str | None = None  # century grouping: values of this class are groups themselves
     order: int = 0
     min_confidence: float = 0.0
     # Only values that have one of ``value_types`` through ``value_type_path`` count (propertypath.PropertyPath).
-    value_type_path: Optional[Any] = None
+    value_type_path: Any | None = None
     value_types: tuple[str, ...] = ()
     # Date grouping: the unit ("century" | "decade") and the properties of a span's bounds.
-    date_unit: Optional[str] = None
-    begin_property: Optional[str] = None
-    end_property: Optional[str] = None
+    date_unit: str | None = None
+    begin_property: str | None = None
+    end_property: str | None = None
     # Broader grouping: the path one step up, and the top concepts or the depth to roll up to.
-    broader_path: Optional[Any] = None
+    broader_path: Any | None = None
     top_concepts: tuple[str, ...] = ()
-    depth: Optional[int] = None
+    depth: int | None = None
 
     def link_triple(self, subject: str, artifact: str) -> tuple[str, str, str]:
         """The triple that links a (minted) subject and its artifact, in the link's direction."""
@@ -100,9 +100,9 @@ class ArtifactRecord:
     text_fields: dict[str, list[str]] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)  # image locations (schema:contentUrl, else the image IRI)
     image_nodes: list[str] = field(default_factory=list)  # the E38 image resources (for prov:used)
-    labels: dict[str, Optional[str]] = field(default_factory=dict)  # task -> kept group id or None
+    labels: dict[str, str | None] = field(default_factory=dict)  # task -> kept group id or None
     values: dict[str, list[str]] = field(default_factory=dict)  # task -> asserted value IRIs (any group)
-    subjects: dict[str, Optional[str]] = field(default_factory=dict)  # task -> statement subject IRI
+    subjects: dict[str, str | None] = field(default_factory=dict)  # task -> statement subject IRI
     # the profile's feature inputs (by name) and the configured literal_features (by property IRI)
     # -> their values (IRIs, numbers, years, texts)
     literals: dict[str, list[str]] = field(default_factory=dict)
@@ -131,7 +131,7 @@ class ArtifactRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArtifactRecord":
+    def from_dict(cls, d: dict) -> ArtifactRecord:
         return cls(
             iri=d["iri"],
             graph=d["graph"],

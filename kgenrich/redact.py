@@ -8,7 +8,7 @@ user mistyped is exactly the one that ends up in an error message.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import quote
 
 MASK = "***"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Union
 
 import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef
@@ -22,7 +22,6 @@ from rdflib.term import Node
 
 from .errors import KgenrichError
 from .resources import QUERIES_DIR
-
 
 
 class CheckedFragment:
@@ -42,7 +41,7 @@ class RawTriples(str):
     bound into a data block as it is.  Never make one from text read from outside."""
 
 
-Bindable = Union[Node, int, Iterable[Node], TripleBlock, RawTriples, CheckedFragment]
+Bindable = Node | int | Iterable[Node] | TripleBlock | RawTriples | CheckedFragment
 
 _PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Characters RDF 1.1 / SPARQL forbid inside an IRIREF.
@@ -163,7 +162,7 @@ def _serialize_binding(name: str, value: Bindable) -> str:
     return " ".join(terms)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 

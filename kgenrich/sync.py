@@ -51,30 +51,42 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from . import owned, sparql
+from . import owned, sparql, validation
 from .config import Settings
 from .config_graph import configuration_changes, trained_configuration
 from .errors import KgenrichError, StoreError, ValidationFailed
-from .predictions import (KGS, PROV, Agent, Prediction, SelectionOptions, WriteVocabulary, agent_iri, agent_lines,
-                          dedupe, now_literal, prediction_lines, select_predictions)
 from .graphs import OwnGraphs
-from .pipeline import Inputs, complete, reread, scan_inputs, select_tasks
-from .records import ArtifactRecord, Task, TaskLabels
 from .labels import inactive_reason
+from .pipeline import Inputs, complete, reread, scan_inputs
+from .predictions import (
+    KGS,
+    PROV,
+    Agent,
+    Prediction,
+    SelectionOptions,
+    WriteVocabulary,
+    agent_iri,
+    agent_lines,
+    dedupe,
+    now_literal,
+    prediction_lines,
+    select_predictions,
+)
+from .profiles import Profile
+from .records import ArtifactRecord, Task, TaskLabels
 from .review.feedback import fold_rejections, rejected_values
 from .store.base import Store
-from .profiles import Profile
 from .tasks import load_definitions
-from . import validation
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +117,7 @@ class SyncReport:
     staging_dropped: int = 0
     triples: int = 0
     seconds: float = 0.0
-    validation_report: Optional[str] = None
+    validation_report: str | None = None
     validation_engine: str = ""
     violations: int = 0
     predictions_graph: str = ""
@@ -171,7 +183,7 @@ class _Stages:
 # ------------------------------------------------------------------ models
 class Trainer(Protocol):
     def exists(self, models_dir: Path) -> bool: ...
-    def train(self, records, labels, settings, models_dir: Path, progress: bool, profile: Optional[dict] = None): ...
+    def train(self, records, labels, settings, models_dir: Path, progress: bool, profile: dict | None = None): ...
     def load(self, models_dir: Path, settings): ...
 
 
@@ -282,7 +294,7 @@ def _changed_share(old: Mapping[str, str], new: Mapping[str, str]) -> float:
 
 
 def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, TaskLabels],
-                    options: SelectionOptions, predictions_graph: str, profile: Optional[Profile] = None) -> str:
+                    options: SelectionOptions, predictions_graph: str, profile: Profile | None = None) -> str:
     """What every prediction depends on: models, tasks, group concepts, selection options, the profile."""
     return _hash({
         "model": model_fp,
@@ -301,7 +313,7 @@ def run_fingerprint(model_fp: str, tasks: Sequence[Task], labels: Mapping[str, T
 
 
 def input_key(digest: str, tasks: Sequence[Task], settings: Settings, options: SelectionOptions, graphs: OwnGraphs,
-              card: Mapping, profile: Optional[Profile] = None) -> str:
+              card: Mapping, profile: Profile | None = None) -> str:
     """Everything a run reads, when the store can digest its content (Store.content_digest): the same
     key as the last run's means the same predictions, without extracting anything."""
     return _hash({
@@ -451,8 +463,8 @@ def _input_node(graphs: OwnGraphs, artifact: str) -> URIRef:
 
 # ------------------------------------------------------------------ the flow
 def _ensure_models(trainer: Trainer, records, labels, settings: Settings, retrain: bool, progress: bool,
-                   fingerprints: Mapping[str, Any], scratch_dir: Optional[Path] = None, *,
-                   training_records: Optional[Callable[[], list]] = None, profile: Optional[Profile] = None):
+                   fingerprints: Mapping[str, Any], scratch_dir: Path | None = None, *,
+                   training_records: Callable[[], list] | None = None, profile: Profile | None = None):
     """Load the models, or train them: when none exist, on --retrain, or when the data moved enough.
 
     ``records``: every artifact with its labels (values and labels are enough);
@@ -534,7 +546,7 @@ class _Scan:
 
 
 def _scan(store: Store, settings: Settings, tasks: list[Task], keep_full: bool, progress: bool, timed,
-          profile: Optional[Profile] = None) -> _Scan:
+          profile: Profile | None = None) -> _Scan:
     full: list[ArtifactRecord] = []
     fingerprints: dict[str, bytes] = {}
     interned: dict[str, str] = {}
@@ -693,7 +705,7 @@ def _in_shard(iri: str, shard: tuple[int, int] | None, shared: Mapping[str, list
 
 
 def _run_sync(store: Store, settings: Settings, retrain: bool, progress: bool, *, dry_run: bool,
-              trainer: Trainer | None, scratch_dir: Optional[Path], shard: tuple[int, int] | None = None,
+              trainer: Trainer | None, scratch_dir: Path | None, shard: tuple[int, int] | None = None,
               run_id: str | None = None, on_staged: Callable[[], None] | None = None) -> SyncReport:
     t0 = time.perf_counter()
     started = now_literal()

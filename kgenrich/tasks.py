@@ -39,9 +39,9 @@ from __future__ import annotations
 import difflib
 import io
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SH, XSD, NamespaceManager
@@ -124,8 +124,8 @@ def configuration_triples(store: Store) -> list[Triple]:
     return list(store.construct(sparql.prepare("config_graph", config=CONFIG_GRAPH)))
 
 
-def _definition_store(store: Optional[Store], settings: Settings, config: Optional[Sequence[Triple]],
-                      profile: Optional[Profile] = None) -> tuple[EmbeddedStore, dict[str, Source]]:
+def _definition_store(store: Store | None, settings: Settings, config: Sequence[Triple] | None,
+                      profile: Profile | None = None) -> tuple[EmbeddedStore, dict[str, Source]]:
     """An in-memory store holding every definition file (a graph each), the profile's file and the
     configuration graph."""
     defs = EmbeddedStore(None)
@@ -218,7 +218,7 @@ class TaskDefinition:
         a = self.properties.get(predicate)
         return [v for v, _ in a.values] if a else []
 
-    def value(self, predicate: str) -> Optional[Node]:
+    def value(self, predicate: str) -> Node | None:
         values = self.values(predicate)
         return values[0] if values else None
 
@@ -278,7 +278,7 @@ class Definitions:
 
     definitions: list[TaskDefinition]
     tasks: list[Task]
-    profile: Optional[Profile] = None
+    profile: Profile | None = None
 
     def find(self, name: str) -> TaskDefinition:
         for d in self.definitions:
@@ -421,7 +421,7 @@ def _check_shapes(definitions: Sequence[TaskDefinition], graph: Graph) -> None:
     raise TaskDefinitionError("\n".join(sorted(dict.fromkeys(problems))))
 
 
-def _paths_of(shapes: Graph, shape: Optional[Node]) -> list[Node]:
+def _paths_of(shapes: Graph, shape: Node | None) -> list[Node]:
     """The sh:path of every shape that ``shape`` combines with sh:or / sh:and / sh:xone."""
     from rdflib.collection import Collection
 
@@ -441,11 +441,11 @@ def _number(d: TaskDefinition, predicate: str, kind):
 
 
 def _task(d: TaskDefinition, graph: Graph) -> Task:
-    def iri(predicate: str) -> Optional[str]:
+    def iri(predicate: str) -> str | None:
         value = d.value(KGE_IRI + predicate)
         return str(value) if value is not None else None
 
-    def path(predicate: str) -> Optional[PropertyPath]:
+    def path(predicate: str) -> PropertyPath | None:
         value = d.value(KGE_IRI + predicate)
         if value is None:
             return None
@@ -486,8 +486,8 @@ def _task(d: TaskDefinition, graph: Graph) -> Task:
     )
 
 
-def read_definitions(store: Optional[Store], settings: Settings, *, config: Optional[Sequence[Triple]] = None,
-                     check: bool = True, profile: Optional[Profile] = None) -> Definitions:
+def read_definitions(store: Store | None, settings: Settings, *, config: Sequence[Triple] | None = None,
+                     check: bool = True, profile: Profile | None = None) -> Definitions:
     """Every task definition, merged and checked, and the enabled tasks.
 
     ``config``: use these triples as the configuration graph instead of the store's
@@ -515,7 +515,7 @@ def read_definitions(store: Optional[Store], settings: Settings, *, config: Opti
 
 
 def check_against_ontology(tasks: list[Task], declarations_nt: bytes,
-                           where: Optional[Mapping[tuple[str, str], str]] = None) -> None:
+                           where: Mapping[tuple[str, str], str] | None = None) -> None:
     """Raise TaskDefinitionError when a task names a class or property the ontology lacks.
 
     ``where``: (task name, kge: property IRI) -> the source of that value, added to the message.
@@ -567,13 +567,13 @@ def _declarations(defs: EmbeddedStore, store: Store | None) -> bytes:
 
 
 def load_tasks(store: Store | None, settings: Settings, check: bool = True,
-               profile: Optional[Profile] = None) -> list[Task]:
+               profile: Profile | None = None) -> list[Task]:
     """The enabled prediction tasks, checked (see the module docstring)."""
     return load_definitions(store, settings, check=check, profile=profile).tasks
 
 
 def load_definitions(store: Store | None, settings: Settings, check: bool = True,
-                     profile: Optional[Profile] = None) -> Definitions:
+                     profile: Profile | None = None) -> Definitions:
     """The enabled prediction tasks, checked, and the profile they belong to; an error when there is no task."""
     definitions = read_definitions(store, settings, check=check, profile=profile)
     tasks = definitions.tasks

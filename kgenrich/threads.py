@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Optional
 
 QUIET_WAITING = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
 
@@ -60,7 +59,7 @@ def _physical_cores(cpus: set[int]) -> int:
     return len(cores) or len(cpus)
 
 
-def _cgroup_quota() -> Optional[float]:
+def _cgroup_quota() -> float | None:
     """CPUs the container may use (cgroup v2 ``cpu.max`` or v1 ``cfs_quota``), None if unlimited/unknown."""
     try:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
@@ -88,7 +87,7 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
-def _running_now(samples: int = 13, pause: float = 0.02) -> Optional[int]:
+def _running_now(samples: int = 13, pause: float = 0.02) -> int | None:
     """Threads runnable right now besides this one (Linux ``/proc/loadavg``'s fourth field), the median of
     samples over about a quarter of a second."""
     import time
@@ -122,7 +121,7 @@ def others_load() -> tuple[float, str]:
     return average, f"load average {average:.2f}"
 
 
-def free_cores(cores: Optional[int] = None, load: Optional[float] = None) -> tuple[int, str]:
+def free_cores(cores: int | None = None, load: float | None = None) -> tuple[int, str]:
     """(threads, why): the usable cores less the other processes' load, at least one."""
     cores = usable_cores() if cores is None else cores
     if load is None:
@@ -133,7 +132,7 @@ def free_cores(cores: Optional[int] = None, load: Optional[float] = None) -> tup
     return threads, f"{cores} usable core(s), {why}"
 
 
-def parse_threads(value) -> Optional[int]:
+def parse_threads(value) -> int | None:
     """The ``threads`` setting: "auto" (None) or a whole number >= 1."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
         return None
@@ -155,7 +154,7 @@ def wait_policy(environ=os.environ) -> str:
     return f"spin {environ['GOMP_SPINCOUNT']}, then sleep" if environ.get("GOMP_SPINCOUNT") else "OpenMP default"
 
 
-def configure(threads: Optional[int] = None, environ=os.environ) -> dict:
+def configure(threads: int | None = None, environ=os.environ) -> dict:
     """Set the OpenMP environment for this process (see the module doc); call before torch, LightGBM
     or numpy's BLAS start.  ``threads``: the setting (None: choose).  Returns :data:`CHOSEN`."""
     quiet_waiting(environ)

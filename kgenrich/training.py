@@ -45,10 +45,10 @@ import json
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -290,7 +290,7 @@ def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], 
 
 def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
                    models_dir: Path, progress: bool = True, resume: bool = False,
-                   profile: Optional[dict] = None) -> "Ensemble":
+                   profile: dict | None = None) -> Ensemble:
     """Train every modality (cross-fitted) and the stacker into ``models_dir``.
 
     Everything is written into ``<models_dir>.partial`` and swapped in at the end,
@@ -316,7 +316,7 @@ def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabe
     return _train_ensemble(records, labels, settings, Path(models_dir), progress and d.leader, resume, profile)
 
 
-def _json_object(path: Path) -> Optional[dict]:
+def _json_object(path: Path) -> dict | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -438,7 +438,7 @@ class _Progress:
         base = self.root / PROGRESS_DIR
         return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
 
-    def save_fold(self, name: str, f: int, groups, pred: Optional[dict], note: str, rows: np.ndarray) -> None:
+    def save_fold(self, name: str, f: int, groups, pred: dict | None, note: str, rows: np.ndarray) -> None:
         if not self.leader:
             return
         arrays = {"rows": rows, "note": np.array(note)}
@@ -448,7 +448,7 @@ class _Progress:
         self._atomic(self._fold_file(name, f), lambda tmp: np.savez(tmp, **arrays))
         self._drop_checkpoint(name, f"fold{f + 1}")
 
-    def load_fold(self, name: str, f: int, groups) -> tuple[Optional[dict], str]:
+    def load_fold(self, name: str, f: int, groups) -> tuple[dict | None, str]:
         with np.load(self._fold_file(name, f)) as z:
             note = str(z["note"])
             if "task0" not in z:
@@ -505,7 +505,7 @@ def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: li
 
 def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
                     models_dir: Path, progress: bool, resume: bool,
-                    profile: Optional[dict] = None) -> Optional["Ensemble"]:
+                    profile: dict | None = None) -> Ensemble | None:
     import tempfile
 
     from tqdm.auto import tqdm
@@ -642,7 +642,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
     card = {
         "format_version": FORMAT_VERSION,
         "kgenrich_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "fingerprint": fingerprint(records, groups),
         # the collection profile the records were read with, and why it was chosen (profiles.py)
         "profile": profile,
@@ -715,7 +715,7 @@ class Ensemble:
         return self.calibration
 
     @classmethod
-    def load(cls, models_dir: Path, settings=None) -> "Ensemble":
+    def load(cls, models_dir: Path, settings=None) -> Ensemble:
         from .models.base import read_card
 
         models_dir = Path(models_dir)

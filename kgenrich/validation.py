@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, RDFS, SH
@@ -47,7 +47,7 @@ _STRUCTURE = KGSH + "structure"
 class Violation:
     focus: str
     rule: str  # the shape IRI (kgsh:...)
-    value: Optional[str] = None
+    value: str | None = None
     message: str = ""
 
     @property
@@ -63,7 +63,7 @@ class ValidationReport:
     triples: int
     seconds: float
     violations: list[Violation] = field(default_factory=list)
-    path: Optional[str] = None
+    path: str | None = None
     violations_omitted: int = 0  # found but not kept (a large run keeps the first ones only)
 
     def rules(self) -> set[str]:

@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
@@ -42,9 +41,9 @@ class Term:
     kind: str  # "class" | "property" | "grouping" | "term" (a date unit)
     label: str
     comment: str
-    range: Optional[str]
+    range: str | None
     position: int  # where the term is defined in the file (the reference keeps the file's order)
-    domain: Optional[str] = None  # the class a property is used on (a task, a profile, an input ...)
+    domain: str | None = None  # the class a property is used on (a task, a profile, an input ...)
 
     @property
     def curie(self) -> str:
@@ -91,7 +90,7 @@ def is_known(iri: str) -> bool:
     return iri in terms()
 
 
-def closest(iri: str) -> Optional[str]:
+def closest(iri: str) -> str | None:
     """The known kge: term whose name is closest to this (unknown) one, e.g. minSuport -> kge:minSupport."""
     local = iri[len(KGE_IRI):] if iri.startswith(KGE_IRI) else iri
     names = {t[len(KGE_IRI):]: t for t in terms()}
@@ -128,11 +127,11 @@ def _counts(shapes: Graph, path: URIRef) -> tuple[str, str]:
     return required, values
 
 
-def _required_when(shapes: Graph, path: URIRef) -> Optional[str]:
+def _required_when(shapes: Graph, path: URIRef) -> str | None:
     """The condition of a shape ``sh:or ( CONDITION-FAILS [ sh:path path ; sh:minCount 1 ] )``, in words."""
     from rdflib.collection import Collection
 
-    for node_shape, members in shapes.subject_objects(SH["or"]):
+    for _node_shape, members in shapes.subject_objects(SH["or"]):
         first, second = (list(Collection(shapes, members)) + [None, None])[:2]
         if second is None or shapes.value(second, SH.path) != path or not shapes.value(second, SH.minCount):
             continue
@@ -195,7 +194,7 @@ def replace_reference(document: str) -> str:
     return document[:start] + reference_markdown() + document[end + len(END) + 1:]
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print, or write into a Markdown file, the kge: vocabulary reference.")
     parser.add_argument("--write", type=Path, help="replace the reference section of this file (docs/tasks.md)")
     args = parser.parse_args(argv)

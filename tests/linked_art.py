@@ -93,7 +93,7 @@ def turtle(n: int = 60, seed: int = 0, with_vocabulary: bool = True) -> str:
             "      crm:P91_has_unit aat:300379097 ] ;",
             f"  crm:P43_has_dimension [ a crm:E54_Dimension ; crm:P90_has_value {o['width']} ; crm:P2_has_type aat:300055647 ;",
             "      crm:P91_has_unit aat:300379097 ] ;",
-            f"  crm:P138i_has_representation [ a crm:E36_Visual_Item ; la:digitally_shown_by [ a <http://www.ics.forth.gr/isl/CRMdig/D1_Digital_Object> ;",
+            "  crm:P138i_has_representation [ a crm:E36_Visual_Item ; la:digitally_shown_by [ a <http://www.ics.forth.gr/isl/CRMdig/D1_Digital_Object> ;",
             f"      la:access_point <https://images.example.org/{oid}.jpg> ] ] ;",
             *([f"  crm:P65_shows_visual_item <{BASE}object/{oid}/visual> ;"] if o["has_visual"] else []),
             f"  crm:P2_has_type <{BASE}type/framed> ;",

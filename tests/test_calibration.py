@@ -8,9 +8,22 @@ import json
 import numpy as np
 import pytest
 
-from kgenrich.calibration import (BiasTemperature, Calibrator, Isotonic, TaskCalibration, Temperature,
-                                  choose_calibrator, choose_decision, fit_task, load_calibration, macro_f1,
-                                  precision_curve, save_calibration, threshold_for_precision, tune_offsets)
+from kgenrich.calibration import (
+    BiasTemperature,
+    Calibrator,
+    Isotonic,
+    TaskCalibration,
+    Temperature,
+    choose_calibrator,
+    choose_decision,
+    fit_task,
+    load_calibration,
+    macro_f1,
+    precision_curve,
+    save_calibration,
+    threshold_for_precision,
+    tune_offsets,
+)
 from kgenrich.metrics import brier, ece, log_loss, reliability
 
 

@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+from test_models_data import make_labels, make_records
 
 from kgenrich.calibration import METHODS
 from kgenrich.config import Settings
@@ -18,8 +19,6 @@ from kgenrich.models.tabular import Featurizer, TabularModel
 from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.training import Ensemble, train_ensemble
-
-from test_models_data import make_labels, make_records
 
 
 def settings(**models) -> Settings:

@@ -4,11 +4,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from helpers import MINI, MINI_TASKS
+
 from kgenrich.config import load_settings
 from kgenrich.errors import ConfigError
 from kgenrich.resources import ONTOLOGY_DIR

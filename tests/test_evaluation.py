@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from test_models_data import make_labels, make_records
 
 import kgenrich
 from kgenrich.config import Settings
@@ -12,8 +13,6 @@ from kgenrich.metrics import scores
 from kgenrich.models import register, unregister
 from kgenrich.models.base import ModalityModel, encode_targets
 from kgenrich.training import train_ensemble
-
-from test_models_data import make_labels, make_records
 
 
 def test_scores_match_sklearn():
@@ -131,12 +130,12 @@ def test_a_model_that_reads_labels_is_scored_on_hidden_values(copier_ensemble):
     ens, test = copier_ensemble
     assert ens.models["copier"].reads_labels and ens.models["tabular"].reads_labels
     report = score_ensemble(ens, test)
-    for task, entry in report["tasks"].items():
+    for _task, entry in report["tasks"].items():
         # the scored value is hidden from the copier: it has nothing to copy
         assert entry["copier"]["coverage"] == 0.0 and entry["copier"]["support"] == 0
         assert entry["fusion"]["support"] > 0
     # counterfactual: declared label-free, it is predicted on the unhidden records and looks perfect
     ens.models["copier"].reads_labels = False
     leaked = score_ensemble(ens, test)
-    for task, entry in leaked["tasks"].items():
+    for _task, entry in leaked["tasks"].items():
         assert entry["copier"]["coverage"] == 1.0 and entry["copier"]["accuracy"] == 1.0

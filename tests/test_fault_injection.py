@@ -19,17 +19,16 @@ two model versions alternate so that old and new always differ.
 from __future__ import annotations
 
 import pytest
+from faults import FAULTS, FaultProxy
+from helpers import MINI, mini_settings
 from rdflib import Literal, URIRef
+from servers import FakeTrainer
+from test_sync import graph_fingerprints
 
 from kgenrich.errors import KgenrichError
 from kgenrich.graphs import OwnGraphs
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
-
-from faults import FAULTS, FaultProxy
-from helpers import MINI, mini_settings
-from servers import FakeTrainer
-from test_sync import graph_fingerprints
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

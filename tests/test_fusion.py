@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
@@ -12,8 +13,6 @@ from kgenrich.models.base import ModalityModel, Stacker
 from kgenrich.models.fusion import FusionModel
 from kgenrich.models.tabular import TabularModel
 from kgenrich.training import Ensemble, train_ensemble
-
-from test_models_data import groups_of, make_labels, make_records
 
 
 class MemoModel(ModalityModel):

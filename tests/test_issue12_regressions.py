@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import gzip
+import http.server
 import io
 import json
 import os
@@ -14,24 +15,21 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-import http.server
 from pathlib import Path
 
 import pytest
+from faults import FaultProxy
+from helpers import MINI, MINI_TASKS, mini_settings
 from rdflib import Literal, URIRef
+from servers import FakeTrainer
 
 from kgenrich import sparql
-from kgenrich.errors import KgenrichError, LoadError, StoreError
+from kgenrich.errors import LoadError, StoreError
 from kgenrich.querying import QueryError, QueryResult, query_form, run_query, write_results
 from kgenrich.resources import ONTOLOGY_DIR, QUERIES_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
-
-from faults import FaultProxy
-from helpers import MINI, MINI_TASKS, mini_settings
-from servers import FakeTrainer
 
 KGENRICH = [sys.executable, "-m", "kgenrich"]
 ROOT = Path(__file__).resolve().parent.parent

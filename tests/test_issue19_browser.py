@@ -11,7 +11,6 @@ import time
 
 import pytest
 import requests
-
 from test_review_app import Served
 from test_review_browser import ARGS, CHROMIUM, _playwright, demo  # noqa: F401  (fixture)
 

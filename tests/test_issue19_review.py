@@ -16,14 +16,13 @@ import pytest
 import requests
 from rdflib import URIRef
 from rdflib.namespace import RDF
+from servers import FakeTrainer
+from test_review_app import Served, login, queue, served  # noqa: F401  (fixture)
+from test_review_browser import demo  # noqa: F401  (fixture)
 
 from kgenrich import sparql
 from kgenrich.namespaces import KGR, PROV
 from kgenrich.sync import run_sync
-
-from servers import FakeTrainer
-from test_review_app import Served, login, queue, served  # noqa: F401  (fixture)
-from test_review_browser import demo  # noqa: F401  (fixture)
 
 VOC = "https://w3id.org/kgenrich/test/vocabulary/"
 DEMO_VOC = "https://w3id.org/kgenrich/demo/vocabulary/"
@@ -305,9 +304,9 @@ INSERT DATA { GRAPH <https://w3id.org/kgenrich/test/graph/vocabulary> {
 @pytest.fixture
 def served_stand_in(tmp_path):
     from helpers import MINI
-    from kgenrich.store.embedded import EmbeddedStore
-
     from test_review_app import _settings, _users
+
+    from kgenrich.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(None)
     store.load_file(MINI)
@@ -392,11 +391,11 @@ def test_label_search_ignores_accents_and_names_every_language(served_demo):
 
 
 def test_reviews_export_command_on_a_store(tmp_path):
+    from helpers import MINI, MINI_TASKS
+
     from kgenrich.review import decisions as D
     from kgenrich.review.reading import Reader
     from kgenrich.store.embedded import EmbeddedStore
-
-    from helpers import MINI, MINI_TASKS
 
     work = tmp_path
     (work / "kgenrich.toml").write_text(f'ontology = ["{MINI_TASKS.parent.parent.parent / "ontology" / "kgenrich.ttl"}", '

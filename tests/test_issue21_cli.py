@@ -12,12 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers import MINI, MINI_TASKS
 
 from kgenrich.querying import QueryError, query_form
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
-
-from helpers import MINI, MINI_TASKS
 
 KGENRICH = [sys.executable, "-m", "kgenrich"]
 

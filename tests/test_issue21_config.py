@@ -12,14 +12,13 @@ import subprocess
 import sys
 
 import pytest
+from helpers import MINI, MINI_TASKS, mini_settings
 
 from kgenrich import config_graph
 from kgenrich.errors import TaskDefinitionError
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.tasks import configuration_triples
-
-from helpers import MINI, MINI_TASKS, mini_settings
 
 KGENRICH = [sys.executable, "-m", "kgenrich"]
 PREFIXES = """@prefix kge: <https://w3id.org/kgenrich/ontology#> .

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import json
 import logging
 import os
 import signal
@@ -27,19 +26,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pyoxigraph as ox
 import pytest
 import requests
+from faults import forward
+from helpers import MINI, MINI_TASKS
 from rdflib import URIRef
+from servers import oxigraph, oxigraph_default  # noqa: F401  (fixtures)
+from test_remote_http import answer, scripted  # noqa: F401  (the scripted endpoint fixture)
 
 from kgenrich.errors import EndpointUnreachable, LoadError
+from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.guard import QueryRefused, QueryTimeout, service_endpoints
 from kgenrich.store.http import RequestTimeout
 from kgenrich.store.remote import RemoteStore
-
-from faults import forward
-from helpers import MINI, MINI_TASKS
-from kgenrich.resources import ONTOLOGY_DIR
-from servers import oxigraph, oxigraph_default  # noqa: F401  (fixtures)
-from test_remote_http import answer, scripted  # noqa: F401  (the scripted endpoint fixture)
 
 KGENRICH = [sys.executable, "-m", "kgenrich"]
 
@@ -239,11 +237,11 @@ def _load_the_ordinary_way(server, silknow_dir: Path, museums: bytes) -> None:
 
 
 def _sync(store: RemoteStore, tmp_path: Path, name: str):
+    from helpers import mini_settings
+
     from kgenrich.demo.run import demo_task_definitions
     from kgenrich.namespaces import CONFIG_GRAPH
     from kgenrich.sync import run_sync
-
-    from helpers import mini_settings
 
     store.load_bytes(demo_task_definitions(600), "ntriples", graph=CONFIG_GRAPH)
     settings = mini_settings(ontology=[], models_dir=str(tmp_path / name / "models"))

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from rdflib import URIRef
 from rdflib.namespace import RDF
+from tate import GRAPH, TATE_NQ, tate_slice
 
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
-
-from tate import GRAPH, TATE_NQ, tate_slice
 
 CRM = "http://www.cidoc-crm.org/cidoc-crm/"
 pytestmark = pytest.mark.slow

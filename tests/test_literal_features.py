@@ -2,17 +2,16 @@
 
 import numpy as np
 import pytest
+from helpers import MINI, SILKNOW_PROFILE, mini_settings
 from rdflib import URIRef
 
-from kgenrich.pipeline import extract
+from kgenrich.config import load_settings
+from kgenrich.errors import ConfigError
 from kgenrich.models.tabular import Featurizer, TabularModel
+from kgenrich.pipeline import extract
 from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.tasks import load_tasks
-from kgenrich.config import load_settings
-from kgenrich.errors import ConfigError
-
-from helpers import MINI, SILKNOW_PROFILE, mini_settings
 
 WIDTH = "https://w3id.org/kgenrich/test/width"
 MARK = "https://w3id.org/kgenrich/test/mark"

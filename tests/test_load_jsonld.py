@@ -17,7 +17,7 @@ import pytest
 
 from kgenrich.errors import LoadError
 from kgenrich.store.embedded import EmbeddedStore
-from kgenrich.store.jsonld import Converter, ContextStore, JsonLdReader, same_graph
+from kgenrich.store.jsonld import ContextStore, Converter, JsonLdReader, same_graph
 from kgenrich.store.loading import LoadOptions, Source
 
 ROOT = Path(__file__).resolve().parent.parent

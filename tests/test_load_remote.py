@@ -7,15 +7,14 @@ import json
 
 import pyoxigraph as ox
 import pytest
+from faults import FaultProxy
 from rdflib import URIRef
+from test_load_journal import G1, G2, collection
 
 from kgenrich.errors import StoreError
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.loading import LoadOptions
 from kgenrich.store.remote import RemoteStore
-
-from faults import FaultProxy
-from test_load_journal import G1, G2, collection
 
 EX = "http://example.org/load/"
 STAGING = "http://example.org/load/staging/"

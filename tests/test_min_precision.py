@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from servers import FakeTrainer
 
 from kgenrich.calibration import TaskCalibration
 from kgenrich.config import load_settings
@@ -12,8 +13,6 @@ from kgenrich.errors import ConfigError
 from kgenrich.predictions import PredictionError, SelectionOptions
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from servers import FakeTrainer
 
 PRED = "http://data.silknow.org/predictions"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

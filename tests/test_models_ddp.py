@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -27,10 +26,11 @@ def worker(rank: int, world: int, port: int, out: str, images: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
+    from test_models_data import groups_of, make_labels, make_records
+
     from kgenrich.models import distributed
     from kgenrich.models.image import ImageModel
     from kgenrich.models.text import TextModel
-    from test_models_data import groups_of, make_labels, make_records
 
     distributed.setup()
     groups = groups_of(make_labels())

@@ -1,9 +1,10 @@
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
@@ -11,8 +12,6 @@ from kgenrich.models import create
 from kgenrich.models.base import ModalityModel
 from kgenrich.models.image import Backbone, ImageModel, normalize
 from kgenrich.models.images import ImageSource
-
-from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 FAST = {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 15,

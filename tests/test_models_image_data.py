@@ -6,17 +6,15 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
+from test_models_data import COLOURS, groups_of, make_labels
 
 from kgenrich.models import image_data
 from kgenrich.models.image import ImageModel
 from kgenrich.models.image_data import ImageDataset, ResizedCache, cache_side, decode_downsized
 from kgenrich.models.torchutil import LoaderBatches
 from kgenrich.records import ArtifactRecord
-
-from test_models_data import COLOURS, groups_of, make_labels
 
 torch.set_num_threads(1)
 

@@ -9,8 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from kgenrich.models.torchutil import (FitOptions, MultiHead, Phase, TensorBatches, TrainingInterrupted, batch_order,
-                                       class_weights, evaluate_loss, fit_multitask, inner_split)
+from kgenrich.models.torchutil import (
+    FitOptions,
+    MultiHead,
+    Phase,
+    TensorBatches,
+    TrainingInterrupted,
+    batch_order,
+    class_weights,
+    evaluate_loss,
+    fit_multitask,
+    inner_split,
+)
 
 torch.set_num_threads(1)
 SIZES = [3, 2]

@@ -6,14 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import tomllib
 from pathlib import Path
 
 import pytest
 
 import kgenrich.models as models
-from kgenrich.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

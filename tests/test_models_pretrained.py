@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
@@ -21,8 +22,6 @@ from kgenrich.models import image as image_module
 from kgenrich.models.image import ImageModel, resolve_weights
 from kgenrich.models.text import TextModel, train_tokenizer
 from kgenrich.training import Ensemble, train_ensemble
-
-from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 # torchvision's file names for these weights (the basename of their download URL)

@@ -7,14 +7,13 @@ A model without an entry in CONFIGS fails here: a new modality cannot be added u
 import numpy as np
 import pytest
 import torch
+from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich import models
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
 from kgenrich.evaluation import hide
 from kgenrich.models.base import ModalityModel, Stacker, encode_targets
-
-from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 TORCH = {"epochs": 1, "threads": 1, "device": "cpu"}

@@ -1,10 +1,9 @@
 import numpy as np
+from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich.models import create
 from kgenrich.models.base import ModalityModel
 from kgenrich.models.tabular import Featurizer, TabularModel
-
-from test_models_data import groups_of, make_labels, make_records
 
 PARAMS = {"n_jobs": 1, "num_boost_round": 40}
 

@@ -6,12 +6,12 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from test_models_data import groups_of, make_labels, make_records
+
 from kgenrich.errors import ModelError
 from kgenrich.models import create
 from kgenrich.models.base import ModalityModel
 from kgenrich.models.text import TextModel, record_texts, train_tokenizer
-
-from test_models_data import groups_of, make_labels, make_records
 
 torch.set_num_threads(1)
 SMALL_XLMR = {"model": "xlmr", "epochs": 6, "batch_size": 16, "lr": 3e-3, "max_length": 32, "vocab_size": 300,

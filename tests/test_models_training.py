@@ -3,13 +3,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_models_data import make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
 from kgenrich.records import Group, Task, TaskLabels
 from kgenrich.training import Ensemble, demo_model_settings, model_config, model_params, train_ensemble
-
-from test_models_data import make_labels, make_records
 
 torch.set_num_threads(1)
 TINY = {"folds": 2, "n_jobs": 1, "threads": 1, "device": "cpu",

@@ -17,7 +17,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from helpers import MINI
 
 ROOT = Path(__file__).resolve().parent.parent

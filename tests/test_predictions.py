@@ -7,8 +7,20 @@ import pytest
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from kgenrich.predictions import (ECRM, PROV, SILK, Agent, PredictionError, SelectionOptions, agent_iri,
-                                  build_triples, dedupe, minted_production_iri, select_predictions, statement_iri)
+from kgenrich.predictions import (
+    ECRM,
+    PROV,
+    SILK,
+    Agent,
+    PredictionError,
+    SelectionOptions,
+    agent_iri,
+    build_triples,
+    dedupe,
+    minted_production_iri,
+    select_predictions,
+    statement_iri,
+)
 from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
 
 E = "http://erlangen-crm.org/current/"

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import linked_art as la
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF
 
@@ -22,9 +24,6 @@ from kgenrich.propertypath import PathError, PropertyPath, parse_path
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.tasks import load_definitions
-
-from helpers import MINI, mini_settings
-import linked_art as la
 
 SH = "http://www.w3.org/ns/shacl#"
 CRM = la.CRM
@@ -409,9 +408,9 @@ def test_value_grouping_labels_and_ids_that_never_collide():
 def test_linked_art_through_staging_graphs_equals_a_direct_write(tmp_path):
     """A staged write derives what staging never holds -- plain triples, minted subjects linked from the
     artifact (kgs:mintedLinkFrom), date groups' time-span nodes (kgs:span*) -- exactly as a direct write."""
-    from kgenrich.sync import run_sync, swap_shards
-
     from servers import FakeTrainer
+
+    from kgenrich.sync import run_sync, swap_shards
 
     def live(store):
         graph = URIRef("http://data.silknow.org/predictions")
@@ -445,11 +444,12 @@ def test_review_reads_linked_art_inputs_and_links_curated_values_the_profiles_wa
     property, evidence from its text inputs, and a curated value on a minted production linked
     from the object (crm:P108i_was_produced_by), as the task's own query reads it back; an undo
     takes the link away again."""
+    from servers import FakeTrainer
+
     from kgenrich.dataset import merge_curated
     from kgenrich.review import decisions as D
     from kgenrich.review.reading import Reader
     from kgenrich.sync import run_sync
-    from servers import FakeTrainer
 
     store = la_store()
     settings = la_settings(tmp_path)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+from helpers import MINI
 from rdflib import URIRef
 
 from kgenrich.errors import KgenrichError, LoadError
@@ -29,8 +30,6 @@ from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.rdfio import FORMAT_NAMES, OX_FORMATS, prepare
 from kgenrich.store.remote import RemoteStore
 from kgenrich.store.terms import to_oxigraph
-
-from helpers import MINI
 
 SEED = 12
 SUFFIX = {"turtle": ".ttl", "trig": ".trig", "ntriples": ".nt", "nquads": ".nq", "rdfxml": ".rdf"}
@@ -78,7 +77,7 @@ def corpus() -> list[Case]:
     for fmt, doc in documents().items():
         cases += [Case(f"{fmt}/valid", fmt, doc), Case(f"{fmt}/valid", fmt, gzip.compress(doc), gz=True)]
         cases += [Case(f"{fmt}/cut{n}", fmt, doc[:n]) for n in range(0, len(doc), 7)]
-        for i in range(12):
+        for _i in range(12):
             flipped = bytearray(doc)
             at = rng.randrange(len(doc))
             flipped[at] ^= 1 << rng.randrange(8)
@@ -92,7 +91,7 @@ def corpus() -> list[Case]:
         ]
         compressed = gzip.compress(doc)
         cases += [Case(f"{fmt}/gzcut{n}", fmt, compressed[:n], gz=True) for n in range(2, len(compressed), 7 * 4)]
-        for i in range(4):
+        for _i in range(4):
             flipped = bytearray(compressed)
             at = rng.randrange(10, len(compressed))
             flipped[at] ^= 0xFF

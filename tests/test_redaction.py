@@ -21,12 +21,11 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
+from helpers import MINI, MINI_TASKS
+from servers import free_port
 
 from kgenrich.cli import main
 from kgenrich.resources import ONTOLOGY_DIR
-
-from helpers import MINI, MINI_TASKS
-from servers import free_port
 
 URL_SECRET = "UrlSecret1"
 ENV_SECRET = "EnvSecret2"
@@ -189,11 +188,11 @@ def test_real_processes_never_print_a_password(tmp_path, chatty):
 def test_a_sync_through_an_endpoint_with_credentials_writes_them_nowhere(oxigraph, tmp_path):
     """Reports, model cards and the graphs a sync writes, after a sync that worked (the server ignores
     the credentials; kgenrich sends them)."""
-    from kgenrich.store.remote import RemoteStore
-    from kgenrich.sync import run_sync
-
     from helpers import mini_settings
     from servers import FakeTrainer
+
+    from kgenrich.store.remote import RemoteStore
+    from kgenrich.sync import run_sync
 
     host = oxigraph.url.split("//", 1)[1]
     store = RemoteStore(f"http://alice:{URL_SECRET}@{host}/query",

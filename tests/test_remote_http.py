@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from faults import forward
 from rdflib import BNode, Literal, URIRef
+from servers import free_port, oxigraph_default  # noqa: F401  (fixture)
 
 from kgenrich import sparql
-from kgenrich.errors import EndpointUnreachable, LoadError, StoreError
+from kgenrich.errors import EndpointUnreachable, StoreError
 from kgenrich.store.remote import RemoteStore
-
-from faults import forward
-from servers import free_port, oxigraph_default  # noqa: F401  (fixture)
 
 LIVE = URIRef("http://x/live")
 STAGED = URIRef("http://x/staging/1")

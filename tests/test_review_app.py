@@ -16,7 +16,9 @@ from urllib.parse import quote
 import pytest
 import requests
 import uvicorn
+from helpers import MINI, MINI_TASKS, mini_settings
 from rdflib import URIRef
+from servers import FakeTrainer, free_port, oxigraph  # noqa: F401  (fixture)
 
 from kgenrich import sparql
 from kgenrich.review.app import create_app
@@ -24,9 +26,6 @@ from kgenrich.review.users import UsersFile
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, MINI_TASKS, mini_settings
-from servers import FakeTrainer, free_port, oxigraph  # noqa: F401  (fixture)
 
 PRED = URIRef("http://data.silknow.org/predictions")
 VOC = "https://w3id.org/kgenrich/test/vocabulary/"

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from rdflib import URIRef
+from test_review_app import Served
 
 from kgenrich import sparql
 from kgenrich.config import load_settings
@@ -28,8 +29,6 @@ from kgenrich.namespaces import CONFIG_GRAPH
 from kgenrich.review.users import UsersFile
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from test_review_app import Served
 
 CHROMIUM = os.environ.get("KGENRICH_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -8,8 +8,10 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import URIRef
 from rdflib.namespace import RDF
+from servers import FakeTrainer
 
 from kgenrich import sparql
 from kgenrich.errors import StoreError
@@ -23,9 +25,6 @@ from kgenrich.review.reading import Reader
 from kgenrich.review.users import UsersFile, check_password, hash_password
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, mini_settings
-from servers import FakeTrainer
 
 PRED = "http://data.silknow.org/predictions"
 REVIEWS = URIRef(PRED + "/reviews")

@@ -15,12 +15,11 @@ import threading
 import time
 
 import requests
-
-from kgenrich.review.access import LoginThrottle
-
 from helpers import MINI, MINI_TASKS
 from servers import free_port
 from test_review_app import login, queue, served  # noqa: F401  (fixture)
+
+from kgenrich.review.access import LoginThrottle
 
 
 class Clock:

@@ -4,15 +4,14 @@ queue and label-search queries, and the next sync -- all through its SPARQL endp
 from __future__ import annotations
 
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import URIRef
+from servers import FakeTrainer, virtuoso  # noqa: F401  (fixture)
 
 from kgenrich.review import decisions as D
 from kgenrich.review.reading import Reader
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, mini_settings
-from servers import FakeTrainer, virtuoso  # noqa: F401  (fixture)
 
 PRED = "http://data.silknow.org/predictions"
 TEST_GRAPHS = "https://w3id.org/kgenrich/test/"

@@ -28,7 +28,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import mini_settings
 from rdflib import Literal, URIRef
+from servers import FakeTrainer
 
 from kgenrich import sparql
 from kgenrich.demo.generator import generate
@@ -38,9 +40,6 @@ from kgenrich.namespaces import CONFIG_GRAPH
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from helpers import mini_settings
-from servers import FakeTrainer
 
 pytestmark = pytest.mark.slow
 

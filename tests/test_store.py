@@ -6,15 +6,13 @@ import http.server
 import threading
 
 import pytest
+from helpers import MINI, SILKNOW_PROFILE
 from rdflib import Literal, URIRef
+from servers import oxigraph_default  # noqa: F401  (fixture)
 
-from kgenrich import sparql
 from kgenrich.errors import EndpointUnreachable, LoadError, StoreError, TruncatedResult
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
-
-from helpers import MINI, SILKNOW_PROFILE
-from servers import oxigraph_default  # noqa: F401  (fixture)
 
 G = URIRef("https://w3id.org/kgenrich/test/graph/museum-a")
 SERVERS = {"oxigraph-server": "oxigraph", "oxigraph-default": "oxigraph_default", "virtuoso": "virtuoso"}
@@ -235,11 +233,11 @@ def test_capabilities_say_what_differs(store, request):
 
 
 def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_default):
+    from helpers import mini_settings
+
     from kgenrich.labels import labels_json
     from kgenrich.pipeline import extract, label_groups
     from kgenrich.tasks import load_tasks
-
-    from helpers import mini_settings
 
     local = EmbeddedStore()
     local.load_file(MINI)

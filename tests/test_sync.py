@@ -8,17 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import Literal, URIRef
 from rdflib.namespace import XSD
+from servers import FakeTrainer
 
 from kgenrich import sparql
 from kgenrich.errors import StoreError, ValidationFailed
-from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.graphs import OwnGraphs
+from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, mini_settings
-from servers import FakeTrainer
 
 E = "http://erlangen-crm.org/current/"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"

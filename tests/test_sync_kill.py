@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import URIRef
+from servers import FakeTrainer
 
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, mini_settings
-from servers import FakeTrainer
 
 PRED = URIRef("http://data.silknow.org/predictions")
 AGENT = "http://www.w3.org/ns/prov#wasAssociatedWith"

@@ -6,20 +6,26 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import MINI, mini_settings
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
-
-from kgenrich import sparql, validation
-from kgenrich.errors import StoreError
-from kgenrich.predictions import (PROV, SILK, SelectionOptions, agent_lines, build_triples, prediction_lines,
-                                  select_predictions)
-from kgenrich.store.embedded import EmbeddedStore
-from kgenrich.sync import run_sync, swap_shards
-
-from helpers import MINI, mini_settings
 from servers import FakeEnsemble, FakeTrainer
 from test_predictions import AGENTS, GROUPS, LABELS, PROBS, TASKS, records
 from test_sync import PRED, PROV_G, _material_prediction, graph_fingerprints
+
+from kgenrich import sparql, validation
+from kgenrich.errors import StoreError
+from kgenrich.predictions import (
+    PROV,
+    SILK,
+    SelectionOptions,
+    agent_lines,
+    build_triples,
+    prediction_lines,
+    select_predictions,
+)
+from kgenrich.store.embedded import EmbeddedStore
+from kgenrich.sync import run_sync, swap_shards
 
 E = "http://erlangen-crm.org/current/"
 TIME = Literal("2024-01-01T00:00:00Z", datatype=XSD.dateTime)

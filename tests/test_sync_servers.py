@@ -4,16 +4,15 @@ started on 127.0.0.1 by the fixtures in tests/servers.py."""
 from __future__ import annotations
 
 import pytest
-from rdflib import Literal, URIRef
+from helpers import MINI, mini_settings
+from rdflib import Literal
 from rdflib.namespace import XSD
+from servers import FakeTrainer, oxigraph, oxigraph_default, virtuoso  # noqa: F401  (fixtures)
+from test_sync import PRED, graph_fingerprints
 
 from kgenrich import sparql
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
-
-from helpers import MINI, mini_settings
-from servers import FakeTrainer, oxigraph, oxigraph_default, virtuoso  # noqa: F401  (fixtures)
-from test_sync import PRED, PROV_G, graph_fingerprints
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -9,15 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from kgenrich.store.embedded import EmbeddedStore
-from kgenrich.store.remote import RemoteStore
-from kgenrich.sync import SyncReport, run_sync, swap_shards
-
 from helpers import MINI, mini_settings
 from servers import FakeTrainer, oxigraph  # noqa: F401  (fixture)
 from test_sync import PRED
 from test_sync_scale import _live
+
+from kgenrich.store.embedded import EmbeddedStore
+from kgenrich.store.remote import RemoteStore
+from kgenrich.sync import SyncReport, run_sync, swap_shards
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

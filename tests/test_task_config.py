@@ -14,25 +14,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import VOCABULARIES
+from helpers import MINI, MINI_TASKS, mini_settings
 from rdflib import Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, RDFS, SH
+from servers import FakeTrainer
+from test_sync import PRED, PROV_G, graph_fingerprints
 
 from kgenrich import config_graph, vocabulary
 from kgenrich.errors import TaskDefinitionError
-from kgenrich.namespaces import CONFIG_GRAPH, KGE_IRI, KGS, KGSH, PROV
 from kgenrich.labels import labels_json
+from kgenrich.namespaces import CONFIG_GRAPH, KGE_IRI, KGS, KGSH, PROV
 from kgenrich.pipeline import label_groups, load_inputs
 from kgenrich.resources import ONTOLOGY_DIR, SHAPES_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import run_sync
 from kgenrich.tasks import GROUPINGS, load_tasks, read_definitions
-
-from conftest import VOCABULARIES
-from helpers import MINI, MINI_TASKS, mini_settings
-from servers import FakeTrainer
-from test_sync import PRED, PROV_G, graph_fingerprints
 
 ROOT = Path(__file__).resolve().parent.parent
 KGENRICH = [sys.executable, "-m", "kgenrich"]

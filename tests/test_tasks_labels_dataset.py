@@ -5,20 +5,17 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from rdflib import URIRef
+from conftest import VOCABULARIES
+from helpers import DATA, MINI, SILKNOW_PROFILE, mini_settings
 
 from kgenrich.dataset import iter_records, write_records
-from kgenrich.pipeline import extract
 from kgenrich.errors import EmptyGraphError, TaskDefinitionError, TruncatedResult
 from kgenrich.labels import labels_json
-from kgenrich.pipeline import label_groups
+from kgenrich.pipeline import extract, label_groups
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.tasks import CONFIG_GRAPH, load_tasks
-
-from conftest import VOCABULARIES
-from helpers import DATA, MINI, SILKNOW_PROFILE, mini_settings
 
 OBJ = "https://w3id.org/kgenrich/test/object/"
 

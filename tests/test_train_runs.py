@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import free_port
 
 from kgenrich.demo.generator import generate
 from kgenrich.demo.run import demo_task_definitions
 from kgenrich.namespaces import CONFIG_GRAPH
 from kgenrich.store.embedded import EmbeddedStore
-
-from servers import free_port
 
 pytestmark = pytest.mark.slow
 

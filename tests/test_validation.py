@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
+from test_predictions import GROUPS, LABELS, PROBS, TASKS, records
 
 from kgenrich import validation
 from kgenrich.predictions import ECRM, PROV, SILK, Agent, agent_iri, build_triples, select_predictions
 from kgenrich.store.embedded import EmbeddedStore
-
-from test_predictions import GROUPS, LABELS, PROBS, TASKS, records
 
 AGENTS = {t.name: Agent(str(agent_iri(t.name, "fp")), t.name, f"model for {t.name}") for t in TASKS}
 TIME = Literal("2024-05-01T12:00:00Z", datatype=XSD.dateTime)

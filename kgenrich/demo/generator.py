@@ -39,7 +39,6 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -82,7 +81,7 @@ class Museum:
     habit: dict[str, float]  # technique multipliers: what it collects
     missing: dict[str, float]  # share of each task's values it does not record
     p_no_text: float
-    second_lang: Optional[tuple[str, float]] = None  # (language, probability) of a second description
+    second_lang: tuple[str, float] | None = None  # (language, probability) of a second description
     note: str = "ecrm:P3_has_note"  # where its descriptions go
     inv: str = "INV"
 
@@ -352,7 +351,7 @@ def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = Tr
         ]
         asserted: dict[str, list[str]] = {}
 
-        def with_second(group: Optional[str], first: str) -> list[str]:
+        def with_second(group: str | None, first: str, rng=rng) -> list[str]:
             values = [first]
             if group is not None and rng.random() < P_SECOND_VALUE:
                 other = [f for f in FINE[group] if VOC + f != first]

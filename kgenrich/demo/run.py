@@ -20,8 +20,8 @@ from rdflib.namespace import RDF, XSD
 from .. import owned
 from ..config import Settings
 from ..errors import KgenrichError
-from ..resources import ONTOLOGY_DIR
 from ..namespaces import KGS
+from ..resources import ONTOLOGY_DIR
 from ..tasks import CONFIG_GRAPH, KGE
 from .generator import _MARKER as IMAGES_MARKER  # the generator's marker of its images folder
 
@@ -93,10 +93,10 @@ def demo_model_preset(models: dict) -> bytes:
 
 def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool = True,
              echo=print) -> dict:
-    from ..store.embedded import EmbeddedStore
-    from ..pipeline import with_model_settings
-    from ..sync import run_sync
     from ..models.base import read_card
+    from ..pipeline import with_model_settings
+    from ..store.embedded import EmbeddedStore
+    from ..sync import run_sync
     from ..training import ENSEMBLE_FILE, check_models_dir, demo_model_settings, remove_models_dir
     from .generator import generate
 

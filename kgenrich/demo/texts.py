@@ -15,7 +15,6 @@ vocabulary files (labels in en, es, fr, it, ca); the sentence frames are here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -138,18 +137,18 @@ ADJECTIVES = {
 class TextFacts:
     """What a description may draw on: the artifact's true values (IRIs)."""
 
-    material: Optional[str]
-    material_broader: Optional[str]
-    technique: Optional[str]
-    technique_broader: Optional[str]
-    depiction: Optional[str]
-    depiction_broader: Optional[str]
+    material: str | None
+    material_broader: str | None
+    technique: str | None
+    technique_broader: str | None
+    depiction: str | None
+    depiction_broader: str | None
     place: str  # feature IRI (city or country)
     country: str  # country code
     country_iri: str
     century: int  # index 0 (15th) .. 5 (20th)
     century_iri: str
-    period: Optional[str]  # period IRI when the artifact has one
+    period: str | None  # period IRI when the artifact has one
 
 
 def object_type(rng: np.random.Generator, lang: str) -> str:
@@ -167,7 +166,7 @@ def describe(rng: np.random.Generator, vocab: Vocabulary, facts: TextFacts, lang
     sentences: list[str] = []
     mentioned: set[str] = set()
 
-    def concept_words(fine: Optional[str], broader: Optional[str]) -> Optional[str]:
+    def concept_words(fine: str | None, broader: str | None) -> str | None:
         if fine is None:
             return None
         term = broader if (broader and rng.random() < P_BROADER) else fine

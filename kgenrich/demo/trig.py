@@ -10,8 +10,8 @@ everything else as a checked IRI, literals escaped as Turtle requires.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional, Union
 
 # Characters RDF 1.1 forbids inside an IRIREF.
 _BAD_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
@@ -27,7 +27,7 @@ def iri(value: str) -> str:
     return f"<{value}>"
 
 
-def literal(text: str, lang: Optional[str] = None, datatype: Optional[str] = None) -> str:
+def literal(text: str, lang: str | None = None, datatype: str | None = None) -> str:
     """A Turtle string literal with every character that needs it escaped."""
     body = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
     if lang:
@@ -50,7 +50,7 @@ class TrigDocument:
         self._graphs: dict[str, list[str]] = {}
         self.triples = 0
 
-    def add(self, graph: str, subject: Term, predicate_objects: Iterable[tuple[Term, Union[Term, list[Term]]]]) -> None:
+    def add(self, graph: str, subject: Term, predicate_objects: Iterable[tuple[Term, Term | list[Term]]]) -> None:
         """One subject block: ``s p1 o1, o1b ; p2 o2 .`` in the named graph ``graph`` (an IRI)."""
         parts = []
         for p, o in predicate_objects:
@@ -64,7 +64,7 @@ class TrigDocument:
         block = f"  {subject} " + " ;\n    ".join(parts) + " ."
         self._graphs.setdefault(graph, []).append(block)
 
-    def write(self, path: Path, graphs: Optional[list[str]] = None) -> None:
+    def write(self, path: Path, graphs: list[str] | None = None) -> None:
         """Write all named graphs, or only ``graphs`` (in that order; empty ones too)."""
         lines = [f"@prefix {p}: {iri(ns)} ." for p, ns in self.prefixes.items()]
         for g in self._graphs if graphs is None else graphs:

@@ -31,8 +31,9 @@ import inspect
 import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def literal_number(value: str) -> Optional[float]:
+def literal_number(value: str) -> float | None:
     """A feature literal as a finite number, or None (the tabular and words models read numbers alike)."""
     try:
         number = float(value)
@@ -108,7 +109,7 @@ class Model(abc.ABC):
                 hint = f" (did you mean '{match[0]}'?)" if match else f" (known: {', '.join(sorted(known))})"
                 raise ModelError(f"{where}: unknown parameter '{key}' for the {cls.name} model{hint}")
 
-    def __init__(self, groups: dict[str, list[str]], params: Optional[dict] = None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: dict | None = None, settings=None):
         self.groups = {t: list(g) for t, g in groups.items()}
         self.params = {**self.defaults, **(params or {})}
         self.settings = settings
@@ -171,7 +172,7 @@ class Model(abc.ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: Path, settings=None) -> "Model":
+    def load(cls, directory: Path, settings=None) -> Model:
         """The model saved in ``directory``.
 
         Called on a contract (``ModalityModel.load``, ``Stacker.load``) the class
@@ -218,13 +219,13 @@ class ModalityModel(Model):
     # Where a long fit may keep its state between epochs (set by training.py before ``fit``):
     # a fit started again with the same directory resumes from it.  Models that train in
     # seconds ignore it.
-    checkpoint_dir: Optional[Path] = None
+    checkpoint_dir: Path | None = None
 
     def available(self, records: Sequence[ArtifactRecord]) -> np.ndarray:
         """Which records carry this modality at all (before reading anything)."""
         return np.ones(len(records), dtype=bool)
 
-    def fit(self, records: Sequence[ArtifactRecord], progress: bool = False) -> "ModalityModel":
+    def fit(self, records: Sequence[ArtifactRecord], progress: bool = False) -> ModalityModel:
         records = list(records)
         targets = self._check_trainable(records)
         t0 = time.perf_counter()
@@ -265,7 +266,7 @@ class Stacker(Model):
 
     modality = "fusion"
 
-    def fit(self, records: Sequence[ArtifactRecord], inputs: Inputs, progress: bool = False) -> "Stacker":
+    def fit(self, records: Sequence[ArtifactRecord], inputs: Inputs, progress: bool = False) -> Stacker:
         records = list(records)
         self._check_inputs(records, inputs)
         targets = self._check_trainable(records)

@@ -26,7 +26,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    backend: Optional[str] = None
+    backend: str | None = None
 
     @property
     def leader(self) -> bool:
@@ -151,11 +151,6 @@ def all_sum(values: list[float]) -> list[float]:
     if not sharding_active():
         return list(values)
     return [float(sum(v)) for v in zip(*all_gather([float(x) for x in values]))]
-
-
-def barrier() -> None:
-    if info().world > 1:
-        _dist().barrier()
 
 
 def shard_bounds(n: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ blindly and then fail on new artifacts.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import Inputs, Stacker
 from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, train_booster
-
 
 EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
 
@@ -57,7 +56,7 @@ class FusionTask(LgbTask):
         self.init, self.rounds = float(init), int(rounds)
 
     @classmethod
-    def fit_fusion(cls, X, y, k, categorical, params, seed, base: np.ndarray) -> "FusionTask":
+    def fit_fusion(cls, X, y, k, categorical, params, seed, base: np.ndarray) -> FusionTask:
         prior = cls.prior_of(y, k)
         if prior is not None:
             return cls(k, prior=prior)
@@ -80,7 +79,7 @@ class FusionTask(LgbTask):
         return {**super().save(path), "init": self.init, "rounds": self.rounds}
 
     @classmethod
-    def load(cls, directory, entry: dict) -> "FusionTask":
+    def load(cls, directory, entry: dict) -> FusionTask:
         import lightgbm as lgb
 
         prior = np.asarray(entry["prior"]) if "prior" in entry else None

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -93,7 +92,7 @@ def _packaged_available() -> bool:
         return False
 
 
-def resolve_weights(backbone: Optional[str], weights, progress: bool = False) -> tuple[str, str, str]:
+def resolve_weights(backbone: str | None, weights, progress: bool = False) -> tuple[str, str, str]:
     """The concrete (backbone, weights) for possibly "auto" settings, and a note when the choice is
     not what the settings name (e.g. the fallback to EfficientNet-Lite0).  Decided once per process."""
     backbone = (backbone or "auto").strip()
@@ -247,14 +246,14 @@ class ImageModel(TorchModel):
     def __init__(self, groups, params=None, settings=None):
         super().__init__(groups, params, settings)
         self.source = ImageSource.from_settings(settings, self.params)
-        self.net: Optional[ImageNet] = None
+        self.net: ImageNet | None = None
 
     # -- pieces ----------------------------------------------------------------
     @property
     def frozen(self) -> bool:
         return bool(self.params["freeze_backbone"])
 
-    def _weights_choice(self) -> Optional[str]:
+    def _weights_choice(self) -> str | None:
         """What the backbone starts from: 'packaged', a file path, a torchvision name, or None (scratch)."""
         kind = weights_kind(self.params.get("weights"))
         if kind == "none":

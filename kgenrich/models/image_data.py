@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -58,11 +58,11 @@ def decode_downsized(path: Path, short: int) -> tuple[Image.Image, bool]:
 class ResizedCache:
     """Downsized copies of source images under ``root/resized-<short>/``; ``root=None``: no cache."""
 
-    def __init__(self, root: Optional[Path], short: int):
+    def __init__(self, root: Path | None, short: int):
         self.root = Path(root).expanduser() if root else None
         self.short = int(short)
 
-    def path_for(self, source: Path) -> Optional[Path]:
+    def path_for(self, source: Path) -> Path | None:
         if self.root is None:
             return None
         st = os.stat(source)
@@ -104,7 +104,7 @@ class ImageDataset(torch.utils.data.Dataset):
     ``transform=None`` only reads (and caches) the image: the check of which images are readable.
     """
 
-    def __init__(self, paths: Sequence[str], transform: Optional[Callable], size: int, cache: ResizedCache):
+    def __init__(self, paths: Sequence[str], transform: Callable | None, size: int, cache: ResizedCache):
         self.paths = list(paths)
         self.transform = transform
         self.size = int(size)

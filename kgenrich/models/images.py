@@ -15,9 +15,9 @@ import hashlib
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Optional
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -28,7 +28,7 @@ DEFAULT_WORKERS = 8
 
 
 class ImageSource:
-    def __init__(self, images_root: Optional[str] = None, fetch: bool = False, cache_dir: Optional[str] = None,
+    def __init__(self, images_root: str | None = None, fetch: bool = False, cache_dir: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS):
         self.root = Path(images_root).expanduser() if images_root else None
         self.fetch = bool(fetch)
@@ -39,7 +39,7 @@ class ImageSource:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, params: Optional[dict] = None) -> "ImageSource":
+    def from_settings(cls, settings, params: dict | None = None) -> ImageSource:
         params = params or {}
         cache_dir = params.get("cache_dir")
         if not cache_dir and getattr(settings, "models_dir", None):
@@ -56,7 +56,7 @@ class ImageSource:
             suffix = ".img"
         return self.cache_dir / (hashlib.sha1(url.encode()).hexdigest() + suffix)
 
-    def resolve(self, location: str) -> Optional[Path]:
+    def resolve(self, location: str) -> Path | None:
         """The local file for a location, or None (not counted here)."""
         if not location:
             return None
@@ -111,7 +111,7 @@ class ImageSource:
         return ok.count(True)
 
     # -- reading -------------------------------------------------------------
-    def open(self, location: str) -> Optional[Image.Image]:
+    def open(self, location: str) -> Image.Image | None:
         """The decoded RGB image, or None (counted by reason)."""
         path = self.resolve(location)
         reason = None

@@ -14,7 +14,7 @@ shared backbone.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ MASK = -1
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
-               weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+               weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean focal loss over the unmasked rows; 0 (with a graph) when all are masked."""
     logits = logits.float()  # stable under bf16 autocast
     valid = target >= 0
@@ -39,7 +39,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
 
 
 def multitask_focal_loss(logits: Sequence[torch.Tensor], targets: torch.Tensor, gamma: float = 2.0,
-                         weights: Optional[Sequence[Optional[torch.Tensor]]] = None) -> torch.Tensor:
+                         weights: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Sum over tasks of the masked focal loss; ``targets`` is (batch, n_tasks) with -1 = masked."""
     total = None
     for t, task_logits in enumerate(logits):

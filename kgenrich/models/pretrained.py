@@ -27,7 +27,6 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Optional
 from urllib.parse import urlparse
 
 from ..errors import ModelError
@@ -145,7 +144,7 @@ def torchvision_state_dict(backbone: str, name: str, progress: bool = False) -> 
     return read_state_dict(str(path)), f"{label} (torch hub cache {path})"
 
 
-def fetch_torchvision(backbone: str, name: str, progress: bool = False) -> Optional[str]:
+def fetch_torchvision(backbone: str, name: str, progress: bool = False) -> str | None:
     """Make named weights available in the cache if possible; None when they are, else why not."""
     weights = torchvision_weights(backbone, name)
     path = hub_checkpoint(weights)
@@ -180,7 +179,7 @@ def hf_repo_dir(model_id: str) -> Path:
     return hf_cache_dir() / ("models--" + model_id.replace("/", "--"))
 
 
-def local_checkpoint(model_id: str) -> Optional[Path]:
+def local_checkpoint(model_id: str) -> Path | None:
     """``model_id`` as a local directory holding a transformers checkpoint, or None."""
     path = Path(model_id).expanduser()
     return path if path.is_dir() else None
@@ -195,7 +194,7 @@ def hf_cached(model_id: str) -> bool:
     return (repo / "snapshots" / ref.read_text().strip() / "config.json").is_file()
 
 
-def checkpoint_available(model_id: Optional[str]) -> bool:
+def checkpoint_available(model_id: str | None) -> bool:
     """A local checkpoint directory, or a Hugging Face id already in the cache (no network)."""
     if not model_id:
         return False
@@ -230,7 +229,7 @@ def hf_from_pretrained(loader, model_id: str, **kwargs):
                          "network allows, with the same HF_HOME / HF_HUB_CACHE)") from None
 
 
-def fetch_hf(model_id: str) -> Optional[str]:
+def fetch_hf(model_id: str) -> str | None:
     """Make ``model_id`` usable (a local dir, cached, or its config downloaded); None when it is, else why not."""
     if checkpoint_available(model_id):
         return None

@@ -21,7 +21,7 @@ say no more than their groups they are noise.
 from __future__ import annotations
 
 import json
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -74,8 +74,8 @@ class Featurizer:
     a category among the most frequent values.
     """
 
-    def __init__(self, groups: dict[str, list[str]], museums: Optional[list[str]] = None,
-                 literals: Optional[dict[str, dict]] = None, concepts: Optional[dict[str, dict]] = None,
+    def __init__(self, groups: dict[str, list[str]], museums: list[str] | None = None,
+                 literals: dict[str, dict] | None = None, concepts: dict[str, dict] | None = None,
                  use_concepts: bool = True):
         self.groups = groups
         self.museums = museums or []
@@ -85,7 +85,7 @@ class Featurizer:
         self.use_concepts = use_concepts
 
     @classmethod
-    def from_json(cls, groups: dict[str, list[str]], data: dict) -> "Featurizer":
+    def from_json(cls, groups: dict[str, list[str]], data: dict) -> Featurizer:
         return cls(groups, data.get("museums", []), data.get("literals", {}), data.get("concepts", {}),
                    bool(data.get("concepts")))
 
@@ -105,7 +105,7 @@ class Featurizer:
             if len(kept_values) >= 2 or kept_ancestors:
                 self.concepts[task] = {"values": kept_values, "ancestors": sorted(kept_ancestors)}
 
-    def fit(self, records: Sequence[ArtifactRecord]) -> "Featurizer":
+    def fit(self, records: Sequence[ArtifactRecord]) -> Featurizer:
         self.museums = sorted({r.museum or r.graph for r in records})
         if self.use_concepts:
             self._fit_concepts(records)
@@ -231,7 +231,7 @@ def _without(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
 
 
 def train_booster(X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], p: dict, seed: int,
-                  init_score: Optional[np.ndarray] = None, optional: Sequence[int] = ()):
+                  init_score: np.ndarray | None = None, optional: Sequence[int] = ()):
     """A multiclass booster: (booster, rounds, whether the ``optional`` columns were dropped).
 
     With ``early_stopping_rounds`` (and 50 rows or more) the number of rounds is
@@ -278,14 +278,14 @@ def train_booster(X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], 
 class LgbTask:
     """One multiclass LightGBM (or a class prior when the data cannot train one)."""
 
-    def __init__(self, k: int, booster=None, prior: Optional[np.ndarray] = None, rounds: int = 0,
+    def __init__(self, k: int, booster=None, prior: np.ndarray | None = None, rounds: int = 0,
                  dropped: Sequence[int] = ()):
         self.k, self.booster, self.prior = k, booster, prior
         self.rounds = int(rounds)
         self.dropped = [int(c) for c in dropped]  # columns left out (masked) at fit and predict
 
     @staticmethod
-    def prior_of(y: np.ndarray, k: int) -> Optional[np.ndarray]:
+    def prior_of(y: np.ndarray, k: int) -> np.ndarray | None:
         """The (smoothed) class frequencies when there is nothing to separate, else None."""
         counts = np.bincount(y, minlength=k).astype(np.float64)
         if len(y) < 2 or (counts > 0).sum() < 2:
@@ -294,7 +294,7 @@ class LgbTask:
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], params: dict, seed: int,
-            optional: Sequence[int] = ()) -> "LgbTask":
+            optional: Sequence[int] = ()) -> LgbTask:
         prior = cls.prior_of(y, k)
         if prior is not None:
             return cls(k, prior=prior)
@@ -316,7 +316,7 @@ class LgbTask:
         return {"k": self.k, "file": path.name, "rounds": self.rounds, "dropped": self.dropped}
 
     @classmethod
-    def load(cls, directory, entry: dict) -> "LgbTask":
+    def load(cls, directory, entry: dict) -> LgbTask:
         import lightgbm as lgb
 
         if "prior" in entry:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Optional
 
 import numpy as np
 import torch
@@ -57,7 +56,7 @@ _ENCODERS: dict[str, object] = {}
 _CHOICES: dict[tuple, tuple[str, str]] = {}
 
 
-def resolve_model(model: str, model_id: Optional[str]) -> tuple[str, str]:
+def resolve_model(model: str, model_id: str | None) -> tuple[str, str]:
     """The concrete encoder for ``model`` ("auto": xlmr when ``model_id`` can be had) and a note
     when "auto" falls back to the offline encoder."""
     if model != "auto":
@@ -182,7 +181,7 @@ class TextModel(TorchModel):
         if self.params["model"] not in ENCODERS + ("auto",):
             raise ModelError(f"unknown text model '{self.params['model']}' (known: auto, {', '.join(ENCODERS)})")
         self.langs: list[str] = []
-        self.net: Optional[nn.Module] = None
+        self.net: nn.Module | None = None
         self.tokenizer = None
 
     @property
@@ -190,14 +189,14 @@ class TextModel(TorchModel):
         return self.params["model"] != "xlmr"
 
     @property
-    def model_id(self) -> Optional[str]:
+    def model_id(self) -> str | None:
         return self.params.get("model_id") or self.params.get("weights_dir") or None
 
     def available(self, records):
         return np.array([bool(record_texts(r)) for r in records], dtype=bool)
 
     def _lang_matrix(self, items) -> torch.Tensor:
-        index = {l: i for i, l in enumerate(self.langs)}
+        index = {lang: i for i, lang in enumerate(self.langs)}
         m = np.zeros((len(items), len(self.langs)), dtype=np.float32)
         for i, pairs in enumerate(items):
             for _, lang in pairs:

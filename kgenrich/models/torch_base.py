@@ -9,8 +9,8 @@ records what happened (losses, validation, early stop) in the model card.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ TORCH_DEFAULTS = {
 }
 
 
-def resolve_device(device: Optional[str]) -> str:
+def resolve_device(device: str | None) -> str:
     """'auto' -> cuda when present, else cpu; an explicit 'cuda' without a GPU is an error."""
     device = (device or "auto").lower()
     if device == "auto":
@@ -91,7 +91,7 @@ class TorchModel(ModalityModel):
         return float(v)
 
     def _fit_net(self, net: nn.Module, batches, Y: np.ndarray, phases: Sequence[Phase], *, desc: str,
-                 progress: bool, split_groups: Optional[np.ndarray] = None, val_batches=None,
+                 progress: bool, split_groups: np.ndarray | None = None, val_batches=None,
                  channels_last: bool = False) -> FitState:
         """Train ``net`` on rows 0..len(Y)-1 (``Y``: (n, tasks), -1 masked) with the model's parameters."""
         p = self.params

@@ -29,9 +29,9 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during a fit: raised at the next batch boundary."""
 
 
-def seed_everything(seed: int, threads: Optional[int] = None) -> None:
+def seed_everything(seed: int, threads: int | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -130,7 +130,7 @@ class LoaderBatches:
             yield (x,), idx
 
 
-def as_source(batches) -> "TensorBatches | LoaderBatches":
+def as_source(batches) -> TensorBatches | LoaderBatches:
     return batches if hasattr(batches, "batches") else TensorBatches(batches)
 
 
@@ -179,7 +179,7 @@ class FitOptions:
     patience: int = 3
     channels_last: bool = False
     compile: bool = False
-    checkpoint: Optional[Path] = None
+    checkpoint: Path | None = None
     checkpoint_seconds: float = 30.0
     progress: bool = False
     desc: str = "train"
@@ -199,7 +199,7 @@ class FitState:
     stopped_early: bool = False
 
 
-def inner_split(n: int, share: float, seed: int, groups: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(n: int, share: float, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows): a seeded share of the groups (rows of one group stay together)."""
     rows = np.arange(n)
     if share <= 0 or n == 0:
@@ -271,7 +271,7 @@ def _save_checkpoint(path: Path, net: nn.Module, opt, sched, state: FitState, be
     os.replace(tmp, path)  # a kill while writing leaves the previous checkpoint whole
 
 
-def _load_checkpoint(path: Optional[Path]) -> Optional[dict]:
+def _load_checkpoint(path: Path | None) -> dict | None:
     if path is None or not Path(path).is_file():
         return None
     ckpt = torch.load(str(path), map_location="cpu", weights_only=True)  # tensors and plain values only
@@ -282,7 +282,7 @@ def _load_checkpoint(path: Optional[Path]) -> Optional[dict]:
 
 # ------------------------------------------------------------------ the loop
 def fit_multitask(net: nn.Module, batches, Y: np.ndarray, sizes: Sequence[int], phases: Sequence[Phase],
-                  opts: FitOptions, split_groups: Optional[np.ndarray] = None, val_batches=None) -> FitState:
+                  opts: FitOptions, split_groups: np.ndarray | None = None, val_batches=None) -> FitState:
     """Train ``net`` (returns a list of logits per task) on rows 0..len(Y)-1 through ``phases``.
 
     ``batches`` gives the training inputs of rows (a callable ``idx -> inputs`` or a batch source);

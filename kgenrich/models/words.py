@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import numpy as np
 
 from ..records import ArtifactRecord

@@ -15,8 +15,8 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from .decisions import ReviewError
 
@@ -114,7 +114,7 @@ class Sessions:
             self._open[sid] = session
         return sid, session
 
-    def get(self, sid: Optional[str]) -> Optional[Session]:
+    def get(self, sid: str | None) -> Session | None:
         if not sid:
             return None
         with self._lock:
@@ -124,6 +124,6 @@ class Sessions:
                 return None
             return session
 
-    def close(self, sid: Optional[str]) -> None:
+    def close(self, sid: str | None) -> None:
         with self._lock:
             self._open.pop(sid or "", None)

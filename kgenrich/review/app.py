@@ -21,8 +21,9 @@ import logging
 import math
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -40,7 +41,7 @@ from ..config import Settings
 from ..errors import KgenrichError, StoreError
 from ..store import Store
 from . import decisions, export
-from .access import Sessions, LoginThrottle, TooManyAttempts
+from .access import LoginThrottle, Sessions, TooManyAttempts
 from .decisions import ALL_DECISIONS, DECISIONS, AlreadyDecided, Reviewer, ReviewError
 from .guard import BodyLimit, Hardening
 from .reading import DECIDED_KINDS, MAX_OFFSET, MODALITY_WORDS, ORDERS, STATUSES, BadFilter, Reader
@@ -83,7 +84,7 @@ def _pct(x) -> str:
 class ReviewApp:
     """Everything a request needs: the reader (store + settings), users, sessions, templates."""
 
-    def __init__(self, store: Store, settings: Settings, users: Optional[UsersFile] = None):
+    def __init__(self, store: Store, settings: Settings, users: UsersFile | None = None):
         self.settings = settings
         self.reader = Reader(store, settings)
         self.users = users or users_file(settings)
@@ -95,7 +96,7 @@ class ReviewApp:
         self.thumbnails = Thumbnails(settings)
         self.throttle = LoginThrottle()
         self.sessions = Sessions()
-        self._password_checks: Optional[anyio.CapacityLimiter] = None
+        self._password_checks: anyio.CapacityLimiter | None = None
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["artifact_url"] = lambda iri: "/artifacts/" + quote(iri, safe="")
         self.templates.env.globals["modality_words"] = MODALITY_WORDS
@@ -103,7 +104,7 @@ class ReviewApp:
         self._basic_cache: OrderedDict[str, str] = OrderedDict()
 
     # ------------------------------------------------------------------ who is asking
-    async def check_password(self, name: str, password: str, address: str) -> Optional[User]:
+    async def check_password(self, name: str, password: str, address: str) -> User | None:
         """The user, or None; throttled, and scrypt in at most two worker threads: password checks
         never run on the event loop and never take every worker (pages stay fast under a guessing run)."""
         self.throttle.check(name, address)
@@ -117,11 +118,11 @@ class ReviewApp:
             self.throttle.succeeded(name, address)
         return user
 
-    async def resolve(self, request: Request) -> tuple[Optional[User], str]:
+    async def resolve(self, request: Request) -> tuple[User | None, str]:
         """Who sent the request (basic auth, else the session), once per request."""
         if "principal" in request.scope:
             return request.scope["principal"]
-        principal: tuple[Optional[User], str] = (None, "")
+        principal: tuple[User | None, str] = (None, "")
         header = request.headers.get("authorization", "")
         if header.lower().startswith("basic "):
             try:
@@ -152,7 +153,7 @@ class ReviewApp:
         request.scope["principal"] = principal
         return principal
 
-    def principal(self, request: Request) -> tuple[Optional[User], str]:
+    def principal(self, request: Request) -> tuple[User | None, str]:
         return request.scope.get("principal", (None, ""))
 
     def csrf_token(self, request: Request) -> str:
@@ -168,14 +169,14 @@ class ReviewApp:
             token = request.session["csrf"] = secrets.token_urlsafe(32)
         return token
 
-    def check_csrf(self, request: Request, submitted: Optional[str]) -> None:
+    def check_csrf(self, request: Request, submitted: str | None) -> None:
         user, how = self.principal(request)
         expected = self.csrf_token(request) if (how or request.session.get("csrf")) else ""
         if not submitted or not expected or not hmac.compare_digest(str(submitted), expected):
             raise Forbidden("missing or wrong CSRF token: the request was refused and nothing was written "
                             "(reload the page; API clients send the token of GET /api/session as X-CSRF-Token)")
 
-    def reader_user(self, request: Request) -> Optional[User]:
+    def reader_user(self, request: Request) -> User | None:
         user, _ = self.principal(request)
         if user is None and not self.anonymous_read:
             raise Unauthorized("log in to see the review queue")
@@ -191,7 +192,7 @@ class ReviewApp:
 
     # ------------------------------------------------------------------ rendering
     def page(self, request: Request, name: str, context: dict, status: int = 200,
-             headers: Optional[dict] = None) -> Response:
+             headers: dict | None = None) -> Response:
         user, _ = self.principal(request)
         flash = request.session.pop("flash", None)
         ctx = {"user": user, "csrf": self.csrf_token(request), "flash": flash, "decisions": DECISIONS, **context}
@@ -205,7 +206,7 @@ class ReviewApp:
         return self.page(request, "error.html", {"message": _message(exc), "status": status}, status=status,
                          headers=_retry_after(exc))
 
-    def may_revise(self, user: Optional[User], reviewer: Optional[str]) -> bool:
+    def may_revise(self, user: User | None, reviewer: str | None) -> bool:
         return bool(user and user.can_decide and (user.can_revise_any or user.name == reviewer))
 
 
@@ -217,7 +218,7 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def _retry_after(exc: Exception) -> Optional[dict]:
+def _retry_after(exc: Exception) -> dict | None:
     return {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
 
 
@@ -233,7 +234,7 @@ def _json_error(exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _safe_next(target: Optional[str]) -> str:
+def _safe_next(target: str | None) -> str:
     # Only paths of this site: never redirect elsewhere.
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/queue"
@@ -293,7 +294,7 @@ def _query_of(filters: dict, params, status: str, order: str, decided: dict) -> 
     return {k: v for k, v in query.items() if v}
 
 
-def create_app(store: Store, settings: Settings, users: Optional[UsersFile] = None) -> Starlette:
+def create_app(store: Store, settings: Settings, users: UsersFile | None = None) -> Starlette:
     review = ReviewApp(store, settings, users)
 
     def guarded(fn: Callable, api: bool):

@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Callable, Iterable, Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
@@ -78,7 +78,7 @@ class AlreadyDecided(ReviewError):
 
     status = 409
 
-    def __init__(self, message: str, current: Optional["Recorded"] = None):
+    def __init__(self, message: str, current: Recorded | None = None):
         super().__init__(message)
         self.current = current
 
@@ -140,20 +140,20 @@ class Recorded:
     decision: str
     reviewer: str
     time: str
-    chosen: Optional[str] = None
-    revises: Optional[str] = None
-    batch: Optional[str] = None
+    chosen: str | None = None
+    revises: str | None = None
+    batch: str | None = None
     artifact: str = ""
     task: str = ""  # the task IRI
     proposed: str = ""
-    confidence: Optional[float] = None
+    confidence: float | None = None
     subject: str = ""
 
-    def words(self, value_label: Optional[str] = None) -> str:
+    def words(self, value_label: str | None = None) -> str:
         return decision_words(self.decision, self.reviewer, self.time, value_label)
 
     @classmethod
-    def from_row(cls, row: Mapping, statement: Optional[str] = None) -> "Recorded":
+    def from_row(cls, row: Mapping, statement: str | None = None) -> Recorded:
         def text(key: str) -> str:
             value = row.get(key)
             return str(value) if value is not None else ""
@@ -171,7 +171,7 @@ class Recorded:
                    task=text("task"), proposed=text("proposed"), confidence=confidence, subject=text("subject"))
 
 
-def current_of(reviews: Sequence[Recorded]) -> Optional[Recorded]:
+def current_of(reviews: Sequence[Recorded]) -> Recorded | None:
     """The statement's current decision: the review that no other review revises (None: undecided)."""
     revised = {r.revises for r in reviews if r.revises}
     heads = [r for r in reviews if r.review not in revised]
@@ -184,7 +184,7 @@ class Outcome:
 
     statement: str
     decision: str
-    value: Optional[str]
+    value: str | None
     review: str
     reviewer: str
     time: str
@@ -192,8 +192,8 @@ class Outcome:
     artifact: str = ""
     task: str = ""
     proposed: str = ""
-    revises: Optional[str] = None
-    batch: Optional[str] = None
+    revises: str | None = None
+    batch: str | None = None
 
     def to_dict(self) -> dict:
         return {"statement": self.statement, "decision": self.decision, "value": self.value, "review": self.review,
@@ -215,7 +215,7 @@ def batch_iri() -> URIRef:
 
 
 def _now() -> Literal:
-    return Literal(datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datatype=XSD.dateTime)
+    return Literal(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datatype=XSD.dateTime)
 
 
 # ------------------------------------------------------------------ reading
@@ -255,7 +255,7 @@ def _check_iri(value, what: str) -> None:
         raise InvalidDecision(f"not a {what} IRI: {value!r}")
 
 
-def value_groups(store: Store, labels: TaskLabels, values: Sequence[str]) -> dict[str, Optional[str]]:
+def value_groups(store: Store, labels: TaskLabels, values: Sequence[str]) -> dict[str, str | None]:
     """For each value, the kept label group it rolls up to under the task's grouping rule, or
     None: the task's values are exactly the concepts that have a group."""
     task = labels.task
@@ -265,7 +265,7 @@ def value_groups(store: Store, labels: TaskLabels, values: Sequence[str]) -> dic
     return {v: next((gid for gid in mapping.get(v, []) if gid in kept), None) for v in values}
 
 
-def value_group(store: Store, labels: TaskLabels, value: str) -> Optional[str]:
+def value_group(store: Store, labels: TaskLabels, value: str) -> str | None:
     return value_groups(store, labels, [value])[value]
 
 
@@ -274,23 +274,23 @@ def value_group(store: Store, labels: TaskLabels, value: str) -> Optional[str]:
 class Prepared:
     proposal: Proposal
     decision: str
-    chosen: Optional[str]  # the value asserted (accepted / corrected), else None
+    chosen: str | None  # the value asserted (accepted / corrected), else None
     review: URIRef
     time: Literal
-    earlier: Optional[Recorded] = None
-    batch: Optional[URIRef] = None
+    earlier: Recorded | None = None
+    batch: URIRef | None = None
     named: bool = False  # the curator named the value (not only "accept what is proposed")
     review_triples: list[Triple] = field(default_factory=list)
     curated_triples: list[Triple] = field(default_factory=list)
 
     @property
-    def value(self) -> Optional[str]:
+    def value(self) -> str | None:
         """The value the curator named (a correction, or the member of an accepted group)."""
         return self.chosen if self.chosen != self.proposal.object else None
 
 
-def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: Optional[str] = None,
-            earlier: Optional[Recorded] = None, batch: Optional[URIRef] = None,
+def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: str | None = None,
+            earlier: Recorded | None = None, batch: URIRef | None = None,
             batch_triples: Sequence[Triple] = ()) -> Prepared:
     """The triples of one decision (not yet checked against the task's values or written)."""
     if decision not in ALL_DECISIONS:
@@ -516,12 +516,12 @@ def _same(current: Recorded, reviewer: Reviewer, p: Prepared) -> bool:
 
 _LOCK = threading.Lock()  # one decision at a time per process: check, write, read back
 
-SubjectOf = Callable[[str, Task], Optional[str]]
+SubjectOf = Callable[[str, Task], str | None]
 
 
 def decide(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: GroupInfo, classes: Sequence[URIRef],
-           reviewer: Reviewer, statement: str, decision: str, value: Optional[str] = None,
-           revises: Optional[str] = None, subject_of: Optional[SubjectOf] = None, *,
+           reviewer: Reviewer, statement: str, decision: str, value: str | None = None,
+           revises: str | None = None, subject_of: SubjectOf | None = None, *,
            confidence: URIRef) -> Outcome:
     """Record one decision: a first one on a live prediction, or (``revises``: the review the
     reviewer saw as current) a change or an undo of an earlier one.
@@ -571,7 +571,7 @@ def decide(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: Group
 
 
 def _proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classes: Sequence[URIRef], statement: str,
-              earlier: Optional[Recorded], subject_of: Optional[SubjectOf], confidence: URIRef) -> Proposal:
+              earlier: Recorded | None, subject_of: SubjectOf | None, confidence: URIRef) -> Proposal:
     """The live statement; for a revision whose statement a sync has removed meanwhile (an
     accepted gap is closed), the statement as the earlier review recorded it."""
     try:
@@ -594,7 +594,7 @@ def _proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classes: S
 class BulkOutcome:
     accepted: int = 0
     skipped: list[str] = field(default_factory=list)  # one line per statement not accepted, and why
-    batch: Optional[str] = None
+    batch: str | None = None
     undone: int = 0
 
     def to_dict(self) -> dict:
@@ -604,7 +604,7 @@ class BulkOutcome:
 
 def accept_all(store: Store, graphs: OwnGraphs, groups: GroupInfo, reviewer: Reviewer,
                proposals: Sequence[Proposal], selection: str = "",
-               undone: Optional[Mapping[str, Recorded]] = None) -> BulkOutcome:
+               undone: Mapping[str, Recorded] | None = None) -> BulkOutcome:
     """Accept many predictions (as the queue read them) as one bulk acceptance (a kgr:Batch, undone
     as one step by :func:`undo_batch`): all validated together first, then one request per
     decision (each one whole, each conditional on the statement being live and undecided, or on
@@ -629,7 +629,7 @@ def accept_all(store: Store, graphs: OwnGraphs, groups: GroupInfo, reviewer: Rev
 
 
 def undo_batch(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: GroupInfo, reviewer: Reviewer,
-               batch: str, subject_of: Optional[SubjectOf] = None) -> BulkOutcome:
+               batch: str, subject_of: SubjectOf | None = None) -> BulkOutcome:
     """Take back every decision of one bulk acceptance that is still current (those changed
     since are left as they are, and listed)."""
     _check_iri(batch, "bulk acceptance")
@@ -657,7 +657,7 @@ def undo_batch(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], groups: G
     return out
 
 
-def _recorded_proposal(tasks: Sequence[Task], earlier: Recorded, subject_of: Optional[SubjectOf]) -> Proposal:
+def _recorded_proposal(tasks: Sequence[Task], earlier: Recorded, subject_of: SubjectOf | None) -> Proposal:
     task = next((t for t in tasks if t.iri == earlier.task), None)
     if task is None:
         raise InvalidDecision(f"the decision {earlier.review} is for a task that no longer exists ({earlier.task})")

@@ -7,7 +7,7 @@ pipeline reads as known values -- dataset.merge_curated.)
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .. import sparql
 from ..graphs import OwnGraphs

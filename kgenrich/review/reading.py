@@ -26,9 +26,9 @@ import threading
 import time
 import unicodedata
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 from rdflib import URIRef
 
@@ -78,7 +78,7 @@ class Collection:
     records: dict[str, ArtifactRecord]  # artifact -> record (graph, task values, statement subjects)
     groups: GroupInfo = field(default_factory=lambda: GroupInfo({}))
     loaded: float = field(default_factory=time.monotonic)
-    profile: Optional[Profile] = None  # where texts and images sit, and how predictions are written
+    profile: Profile | None = None  # where texts and images sit, and how predictions are written
     confidence: URIRef = URIRef(SILKNOW_VOCABULARY.confidence)  # the profile's confidence property
 
     def task(self, name: str) -> Task:
@@ -87,16 +87,16 @@ class Collection:
                 return t
         raise BadFilter(f"unknown task {name!r} (known: {', '.join(t.name for t in self.tasks)})")
 
-    def task_of(self, predicate: str) -> Optional[Task]:
+    def task_of(self, predicate: str) -> Task | None:
         return next((t for t in self.tasks if t.property == predicate), None)
 
-    def task_by_iri(self, iri: str) -> Optional[Task]:
+    def task_by_iri(self, iri: str) -> Task | None:
         return next((t for t in self.tasks if t.iri == iri), None)
 
-    def group_of(self, task: str, concept: str) -> Optional[Group]:
+    def group_of(self, task: str, concept: str) -> Group | None:
         return self.groups.group_of_concept(task, concept)
 
-    def subject_of(self, artifact: str, task: Task) -> Optional[str]:
+    def subject_of(self, artifact: str, task: Task) -> str | None:
         record = self.records.get(artifact)
         if record is None:
             return None
@@ -111,7 +111,7 @@ class LiveRow:
     subject: str
     predicate: str
     value: str
-    confidence: Optional[float]
+    confidence: float | None
     artifact: str
     museum: str
     task: str
@@ -161,7 +161,7 @@ class Reader:
         self.store = store
         self.settings = settings
         self.graphs = OwnGraphs.from_settings(settings)
-        self._collection: Optional[Collection] = None
+        self._collection: Collection | None = None
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = _Index()
@@ -348,7 +348,7 @@ class Reader:
         start, end = _day_bound(since, "since"), _day_bound(until, "until")
         decided_filter = bool(reviewer or start or end or decision)
 
-        def review_ok(r: Optional[Recorded]) -> bool:
+        def review_ok(r: Recorded | None) -> bool:
             if r is None or r.decision == UNDONE:
                 return False
             if reviewer and r.reviewer != reviewer:
@@ -501,7 +501,7 @@ class Reader:
         label = next((str(r["label"]) for r in rows if r.get("label") is not None), _local_name(artifact))
         return URIRef(str(rows[0]["graph"])), label
 
-    def record(self, artifact: str, c: Optional[Collection] = None) -> tuple[ArtifactRecord, ArtifactRecord, str]:
+    def record(self, artifact: str, c: Collection | None = None) -> tuple[ArtifactRecord, ArtifactRecord, str]:
         """(record as the museum graph has it, record with curated values merged, label)."""
         c = c or self.collection()
         graph, label = self._artifact_graph(c, artifact)
@@ -574,7 +574,7 @@ class Reader:
                              "prediction is this number",
                     "modalities": MODALITY_WORDS}}
 
-    def history(self, artifact: str, index: Optional[_Index] = None) -> list[dict]:
+    def history(self, artifact: str, index: _Index | None = None) -> list[dict]:
         """Every decision on the artifact's predictions, oldest first: who, when, what, revised by whom."""
         index = index or self.index()
         c = self.collection()
@@ -826,7 +826,7 @@ def _first_line(texts: Sequence[tuple[str, str]], width: int = 160) -> tuple[str
     return "", ""
 
 
-def _float(term) -> Optional[float]:
+def _float(term) -> float | None:
     """A confidence as a number, or None when the graph holds something else (JSON has no NaN)."""
     try:
         value = float(str(term))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Optional
 
 from PIL import Image, UnidentifiedImageError
 
@@ -24,11 +23,11 @@ LARGE = 1024  # the enlarged view
 
 
 class Thumbnails:
-    def __init__(self, settings, directory: Optional[str] = None):
+    def __init__(self, settings, directory: str | None = None):
         self.source = ImageSource.from_settings(settings)
         self.dir = Path(directory or settings.section("review").get("thumbnail_dir") or DEFAULT_DIR)
 
-    def get(self, location: str, large: bool = False) -> Optional[Path]:
+    def get(self, location: str, large: bool = False) -> Path | None:
         """The cached JPEG thumbnail (``large``: the enlarged view) of an image location, made when
         missing; None when unreadable."""
         size = LARGE if large else SIZE

@@ -22,7 +22,6 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from ..errors import ConfigError, KgenrichError
 
@@ -58,7 +57,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def hash_password(password: str, salt: Optional[bytes] = None) -> str:
+def hash_password(password: str, salt: bytes | None = None) -> str:
     if not password:
         raise UsersError("the password is empty")
     salt = salt or secrets.token_bytes(16)
@@ -132,10 +131,10 @@ class UsersFile:
                 self._stamp = stamp
             return dict(self._cache)
 
-    def get(self, name: str) -> Optional[User]:
+    def get(self, name: str) -> User | None:
         return self.users().get(name)
 
-    def authenticate(self, name: str, password: str) -> Optional[User]:
+    def authenticate(self, name: str, password: str) -> User | None:
         user = self.get(name)
         if user is None:
             # Spend the same time as a real check, so that names cannot be told apart by timing.

@@ -3,13 +3,12 @@ never a raw xsd:dateTime."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def parse_time(text: str) -> Optional[datetime]:
+def parse_time(text: str) -> datetime | None:
     """An xsd:dateTime as an aware datetime (UTC when it has no zone), or None."""
     if not text:
         return None
@@ -20,16 +19,16 @@ def parse_time(text: str) -> Optional[datetime]:
         when = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def when_words(text: str, now: Optional[datetime] = None) -> str:
+def when_words(text: str, now: datetime | None = None) -> str:
     """'just now', '5 minutes ago (19:37 UTC)', 'today at 09:12 UTC', 'on 6 Dec 2026 at 19:37 UTC'."""
     when = parse_time(text)
     if when is None:
         return f"at {text}" if text else "at an unknown time"
-    now = now or datetime.now(timezone.utc)
-    when = when.astimezone(timezone.utc)
+    now = now or datetime.now(UTC)
+    when = when.astimezone(UTC)
     clock = f"{when:%H:%M} UTC"
     seconds = (now - when).total_seconds()
     if -60 < seconds < 60:
@@ -45,10 +44,10 @@ def when_words(text: str, now: Optional[datetime] = None) -> str:
 def day(text: str) -> str:
     """The UTC day of an xsd:dateTime, YYYY-MM-DD ('' when unreadable)."""
     when = parse_time(text)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d") if when else ""
+    return when.astimezone(UTC).strftime("%Y-%m-%d") if when else ""
 
 
-def decision_words(decision: str, reviewer: str, time: str, value_label: Optional[str] = None) -> str:
+def decision_words(decision: str, reviewer: str, time: str, value_label: str | None = None) -> str:
     """'corrected to siglo XX by alice 5 minutes ago (19:37 UTC)'."""
     what = {"accepted": "accepted", "rejected": "rejected", "corrected": "corrected",
             "undone": "taken back (undone)"}.get(decision, decision)

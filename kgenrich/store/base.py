@@ -10,9 +10,9 @@ both and the caller never sees which store it has.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from rdflib import BNode, URIRef
 from rdflib.term import Node
@@ -95,7 +95,7 @@ def iter_ntriples_blocks(path: Path, max_bytes: int, max_lines: int | None = Non
     each (and at least one line)."""
     block: list[str] = []
     size = 0
-    with open(path, "r", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for line in fh:
             n = len(line.encode("utf-8"))
             if block and (size + n > max_bytes or (max_lines and len(block) >= max_lines)):
@@ -360,7 +360,7 @@ class Store(ABC):
             else:
                 self.update(sparql.prepare("insert_blank", graph=graph, triples=block))
 
-    def close(self) -> None:  # pragma: no cover - trivial default
+    def close(self) -> None:  # noqa: B027 - a store with nothing to release need not override it
         """Release files or connections."""
 
     # --- shared conveniences ----------------------------------------------

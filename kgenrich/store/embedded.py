@@ -25,8 +25,8 @@ stops it at once and ``query_timeout`` bounds it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -303,7 +303,7 @@ class EmbeddedStore(Store):
         graphs = sorted((g for g in self._store.named_graphs() if isinstance(g, ox.NamedNode) and not skip(g.value)),
                         key=lambda g: g.value)
         for graph in [ox.DefaultGraph(), *graphs]:
-            sink.hash.update(f"\n#graph {graph}\n".encode("utf-8"))
+            sink.hash.update(f"\n#graph {graph}\n".encode())
             self._store.dump(sink, ox.RdfFormat.N_QUADS, from_graph=graph)
         return sink.hash.hexdigest()
 

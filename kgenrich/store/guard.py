@@ -24,7 +24,7 @@ import functools
 import queue
 import threading
 import time
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ..errors import StoreError
 
@@ -50,7 +50,7 @@ def _may_hold_service(text: str) -> bool:
     return "service" in text.lower()
 
 
-def service_endpoints(text: str) -> Optional[list[str]]:
+def service_endpoints(text: str) -> list[str] | None:
     """The endpoints the SERVICE patterns of ``text`` name ('?x' for a variable); None if the text
     cannot be parsed as a query or an update."""
     from pyparsing import ParseException, ParseResults

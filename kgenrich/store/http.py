@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 from urllib.parse import SplitResult, unquote, urlencode, urlsplit, urlunsplit
 
 import urllib3
-from urllib3.exceptions import (ConnectTimeoutError, HTTPError, MaxRetryError, NameResolutionError,
-                                NewConnectionError, ProtocolError, ReadTimeoutError, SSLError)
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigError, EndpointUnreachable, StoreError
@@ -125,7 +133,7 @@ class Answer:
     data: bytes
     attempts: int
     #: With ``stream=True``: the response to read from (``data`` is then empty); release it when done.
-    stream: Optional[urllib3.BaseHTTPResponse] = None
+    stream: urllib3.BaseHTTPResponse | None = None
 
     @property
     def text(self) -> str:

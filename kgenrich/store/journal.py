@@ -36,14 +36,29 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 import pyoxigraph as ox
 
 from ..errors import LoadError, StoreError
-from .loading import (QUAD_FORMATS, TRANSACTION_QUADS, LoadErrors, LoadOptions, LoadRun, Progress, Reader,
-                      batches, checked_sources, counted, graph_key, graph_term, new_prefix, notice, now_iso)
+from .loading import (
+    QUAD_FORMATS,
+    TRANSACTION_QUADS,
+    LoadErrors,
+    LoadOptions,
+    LoadRun,
+    Progress,
+    Reader,
+    batches,
+    checked_sources,
+    counted,
+    graph_key,
+    graph_term,
+    new_prefix,
+    notice,
+    now_iso,
+)
 from .rdfio import one_line
 
 JOURNAL_DIR = "kgenrich-load"
@@ -57,7 +72,7 @@ def journal_dir(store_path: Path) -> Path:
     return Path(store_path) / JOURNAL_DIR
 
 
-def read_journal(store_path: Path) -> Optional[dict]:
+def read_journal(store_path: Path) -> dict | None:
     """The journal of a load in progress or interrupted, or None.  A journal that cannot be read is an error:
     the store may hold part of a load that nobody can now tell apart."""
     path = journal_dir(store_path) / JOURNAL_FILE
@@ -166,7 +181,7 @@ def repair(store: ox.Store, store_path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ rollback
-def rollback(store: ox.Store, store_path: Optional[Path], journal: dict, progress: Optional[Progress] = None) -> int:
+def rollback(store: ox.Store, store_path: Path | None, journal: dict, progress: Progress | None = None) -> int:
     """Remove what the journal's run wrote; idempotent (a rollback that is itself interrupted is repeated by
     the next writer).  Returns the quads removed."""
     removed = 0
@@ -210,7 +225,7 @@ def rollback(store: ox.Store, store_path: Optional[Path], journal: dict, progres
 class _Spool:
     """Ground quads a run adds to graphs that had triples before it, gzipped beside the journal."""
 
-    def __init__(self, directory: Optional[Path]):
+    def __init__(self, directory: Path | None):
         self.directory = directory
         self._fh = None
         self.count = 0
@@ -225,7 +240,7 @@ class _Spool:
         self._fh.write(f"{quad} .\n")
         self.count += 1
 
-    def close(self) -> Optional[str]:
+    def close(self) -> str | None:
         if self._fh is None:
             return None
         self._fh.close()
@@ -234,8 +249,8 @@ class _Spool:
         return SPOOL_FILE
 
 
-def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[str], graph,
-             options: LoadOptions, on_commit: Optional[Callable[[], None]] = None) -> LoadRun:
+def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, graph,
+             options: LoadOptions, on_commit: Callable[[], None] | None = None) -> LoadRun:
     """Check every file, then write them all (one transaction, or journaled bulk batches); see the module
     docstring.  ``graph``: NamedNode for triples without a graph, or None (the default graph)."""
     sources, skipped = checked_sources(paths, fmt, graph)
@@ -254,7 +269,7 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
     spool = _Spool(directory)
     # A run that fits in one batch (and in TRANSACTION_QUADS) is written in one transaction.
     small = min(TRANSACTION_QUADS, options.batch_quads)
-    kept: Optional[list] = []  # (file number, parsed quads) while the run is small
+    kept: list | None = []  # (file number, parsed quads) while the run is small
     progress.start("checking", sum(s.size for s in sources), "B")
     try:
         for number, source in enumerate(sources):
@@ -337,7 +352,7 @@ def load_run(store: ox.Store, store_path: Optional[Path], paths, fmt: Optional[s
 
 
 def _check_file(store: ox.Store, reader: Reader, number: int, source, status: dict, spool: _Spool,
-                kept: Optional[list], small: int, on_read) -> int:
+                kept: list | None, small: int, on_read) -> int:
     """Parse one file to its end (raising LoadError at the first problem); returns its statements.  Notes
     whether each graph it writes held triples before the run, spools the ground quads it adds to such a
     graph, and keeps the parsed quads in ``kept`` (while that is not None and small)."""
@@ -371,7 +386,7 @@ def _check_file(store: ox.Store, reader: Reader, number: int, source, status: di
     return n
 
 
-def _roll_back_now(store: ox.Store, store_path: Optional[Path], journal: dict, cause: BaseException) -> None:
+def _roll_back_now(store: ox.Store, store_path: Path | None, journal: dict, cause: BaseException) -> None:
     why = "interrupted" if isinstance(cause, KeyboardInterrupt) else "the load failed"
     notice(f"{why}: removing what was loaded so far (the store goes back to how it was)")
     try:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyoxigraph as ox
@@ -66,7 +67,7 @@ class Unsupported(Exception):
 
 
 # ------------------------------------------------------------------ contexts, offline
-def shipped_context_path(package: str, resource: str) -> Optional[Path]:
+def shipped_context_path(package: str, resource: str) -> Path | None:
     """The file of a shipped context, found without importing its package (cromulent imports a lot)."""
     from importlib.util import find_spec
 
@@ -81,11 +82,11 @@ def shipped_context_path(package: str, resource: str) -> Optional[Path]:
 class ContextStore:
     """Remote contexts from a local directory or the shipped copies; never from the network."""
 
-    def __init__(self, directory: Optional[str] = None):
+    def __init__(self, directory: str | None = None):
         self.directory = Path(directory) if directory else None
         self._cache: dict[str, Any] = {}
 
-    def local_path(self, url: str) -> Optional[Path]:
+    def local_path(self, url: str) -> Path | None:
         parts = urlsplit(url)
         if self.directory is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             return None
@@ -153,9 +154,9 @@ class ContextStore:
 # ------------------------------------------------------------------ processed contexts
 @dataclass(frozen=True)
 class Term:
-    iri: Optional[str]  # None: mapped to null (the key is dropped); a keyword for an alias ("@id", "@type")
-    kind: Optional[str] = None  # "@id", "@vocab", a datatype IRI, or None
-    container: Optional[str] = None  # "@set", "@list", "@language" or None
+    iri: str | None  # None: mapped to null (the key is dropped); a keyword for an alias ("@id", "@type")
+    kind: str | None = None  # "@id", "@vocab", a datatype IRI, or None
+    container: str | None = None  # "@set", "@list", "@language" or None
     language: Any = _UNSET  # a tag, None (no language), or _UNSET (the context's default)
     scoped: Any = _UNSET  # the raw scoped context, or _UNSET
     prefix: bool = False
@@ -168,13 +169,13 @@ class Context:
 
     def __init__(self, terms=None, vocab=None, base=None, language=None, previous=None):
         self.terms: dict[str, Term] = terms if terms is not None else {}
-        self.vocab: Optional[str] = vocab
-        self.base: Optional[str] = base
-        self.language: Optional[str] = language
-        self.previous: Optional[Context] = previous
-        self.keys: dict[str, Optional[str]] = {}  # a JSON key -> what it expands to here (filled as read)
+        self.vocab: str | None = vocab
+        self.base: str | None = base
+        self.language: str | None = language
+        self.previous: Context | None = previous
+        self.keys: dict[str, str | None] = {}  # a JSON key -> what it expands to here (filled as read)
 
-    def copy(self) -> "Context":
+    def copy(self) -> Context:
         return Context(dict(self.terms), self.vocab, self.base, self.language, self.previous)
 
 
@@ -279,7 +280,7 @@ class Converter:
         if not isinstance(value, dict) or set(value) - {"@id", "@type", "@container", "@language", "@context",
                                                           "@protected", "@prefix"}:
             raise Unsupported(f"the definition of {term}")
-        iri: Optional[str]
+        iri: str | None
         if "@id" in value:
             ident = value["@id"]
             if ident is None:
@@ -328,8 +329,8 @@ class Converter:
         result.terms[term] = Term(iri, kind, container, language, value.get("@context", _UNSET), prefix)
         defined[term] = True
 
-    def _expand(self, ctx: Context, value: str, *, vocab: bool = False, local: Optional[dict] = None,
-                defined: Optional[dict] = None) -> Optional[str]:
+    def _expand(self, ctx: Context, value: str, *, vocab: bool = False, local: dict | None = None,
+                defined: dict | None = None) -> str | None:
         """IRI expansion (keywords returned as they are; None for a key that maps to nothing)."""
         if value in KEYWORDS:
             return value
@@ -384,7 +385,7 @@ class Converter:
         out, self._out = self._out, []
         return out
 
-    def _expand_key(self, ctx: Context, key: str) -> Optional[str]:
+    def _expand_key(self, ctx: Context, key: str) -> str | None:
         known = ctx.keys
         if key in known:
             return known[key]
@@ -427,7 +428,7 @@ class Converter:
             raise Unsupported("a relative IRI")
         return self._named(iri)
 
-    def _blank(self, label: Optional[str] = None) -> ox.BlankNode:
+    def _blank(self, label: str | None = None) -> ox.BlankNode:
         if label is None:
             self._fresh += 1
             return ox.BlankNode(f"{self._scope}n{self._fresh}")
@@ -513,7 +514,7 @@ class Converter:
                 self._emit(subject, predicate, item, definition, node_ctx, graph)
         return subject
 
-    def _emit(self, subject, predicate, value, definition: Optional[Term], ctx: Context, graph) -> None:
+    def _emit(self, subject, predicate, value, definition: Term | None, ctx: Context, graph) -> None:
         if value is None:
             return
         if isinstance(value, list):
@@ -543,7 +544,7 @@ class Converter:
         if obj is not None:
             self._out.append(ox.Quad(subject, predicate, obj, graph))
 
-    def _list(self, items: list, definition: Optional[Term], ctx: Context):
+    def _list(self, items: list, definition: Term | None, ctx: Context):
         terms = []
         for item in items:
             if item is None:
@@ -595,7 +596,7 @@ class Converter:
             return self._literal(literal)
         return self._native(literal, None)
 
-    def _scalar(self, value, definition: Optional[Term], ctx: Context):
+    def _scalar(self, value, definition: Term | None, ctx: Context):
         kind = definition.kind if definition is not None else None
         if isinstance(value, str):
             if kind == "@id":
@@ -623,7 +624,7 @@ class Converter:
             return self._literal(_canonical_double(value), datatype=XSD + "double")
         raise Unsupported("a value")
 
-    def _literal(self, text: str, datatype: Optional[str] = None, language: Optional[str] = None) -> ox.Literal:
+    def _literal(self, text: str, datatype: str | None = None, language: str | None = None) -> ox.Literal:
         try:
             if language:
                 return ox.Literal(text, language=language)
@@ -666,11 +667,11 @@ def read_json(source, on_read=None) -> Any:
 class JsonLdReader:
     """The JSON-LD files of one run: the fast converter, or pyoxigraph's processor where it must."""
 
-    def __init__(self, contexts_directory: Optional[str] = None):
+    def __init__(self, contexts_directory: str | None = None):
         self.contexts = ContextStore(contexts_directory)
         self.converter = Converter(self.contexts)
         self.slow = False  # a sampled document disagreed: this run uses pyoxigraph's processor throughout
-        self.disagreed: Optional[str] = None
+        self.disagreed: str | None = None
         self.fallbacks: set[str] = set()  # documents the fast converter does not cover
 
     def calibrate(self, sources) -> None:

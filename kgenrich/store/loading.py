@@ -32,9 +32,9 @@ import sys
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
 
 import pyoxigraph as ox
 
@@ -79,7 +79,7 @@ class LoadOptions:
     """How a run loads: bulk batch size (bounds memory), offline JSON-LD contexts, progress bars."""
 
     batch_quads: int = DEFAULT_BATCH_QUADS
-    jsonld_contexts: Optional[str] = None
+    jsonld_contexts: str | None = None
     progress: bool = False
 
 
@@ -119,7 +119,7 @@ def graph_errors(sources, graph) -> list[str]:
     return errors
 
 
-def checked_sources(paths: Iterable[Path], fmt: Optional[str], graph) -> tuple[list[Source], int]:
+def checked_sources(paths: Iterable[Path], fmt: str | None, graph) -> tuple[list[Source], int]:
     """The files of a run (:func:`collect_sources`) and the number skipped, or LoadErrors for every file
     that is missing or does not fit ``--graph`` (:func:`graph_errors`), or a LoadError when there is none."""
     sources, skipped, errors = collect_sources(paths, fmt)
@@ -132,7 +132,7 @@ def checked_sources(paths: Iterable[Path], fmt: Optional[str], graph) -> tuple[l
     return sources, skipped
 
 
-def collect_sources(paths: Iterable[Path], fmt: Optional[str] = None) -> tuple[list[Source], int, list[str]]:
+def collect_sources(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Source], int, list[str]]:
     """The files of a run, in order: each named file, and each directory's RDF files (recursively, sorted by
     path; hidden entries and files without an RDF suffix skipped and counted).  Returns (sources, skipped,
     errors)."""
@@ -314,7 +314,7 @@ def graph_term(key: str):
     return ox.NamedNode(key)
 
 
-def counted(quads: Iterable[ox.Quad], on_quads: Optional[Callable[[int], None]]) -> Iterator[ox.Quad]:
+def counted(quads: Iterable[ox.Quad], on_quads: Callable[[int], None] | None) -> Iterator[ox.Quad]:
     """The quads, reporting progress every few thousand."""
     if on_quads is None:
         yield from quads
@@ -348,7 +348,7 @@ class Progress:
         self.enabled = enabled
         self._bar = None
 
-    def start(self, desc: str, total: Optional[int], unit: str, scale: bool = True) -> None:
+    def start(self, desc: str, total: int | None, unit: str, scale: bool = True) -> None:
         self.close()
         if self.enabled:
             from tqdm import tqdm

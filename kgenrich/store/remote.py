@@ -44,8 +44,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -55,8 +55,17 @@ from rdflib.term import Node
 from .. import sparql
 from ..errors import LoadError, StoreError, TruncatedResult
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
-from .base import (DEFAULT_BATCH_BYTES, DEFAULT_PAGE_ROWS, FORMATS, QUAD_FORMATS, Row, Solutions, Store, Triple,
-                   iter_ntriples_blocks)
+from .base import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_PAGE_ROWS,
+    FORMATS,
+    QUAD_FORMATS,
+    Row,
+    Solutions,
+    Store,
+    Triple,
+    iter_ntriples_blocks,
+)
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
 from .remote_load import NOT_UNION
@@ -544,7 +553,7 @@ class RemoteStore(Store):
         digest = hashlib.sha256()
         try:
             for graph in [None, *[g for g in self.graph_names() if not skip(str(g))]]:
-                digest.update(f"\n#graph {graph or ''}\n".encode("utf-8"))
+                digest.update(f"\n#graph {graph or ''}\n".encode())
                 status = self._http.stream("GET", self.gsp_endpoint, what="graph store GET", sink=digest.update,
                                            params={"graph": str(graph)} if graph else {"default": ""},
                                            headers={"Accept": "application/n-triples"}, ok=(404,))

@@ -35,22 +35,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Optional
 
 import pyoxigraph as ox
 from rdflib import URIRef
 
 from .. import sparql
 from ..errors import LoadError, StoreError
-from .loading import (LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key,
-                      new_prefix)
+from .loading import LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key, new_prefix
 
 STAGING_STAMP = "%Y%m%dT%H%M%S"
 NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
              "its default graph would be invisible to kgenrich's queries; give --graph IRI")
 
 
-def load_run(store, paths, fmt: Optional[str], graph: Optional[URIRef], staging_prefix: str,
+def load_run(store, paths, fmt: str | None, graph: URIRef | None, staging_prefix: str,
              options: LoadOptions, on_commit=None) -> LoadRun:
     """Check, stage and move the files of one run into ``store`` (a RemoteStore); see the module docstring."""
     sources, skipped = checked_sources(paths, fmt, graph)
@@ -125,7 +123,7 @@ def load_run(store, paths, fmt: Optional[str], graph: Optional[URIRef], staging_
         if batch:
             _send(store, staged, batch)
         added = 0
-        for key, scratch in staged.items():
+        for scratch in staged.values():
             rows = store._select(sparql.prepare("sync_count_triples", graph=scratch), dataset=False)
             got = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
             if got == 0:

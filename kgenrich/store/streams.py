@@ -8,9 +8,9 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from ..errors import LoadError
 from .rdfio import FORMAT_NAMES, one_line
@@ -36,7 +36,7 @@ class Source:
 class _Counted(io.RawIOBase):
     """A file's raw bytes, counting what was read (for a progress bar in bytes of the file as stored)."""
 
-    def __init__(self, raw, on_read: Optional[Callable[[int], None]]):
+    def __init__(self, raw, on_read: Callable[[int], None] | None):
         self._raw = raw
         self._on_read = on_read
 
@@ -58,7 +58,7 @@ _BOMS = [(b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\x
          (b"\xfe\xff", "UTF-16")]
 
 
-def open_stream(source: Source, on_read: Optional[Callable[[int], None]] = None):
+def open_stream(source: Source, on_read: Callable[[int], None] | None = None):
     """The bytes the parser should read, as a stream: gzip decompressed as read, a UTF-8 byte order mark
     skipped, a UTF-16/32 one refused; RDF/XML in another declared encoding transcoded (read whole)."""
     try:
