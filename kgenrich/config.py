@@ -22,9 +22,12 @@ kgenrich.toml (in the working directory, or the file given by ``--config``)::
     [sync]                                # passed to kgenrich sync
     [review]                              # kgenrich serve: graphs, users file, ...
 
-Every key is declared once, in :data:`TOP_LEVEL` or :data:`SECTIONS`, with its
-type: an unknown key or a value of the wrong type is an error that names the
-file and suggests the closest known key.  Adding a setting is one line there.
+Every key is declared once, as a field of :class:`Settings` or of a section's
+frozen dataclass (:class:`ModelsSettings`, :class:`SyncSettings`,
+:class:`ReviewSettings`), with its type, default and check: an unknown key or a
+value of the wrong type is an error that names the file and suggests the closest
+known key.  Adding a setting is one field there; stages read the typed section
+they need (``settings.sync.chunk_size``), never a default of their own.
 
 Credentials for remote endpoints come from the environment (``KGENRICH_USER`` /
 ``KGENRICH_PASSWORD``) or the endpoint URL's user-info, and are never printed.
@@ -37,7 +40,7 @@ import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -206,73 +209,95 @@ def _table(value: Any) -> dict:
 
 
 # ------------------------------------------------------------------ the schema
-TOP_LEVEL: dict[str, Check] = {
-    "store": _nonempty_string,
-    "endpoint": _nonempty_string,
-    "update_endpoint": _nonempty_string,
-    "gsp_endpoint": _nonempty_string,
-    "models_dir": _nonempty_string,
-    "predictions_graph": _iri,
-    "timeout": _number(0, None, open_low=True),
-    "retries": _integer(0, 100),
-    "batch_triples": _integer(1),
-    "batch_bytes": _integer(4096),
-    "result_limit": _integer(0),
-    "page_size": _integer(1),
-    "ontology": _list_of(_nonempty_string),
-    "images_root": _nonempty_string,
-    "fetch_images": _boolean,
-    "seed": _integer(0),
-    "device": _device,
-    "literal_features": _list_of(_iri),
-    "profile": _nonempty_string,
-    "service_endpoints": _list_of(_iri),
-    "query_timeout": _number(0),
-    "threads": _threads,
-    "load_batch_quads": _integer(1000),
-    "jsonld_contexts": _nonempty_string,
-}
+# Every setting is one field below: its name, its type, its default and, in the field's
+# metadata, the check that reads it from TOML, the environment or a flag.  The tables
+# TOP_LEVEL and SECTIONS (what ``load_settings`` accepts) are derived from these classes.
 
-# [section] -> key -> check.  A section listed with OPEN_TABLES also accepts sub-tables
-# (e.g. [models.image]) whose keys the stage that reads them checks (training.py
-# checks a model's table against that model's parameters).
-SECTIONS: dict[str, dict[str, Check]] = {
-    "models": {
-        "modalities": _list_of(_nonempty_string),
-        "stacker": _nonempty_string,
-        "folds": _integer(2),
-        "focal_gamma": _number(0),
-        "device": _device,
-        "threads": _integer(1),
-        "seed": _integer(0),
-        "n_jobs": _integer(0),
-        "calibration": _choice("auto", "none", "temperature", "bias_temperature", "isotonic"),
-        "decision": _choice("auto", "argmax", "macro_f1"),
-    },
-    "sync": {
-        "top_k": _integer(1),
-        "min_confidence": _per_task(_number(0, 1)),
-        "min_precision": _per_task(_number(0, 1, open_low=True)),
-        "retrain_share": _number(0, 1),
-        "provenance_graph": _iri,
-        "validation_engine": _choice("auto", "shacl", "sparql"),
-        "shacl_limit": _integer(0),
-        "report_dir": _nonempty_string,
-        "chunk_size": _integer(1),
-        "atomic_first_write": _boolean,
-    },
-    "review": {
-        "reviews_graph": _iri,
-        "curated_graph": _iri,
-        "users_file": _nonempty_string,
-        "secret_file": _nonempty_string,
-        "thumbnail_dir": _nonempty_string,
-        "anonymous_read": _boolean,
-        "page_size": _integer(1, 500),
-        "bulk_limit": _integer(1),
-    },
-}
+
+def setting(default: Any, check: Check) -> Any:
+    """A settings field: its default and its check (``field(default=..., metadata=...)``)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+# Stage defaults the sections name (kept here so that a default is written once)
+DEFAULT_CHUNK_SIZE = 2000  # artifacts per sync chunk: predictions, triples and validation of one chunk at a time
+DEFAULT_SHACL_LIMIT = 1_000  # pySHACL costs ~5 ms per statement, the SPARQL rules ~0.1 ms (bench_writeback)
+DEFAULT_USERS_FILE = ".kgenrich/users.json"
+DEFAULT_SECRET_FILE = ".kgenrich/review-secret"
+DEFAULT_THUMBNAIL_DIR = ".kgenrich/thumbnails"
+DEFAULT_REVIEW_PAGE_SIZE = 50
+DEFAULT_BULK_LIMIT = 2000
+# The calibrators a [models] calibration may name (calibration.py implements each; "auto" picks by
+# out-of-fold log-loss) and the decision rules (argmax, or per-class offsets tuned for macro-F1).
+CALIBRATION_METHODS = ("none", "temperature", "bias_temperature", "isotonic")
+DECISION_RULES = ("argmax", "macro_f1")
+
+
+@dataclass(frozen=True)
+class ModelsSettings:
+    """[models]: the modalities, the stacker, cross-fitting, and what every model inherits.
+
+    Per-model tables (``[models.image]``) are in ``tables``; each model checks its own keys and fills
+    its defaults (``Model.DEFAULT_PARAMS``).  A key inherited by the models is None when unset."""
+    # words: a bag-of-words view of the same texts (models/words.py); fast, and strong on the short,
+    # formulaic texts of museum records
+    modalities: list[str] = setting(["image", "text", "words", "tabular"], _list_of(_nonempty_string))
+    stacker: str = setting("fusion", _nonempty_string)
+    folds: int = setting(3, _integer(2))
+    focal_gamma: float = setting(2.0, _number(0))
+    device: str | None = setting(None, _device)
+    threads: int | None = setting(None, _integer(1))
+    seed: int | None = setting(None, _integer(0))
+    n_jobs: int | None = setting(None, _integer(0))
+    calibration: str = setting("auto", _choice("auto", *CALIBRATION_METHODS))
+    decision: str = setting("auto", _choice("auto", *DECISION_RULES))
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """[sync]: what is written, how it is checked, how the run is cut."""
+    top_k: int = setting(1, _integer(1))
+    # A confidence floor for every task, or {task: floor}
+    min_confidence: float | dict[str, float] = setting(0.0, _per_task(_number(0, 1)))
+    # A precision target for every task, or {task: target} (the threshold comes from the models' curves)
+    min_precision: float | dict[str, float] | None = setting(None, _per_task(_number(0, 1, open_low=True)))
+    # the share of changed artifacts above which a sync retrains instead of predicting the changed ones
+    retrain_share: float = setting(0.1, _number(0, 1))
+    provenance_graph: str | None = setting(None, _iri)  # None: <predictions graph>/provenance
+    validation_engine: str = setting("auto", _choice("auto", "shacl", "sparql"))
+    shacl_limit: int = setting(DEFAULT_SHACL_LIMIT, _integer(0))
+    report_dir: str | None = setting(None, _nonempty_string)  # None: reports/ beside the models directory
+    chunk_size: int = setting(DEFAULT_CHUNK_SIZE, _integer(1))
+    atomic_first_write: bool = setting(False, _boolean)
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """[review]: kgenrich serve and the review graphs."""
+    reviews_graph: str | None = setting(None, _iri)  # None: <predictions graph>/reviews
+    curated_graph: str | None = setting(None, _iri)  # None: <predictions graph>/curated
+    users_file: str = setting(DEFAULT_USERS_FILE, _nonempty_string)
+    secret_file: str = setting(DEFAULT_SECRET_FILE, _nonempty_string)
+    thumbnail_dir: str = setting(DEFAULT_THUMBNAIL_DIR, _nonempty_string)
+    anonymous_read: bool = setting(False, _boolean)
+    page_size: int = setting(DEFAULT_REVIEW_PAGE_SIZE, _integer(1, 500))
+    bulk_limit: int = setting(DEFAULT_BULK_LIMIT, _integer(1))
+
+
+SECTION_CLASSES: dict[str, type] = {"models": ModelsSettings, "sync": SyncSettings, "review": ReviewSettings}
+# A section listed here also accepts sub-tables (e.g. [models.image]) whose keys the stage that reads
+# them checks (a model checks its table against its parameters).
 OPEN_TABLES = {"models"}
+
+
+def _checks(cls: type) -> dict[str, Check]:
+    return {f.name: f.metadata["check"] for f in fields(cls) if "check" in f.metadata}
+
+
+SECTIONS: dict[str, dict[str, Check]] = {name: _checks(cls) for name, cls in SECTION_CLASSES.items()}
 
 
 def closest(name: str, known) -> str:
@@ -322,32 +347,43 @@ def check_table(where: str, section: str, table: Mapping[str, Any]) -> dict[str,
     return out
 
 
+def section_settings(name: str, table: Mapping[str, Any]):
+    """The frozen dataclass of section ``name`` from its (checked) table; unset keys take their defaults."""
+    cls = SECTION_CLASSES[name]
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in table.items() if k in known and k != "tables"}
+    if name in OPEN_TABLES:
+        values["tables"] = {k: dict(v) for k, v in table.items() if k not in known and isinstance(v, Mapping)}
+    return cls(**values)
+
+
 @dataclass
 class Settings:
-    store: str | None = None
-    endpoint: str | None = None
-    update_endpoint: str | None = None
-    gsp_endpoint: str | None = None
-    models_dir: str = DEFAULT_MODELS_DIR
-    predictions_graph: str = DEFAULT_PREDICTIONS_GRAPH
-    timeout: float = 60.0
-    retries: int = 4
-    batch_triples: int = 5000
-    batch_bytes: int = 4_000_000
-    result_limit: int = 0
-    page_size: int = 2000
-    ontology: list[str] = field(default_factory=list)
-    images_root: str | None = None
-    fetch_images: bool = False
-    seed: int = 0
-    device: str = "auto"
-    literal_features: list[str] = field(default_factory=list)  # artifact properties whose literals feed the tabular model
-    profile: str = "auto"  # auto | a shipped profile's name | the path of a profile file (profiles.py)
-    service_endpoints: list[str] = field(default_factory=list)  # SERVICE endpoints the embedded store may call
-    query_timeout: float = 600.0  # seconds an embedded query may run (0: no limit); store/guard.py
-    threads: int | None = None  # CPU threads of the models' libraries; None: the free cores (threads.py)
-    load_batch_quads: int = 500_000  # quads per bulk-loader batch of `kgenrich load` (bounds its memory)
-    jsonld_contexts: str | None = None  # directory of JSON-LD contexts, laid out host/path as their URLs
+    store: str | None = setting(None, _nonempty_string)
+    endpoint: str | None = setting(None, _nonempty_string)
+    update_endpoint: str | None = setting(None, _nonempty_string)
+    gsp_endpoint: str | None = setting(None, _nonempty_string)
+    models_dir: str = setting(DEFAULT_MODELS_DIR, _nonempty_string)
+    predictions_graph: str = setting(DEFAULT_PREDICTIONS_GRAPH, _iri)
+    timeout: float = setting(60.0, _number(0, None, open_low=True))  # seconds per HTTP request
+    retries: int = setting(4, _integer(0, 100))  # attempts on 5xx / connection errors
+    batch_triples: int = setting(5000, _integer(1))  # triples per INSERT DATA on remote stores
+    batch_bytes: int = setting(4_000_000, _integer(4096))
+    result_limit: int = setting(0, _integer(0))  # a server's row cap; a result of exactly this many rows is an error
+    page_size: int = setting(2000, _integer(1))
+    ontology: list[str] = setting([], _list_of(_nonempty_string))
+    images_root: str | None = setting(None, _nonempty_string)
+    fetch_images: bool = setting(False, _boolean)
+    seed: int = setting(0, _integer(0))
+    device: str = setting("auto", _device)
+    # artifact properties whose literals feed the tabular model
+    literal_features: list[str] = setting([], _list_of(_iri))
+    profile: str = setting("auto", _nonempty_string)  # auto | a shipped profile's name | a profile file (profiles.py)
+    service_endpoints: list[str] = setting([], _list_of(_iri))  # SERVICE endpoints the embedded store may call
+    query_timeout: float = setting(600.0, _number(0))  # seconds an embedded query may run (0: no limit); store/guard.py
+    threads: int | None = setting(None, _threads)  # CPU threads of the models' libraries; None: the free cores
+    load_batch_quads: int = setting(500_000, _integer(1000))  # quads per bulk-loader batch of `kgenrich load`
+    jsonld_contexts: str | None = setting(None, _nonempty_string)  # JSON-LD contexts, laid out host/path as URLs
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: str | None = None
 
@@ -356,7 +392,20 @@ class Settings:
         return bool(self.endpoint)
 
     def section(self, name: str) -> dict[str, Any]:
+        """A section's table as read (checked, without defaults); the typed view is ``models``/``sync``/``review``."""
         return dict(self.sections.get(name, {}))
+
+    @property
+    def models(self) -> ModelsSettings:
+        return section_settings("models", self.sections.get("models", {}))
+
+    @property
+    def sync(self) -> SyncSettings:
+        return section_settings("sync", self.sections.get("sync", {}))
+
+    @property
+    def review(self) -> ReviewSettings:
+        return section_settings("review", self.sections.get("review", {}))
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -364,6 +413,9 @@ class Settings:
         if not user:
             return None
         return user, os.environ.get("KGENRICH_PASSWORD", "")
+
+
+TOP_LEVEL: dict[str, Check] = _checks(Settings)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
