@@ -359,6 +359,9 @@ def section_settings(name: str, table: Mapping[str, Any]):
 
 @dataclass
 class Settings:
+    # which registered store (entry point group kgenrich.stores) serves: auto is the remote store when an
+    # endpoint is set, else the embedded one; store/__init__.py checks the name against the registry
+    store_kind: str = setting("auto", _nonempty_string)
     store: str | None = setting(None, _nonempty_string)
     endpoint: str | None = setting(None, _nonempty_string)
     update_endpoint: str | None = setting(None, _nonempty_string)
