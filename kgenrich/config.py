@@ -70,12 +70,6 @@ ENV_KEYS = {
 Check = Callable[[Any], Any]
 
 
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("a string")
-    return value
-
-
 def _nonempty_string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a non-empty string")
