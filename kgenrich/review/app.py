@@ -50,8 +50,6 @@ from .users import User, UsersFile, secret_key, users_file
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-DEFAULT_PAGE_SIZE = 50
-DEFAULT_BULK_LIMIT = 2000
 MAX_PAGE = 1_000_000
 MAX_STATES = 500
 
@@ -89,10 +87,10 @@ class ReviewApp:
         self.reader = Reader(store, settings)
         self.users = users or users_file(settings)
         self.secret = secret_key(settings)
-        section = settings.section("review")
-        self.page_size = int(section.get("page_size", DEFAULT_PAGE_SIZE))
-        self.bulk_limit = int(section.get("bulk_limit", DEFAULT_BULK_LIMIT))
-        self.anonymous_read = bool(section.get("anonymous_read", False))
+        section = settings.review
+        self.page_size = section.page_size
+        self.bulk_limit = section.bulk_limit
+        self.anonymous_read = section.anonymous_read
         self.thumbnails = Thumbnails(settings)
         self.throttle = LoginThrottle()
         self.sessions = Sessions()

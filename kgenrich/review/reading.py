@@ -2,7 +2,9 @@
 statistics, the label search.
 
 Everything comes from the store through queries/review_*.rq.  The tasks and their label groups
-come from the one front half (pipeline.load_inputs, values only) and are kept for a few minutes.
+come from the one front half (pipeline.load_inputs, values only) and are kept for a few minutes;
+the records of the artifacts a page shows are read through the same door (pipeline.read_records),
+so they hold the curated values exactly as every command sees them.
 The queue is answered from an index of the live predictions (queries/review_live.rq) and of the
 review graph (queries/review_all.rq) that every request checks against the store with one cheap
 query (queries/review_versions.rq: live statements, newest prediction activity, number of
@@ -34,11 +36,10 @@ from rdflib import URIRef
 
 from .. import sparql
 from ..config import Settings
-from ..dataset import artifact_classes, assign_labels, fetch_records, merge_curated
+from ..dataset import artifact_classes
 from ..errors import KgenrichError
 from ..graphs import OwnGraphs
-from ..labels import compute_label_groups
-from ..pipeline import load_inputs
+from ..pipeline import Inputs, complete, load_inputs, read_records
 from ..predictions import SILKNOW_VOCABULARY, WriteVocabulary, subject_for
 from ..profiles import Profile
 from ..records import ArtifactRecord, Group, Task, TaskLabels
@@ -76,6 +77,7 @@ class Collection:
     classes: list[URIRef]
     museums: list[str]
     records: dict[str, ArtifactRecord]  # artifact -> record (graph, task values, statement subjects)
+    inputs: Inputs  # what the collection was read as (pipeline.load_inputs): records read later join it
     groups: GroupInfo = field(default_factory=lambda: GroupInfo({}))
     loaded: float = field(default_factory=time.monotonic)
     profile: Profile | None = None  # where texts and images sit, and how predictions are written
@@ -185,7 +187,7 @@ class Reader:
                     raise KgenrichError(f"[review] curated_graph {self.graphs.curated} is a museum graph; "
                                         "curated values must go to a graph of their own")
                 c = Collection(inputs.tasks, inputs.labels, classes, museums, {r.iri: r for r in inputs.records},
-                               profile=inputs.profile,
+                               inputs, profile=inputs.profile,
                                confidence=URIRef(WriteVocabulary.of(inputs.profile).confidence))
                 c.groups = GroupInfo(inputs.labels, frozenset(self._stand_ins(inputs.labels)))
                 self._collection = c
@@ -478,9 +480,12 @@ class Reader:
         for artifact, graph in artifacts:
             if artifact not in self._evidence and graph:
                 todo[graph].append(artifact)
-        profile = self.collection().profile if todo else None
-        for graph, iris in todo.items():
-            for record in fetch_records(self.store, graph, sorted(set(iris)), [], profile=profile):
+        if todo:
+            inputs = self.collection().inputs
+            wanted = [(iri, graph) for graph, iris in todo.items() for iri in sorted(set(iris))]
+            # Texts and images only: no task's values, no literals.
+            for record in read_records(self.store, self.settings, inputs, wanted, tasks=[], literals=False,
+                                       curated=False):
                 text, lang = _first_line(record.texts)
                 self._evidence[record.iri] = {"images": len(record.images), "text": text, "lang": lang,
                                               "locations": list(record.images)}
@@ -505,12 +510,11 @@ class Reader:
         """(record as the museum graph has it, record with curated values merged, label)."""
         c = c or self.collection()
         graph, label = self._artifact_graph(c, artifact)
-        museum_record = fetch_records(self.store, graph, [URIRef(artifact)], c.tasks,
-                                      literal_properties=self.settings.literal_features, profile=c.profile)[0]
-        merged = ArtifactRecord.from_dict(museum_record.to_dict())
-        merge_curated(self.store, self.graphs.curated, c.tasks, [merged])
-        _, groups = compute_label_groups(self.store, c.tasks, [merged])
-        assign_labels([merged], c.labels, groups)
+        inputs = c.inputs
+        wanted = [(artifact, str(graph))]
+        # What the museum graph asserts (values only), and the record as the models read it.
+        museum_record = read_records(self.store, self.settings, inputs, wanted, with_inputs=False, curated=False)[0]
+        merged = complete(self.store, inputs, read_records(self.store, self.settings, inputs, wanted))[0]
         return museum_record, merged, label
 
     def image_locations(self, artifact: str) -> list[str]:
