@@ -281,7 +281,7 @@ def _label_groups(store: Store, settings: Settings, tasks: Sequence[Task], progr
     """Label groups of ``tasks`` as every command counts them (the front half, curated values
     included); those defined exactly as one of ``known_tasks`` are taken from ``known``."""
     reuse = {t.name for t in tasks if t in known_tasks} if known is not None else set()
-    out = {name: known[name] for name in reuse}
+    out = {name: known[name] for name in reuse} if known is not None else {}
     todo = [t for t in tasks if t.name not in reuse]
     if todo:
         try:

@@ -38,16 +38,10 @@ class OwnGraphs:
 
     predictions: URIRef  # the live prediction graph ADASilk reads
     provenance: URIRef  # sync runs, model cards, input fingerprints
+    reviews: URIRef  # curators' decisions (default {predictions}/reviews)
+    curated: URIRef  # accepted and corrected values (default {predictions}/curated)
     config: URIRef = CONFIG_GRAPH  # task definitions written by editors (read by tasks.py only)
     extra: tuple[URIRef, ...] = field(default=())  # further graphs of ours, never read as data
-    reviews: URIRef | None = None  # curators' decisions (default {predictions}/reviews)
-    curated: URIRef | None = None  # accepted and corrected values (default {predictions}/curated)
-
-    def __post_init__(self):
-        if self.reviews is None:
-            object.__setattr__(self, "reviews", URIRef(_under(self.predictions, "reviews")))
-        if self.curated is None:
-            object.__setattr__(self, "curated", URIRef(_under(self.predictions, "curated")))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OwnGraphs:

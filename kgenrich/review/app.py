@@ -143,7 +143,7 @@ class ReviewApp:
             session = self.sessions.get(sid)
             user = self.users.get(session.user) if session else None
             # A changed password (or a removed user) ends the sessions opened with the old one.
-            if user is not None and hmac.compare_digest(session.password_tag, _pw_tag(user)):
+            if session is not None and user is not None and hmac.compare_digest(session.password_tag, _pw_tag(user)):
                 principal = (user, "session")
             elif sid:
                 self.sessions.close(sid)
@@ -265,7 +265,13 @@ def _filters(params) -> dict[str, Any]:
     }
 
 
-def _decided_filters(params) -> dict[str, str]:
+class _Unexpected(KgenrichError):
+    """A bug met while answering: the page says so in one line (the traceback is in the server log)."""
+
+    status = 500
+
+
+def _decided_filters(params) -> dict[str, Any]:
     return {k: params.get(k, "") or "" for k in ("reviewer", "since", "until", "decision")}
 
 
@@ -304,8 +310,7 @@ def create_app(store: Store, settings: Settings, users: UsersFile | None = None)
                 return _json_error(exc) if api else review.error_page(request, exc)
             except Exception as exc:  # a bug: one line for the user, the traceback in the server log
                 log.exception("unexpected failure on %s %s", request.method, request.url.path)
-                wrapped = KgenrichError(f"unexpected failure ({type(exc).__name__}); see the server log")
-                wrapped.status = 500
+                wrapped = _Unexpected(f"unexpected failure ({type(exc).__name__}); see the server log")
                 return _json_error(wrapped) if api else review.error_page(request, wrapped)
         return endpoint
 

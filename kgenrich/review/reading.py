@@ -31,6 +31,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rdflib import URIRef
 
@@ -167,8 +168,8 @@ class Reader:
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = _Index()
-        self._ensemble = None
-        self._ensemble_key = None
+        self._ensemble: Any = None  # training.Ensemble, imported when first needed (torch)
+        self._ensemble_key: int | None = None
         self._ensemble_note = ""
         self._labels: dict[str, dict[str, str]] = {}
         self._search: dict[str, list[tuple[str, str, str, str, str]]] = {}
@@ -217,9 +218,9 @@ class Reader:
             chunk = todo[start:start + 200]
             found: dict[str, dict[str, str]] = {r: {} for r in chunk}
             for row in self.store.select(sparql.prepare("review_labels", resources=[URIRef(r) for r in chunk])):
-                label = row["label"]
-                lang = getattr(label, "language", None) or ""
-                found[str(row["resource"])].setdefault(lang.lower(), str(label))
+                term = row["label"]
+                lang = getattr(term, "language", None) or ""
+                found[str(row["resource"])].setdefault(lang.lower(), str(term))
             self._labels.update(found)
         out = {}
         for r in resources:
@@ -381,10 +382,11 @@ class Reader:
             for st, current in index.current.items():
                 if not review_ok(current):
                     continue
-                row = index.by_statement.get(st)
-                if row is not None:
+                live = index.by_statement.get(st)
+                if live is not None:
                     if status == "all":
                         continue  # listed above
+                    row = live
                 else:
                     t = c.task_by_iri(current.task)
                     record = c.records.get(current.artifact)
@@ -435,7 +437,7 @@ class Reader:
     def state(self, statements: Sequence[str]) -> dict:
         """The current decision on some statements (what a page shows may be stale)."""
         index = self.index()
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for st in statements:
             r = index.current.get(st)
             if r is None:
@@ -537,7 +539,7 @@ class Reader:
         scores, note = self.modality_scores(record) if with_scores else ({}, "not computed")
         live_statements = {str(r["st"]) for r in statements}
         history = self.history(artifact, index)
-        tasks = []
+        tasks: list[dict[str, Any]] = []
         for task in c.tasks:
             asserted = museum_record.values.get(task.name, [])
             curated = [v for v in record.values.get(task.name, []) if v not in asserted]
@@ -622,19 +624,19 @@ class Reader:
             by_reviewer[r.reviewer][r.decision] += 1
             by_day[day(r.time)][r.decision] += 1
             last[r.reviewer] = max(last.get(r.reviewer, ""), r.time)
-        totals = Counter()
+        totals: Counter = Counter()
         for counts in by_task.values():
             totals.update(counts)
 
-        def row(counts: Counter, **key) -> dict:
+        def counted(counts: Counter, **key) -> dict:
             return {**key, **{k: counts.get(k, 0) for k in kinds}}
 
         acts = ("accepted", "corrected", "rejected", "undone")
         return {
             "totals": {**{k: totals.get(k, 0) for k in kinds}, "reviews": len(index.reviews)},
-            "by_task": [row(by_task[t], task=t) for t in sorted(by_task)],
-            "by_museum": [row(by_museum[m], museum=m) for m in sorted(by_museum)],
-            "by_task_museum": [row(by_pair[k], task=k[0], museum=k[1]) for k in sorted(by_pair)],
+            "by_task": [counted(by_task[t], task=t) for t in sorted(by_task)],
+            "by_museum": [counted(by_museum[m], museum=m) for m in sorted(by_museum)],
+            "by_task_museum": [counted(by_pair[k], task=k[0], museum=k[1]) for k in sorted(by_pair)],
             "by_reviewer": [{"reviewer": name, **{k: by_reviewer[name].get(k, 0) for k in acts},
                              "last": last[name], "last_words": when_words(last[name])} for name in sorted(by_reviewer)],
             "by_day": [{"day": d, **{k: by_day[d].get(k, 0) for k in acts}} for d in sorted(by_day)],
@@ -711,7 +713,7 @@ class Reader:
             entries = []
             for j in order:
                 gid = groups[j]
-                group = next((g for g in c.labels.get(task).groups if g.id == gid), None) if task in c.labels else None
+                group = next((g for g in c.labels[task].groups if g.id == gid), None) if task in c.labels else None
                 modalities = {}
                 for m, probs in shown.items():
                     value = float(probs[task][0][j]) if task in probs and has.get(m, True) else math.nan
@@ -757,10 +759,12 @@ class Reader:
         if cached is not None:
             return cached
         if task.grouping == "collection":
+            assert task.facet is not None  # the task definitions' check: a collection grouping names its facet
             query = sparql.prepare("review_search_collection", facet=URIRef(task.facet), limit=_SEARCH_LIMIT)
         elif task.grouping == "country":
             query = sparql.prepare("review_search_country", limit=_SEARCH_LIMIT)
         else:
+            assert task.group_class is not None  # the task definitions' check: a century grouping names its class
             query = sparql.prepare("review_search_century", groupClass=URIRef(task.group_class), limit=_SEARCH_LIMIT)
         rows = [(str(r["concept"]), r["label"]) for r in self.store.select(query)]
         mapped = value_groups(self.store, c.labels[task.name], sorted({concept for concept, _ in rows}))

@@ -39,9 +39,9 @@ class Thumbnails:
         if target.is_file():
             return target
         try:
-            with Image.open(path) as img:
-                img.load()
-                img = img.convert("RGB")
+            with Image.open(path) as opened:
+                opened.load()
+                img = opened.convert("RGB")
                 img.thumbnail((size, size))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")

@@ -97,7 +97,7 @@ class UsersFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._cache: dict[str, User] = {}
-        self._stamp = None
+        self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, User]:
