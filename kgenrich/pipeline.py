@@ -146,12 +146,14 @@ def _with_curated(store: Store, settings: Settings, own: OwnGraphs, tasks: list[
 
 def read_records(store: Store, settings: Settings, inputs: Inputs, artifacts: Iterable[tuple[str, str]], *,
                  tasks: Sequence[Task] | None = None, with_inputs: bool = True, literals: bool = True,
-                 curated: bool = True) -> list[ArtifactRecord]:
+                 curated: bool = True, fresh: bool = False) -> list[ArtifactRecord]:
     """Whole records of these artifacts ((IRI, museum graph) pairs), read again from the store page
     by page per museum graph, in the order given; no labels yet (:func:`complete` gives them).
     ``tasks``: whose values to read (default the inputs' tasks); ``with_inputs=False``: values only
     (no texts, images or literals); ``literals=False``: no literal features; ``curated=False``: the
-    values as the museum graph has them, without curators' values."""
+    values as the museum graph has them, without curators' values; ``fresh``: the curated values as the
+    store holds them now (the review page: a decision just made counts), not only on the artifacts
+    that had some when the inputs were read (sync: its fingerprints were taken then)."""
     tasks = list(inputs.tasks if tasks is None else tasks)
     order: list[str] = []
     by_graph: dict[str, list[str]] = {}
@@ -168,7 +170,7 @@ def read_records(store: Store, settings: Settings, inputs: Inputs, artifacts: It
                 found[record.iri] = record
     again = [found[iri] for iri in order if iri in found]
     if curated:
-        again = list(_with_curated(store, settings, inputs.own, tasks, again, inputs.curated))
+        again = list(_with_curated(store, settings, inputs.own, tasks, again, None if fresh else inputs.curated))
     return again
 
 

@@ -516,7 +516,7 @@ class Reader:
         wanted = [(artifact, str(graph))]
         # What the museum graph asserts (values only), and the record as the models read it.
         museum_record = read_records(self.store, self.settings, inputs, wanted, with_inputs=False, curated=False)[0]
-        merged = complete(self.store, inputs, read_records(self.store, self.settings, inputs, wanted))[0]
+        merged = complete(self.store, inputs, read_records(self.store, self.settings, inputs, wanted, fresh=True))[0]
         return museum_record, merged, label
 
     def image_locations(self, artifact: str) -> list[str]:
