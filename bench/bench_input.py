@@ -32,9 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 
 def make_photo(path: Path, width: int, height: int, seed: int) -> None:
     """A textile-like photograph: smooth colour variation, a woven repeat, fine grain (so the JPEG

@@ -71,6 +71,7 @@ def tasks(app, as_json, explain, no_groups):
     if explain:
         definitions = read_definitions(store, app.settings)
         profile = definitions.profile
+        assert profile is not None  # read_definitions resolves one (profiles.resolve)
         if explain == "profile" or (explain not in {d.name for d in definitions.definitions}
                                     and explain in {i.name for i in profile.inputs()}):
             _explain_profile(profile, explain, as_json)
@@ -97,6 +98,7 @@ def tasks(app, as_json, explain, no_groups):
         inputs = load_inputs(store, app.settings, with_inputs=False,
                              progress=progress_enabled(as_json) and sys.stderr.isatty())
         found, profile, labels = inputs.tasks, inputs.profile, inputs.labels
+    assert profile is not None  # the definitions resolve one (profiles.resolve)
     status = {}
     for t in found:
         if t.name in labels:
@@ -109,7 +111,7 @@ def tasks(app, as_json, explain, no_groups):
                    "tasks": [_task_json(t) | status.get(t.name, {}) for t in found]})
         return
     click.echo(f"profile {profile.name} ({profile.source}): {profile.reason}")
-    kinds = {"text": [], "image": [], "feature": []}
+    kinds: dict[str, list[str]] = {"text": [], "image": [], "feature": []}
     for inp in profile.inputs():
         kinds[inp.kind].append(inp.name)
     click.echo("  inputs: " + "; ".join(f"{k}s: {', '.join(v)}" for k, v in kinds.items() if v)

@@ -38,7 +38,7 @@ from .config import Settings
 from .errors import EmptyGraphError, KgenrichError, LoadError, TaskDefinitionError
 from .graphs import OwnGraphs
 from .namespaces import CONFIG_GRAPH, ECRM, GN, KGE, KGS, PROV, SKOS, TASK, TIME
-from .pipeline import label_groups
+from .pipeline import load_inputs
 from .records import Task, TaskLabels
 from .store import Store
 from .store.base import QUAD_FORMATS, Triple, guess_format, read_rdf_bytes
@@ -278,15 +278,14 @@ def _keep_model_settings(store: Store, new_triples: Sequence[Triple]) -> list[Tr
 
 def _label_groups(store: Store, settings: Settings, tasks: Sequence[Task], progress: bool,
                   known: Mapping[str, TaskLabels] | None = None, known_tasks: Sequence[Task] = ()) -> dict:
-    """Label groups of ``tasks``; those defined exactly as one of ``known_tasks`` are taken from ``known``."""
-    own = OwnGraphs.from_settings(settings)
+    """Label groups of ``tasks`` as every command counts them (the front half, curated values
+    included); those defined exactly as one of ``known_tasks`` are taken from ``known``."""
     reuse = {t.name for t in tasks if t in known_tasks} if known is not None else set()
-    out = {name: known[name] for name in reuse}
+    out = {name: known[name] for name in reuse} if known is not None else {}
     todo = [t for t in tasks if t.name not in reuse]
     if todo:
         try:
-            out.update(label_groups(store, list(todo), page_size=settings.page_size, skip_graph=own.is_ours,
-                                    progress=progress))
+            out.update(load_inputs(store, settings, with_inputs=False, tasks=todo, progress=progress).labels)
         except EmptyGraphError:
             if not out:
                 raise

@@ -50,7 +50,7 @@ def artifact_classes(store: Store, tasks: list[Task]) -> list[URIRef]:
     for cls in {t.artifact_class for t in tasks}:
         classes.add(URIRef(cls))
         for row in store.select(sparql.prepare("artifact_classes", artifactClass=URIRef(cls))):
-            classes.add(row["cls"])
+            classes.add(URIRef(str(row["cls"])))
     return sorted(classes)
 
 
@@ -64,7 +64,8 @@ def museum_graphs(store: Store, classes: list[URIRef], skip_graph: GraphFilter |
     for row in store.select(sparql.prepare("artifact_graphs", classes=classes)):
         if skip_graph is not None and skip_graph(str(row["g"])):
             continue
-        graphs.append((row["g"], int(row["artifacts"].toPython())))
+        count = row["artifacts"]
+        graphs.append((URIRef(str(row["g"])), int(count.toPython() if isinstance(count, Literal) else str(count))))
     return graphs
 
 
@@ -74,7 +75,7 @@ def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_siz
         # A store that never cuts a result: one sorted pass over the graph's artifacts.  Keyset
         # pages would sort what is left of the graph once per page (quadratic in its size).
         rows = store.select(sparql.prepare("artifacts_all", classes=classes, graph=graph))
-        objects = sorted((row["obj"] for row in rows), key=str)
+        objects = sorted((URIRef(str(row["obj"])) for row in rows), key=str)
         if len(objects) < expected:
             raise TruncatedResult(f"the store returned {len(objects)} of the {expected} artifacts of <{graph}>: "
                                   "its results are cut; set result_limit or lower page_size")
@@ -84,7 +85,7 @@ def _artifact_pages(store: Store, graph: URIRef, classes: list[URIRef], page_siz
     after = Literal("")
     while True:
         rows = store.select(sparql.prepare("artifacts_page", classes=classes, graph=graph, after=after, limit=page_size))
-        page = [row["obj"] for row in rows]
+        page = [URIRef(str(row["obj"])) for row in rows]
         if page:
             yield page
             after = Literal(str(page[-1]))

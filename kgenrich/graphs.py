@@ -38,28 +38,21 @@ class OwnGraphs:
 
     predictions: URIRef  # the live prediction graph ADASilk reads
     provenance: URIRef  # sync runs, model cards, input fingerprints
+    reviews: URIRef  # curators' decisions (default {predictions}/reviews)
+    curated: URIRef  # accepted and corrected values (default {predictions}/curated)
     config: URIRef = CONFIG_GRAPH  # task definitions written by editors (read by tasks.py only)
     extra: tuple[URIRef, ...] = field(default=())  # further graphs of ours, never read as data
-    reviews: URIRef | None = None  # curators' decisions (default {predictions}/reviews)
-    curated: URIRef | None = None  # accepted and corrected values (default {predictions}/curated)
-
-    def __post_init__(self):
-        if self.reviews is None:
-            object.__setattr__(self, "reviews", URIRef(_under(self.predictions, "reviews")))
-        if self.curated is None:
-            object.__setattr__(self, "curated", URIRef(_under(self.predictions, "curated")))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OwnGraphs:
         predictions = _absolute(settings.predictions_graph, "predictions_graph")
-        section = settings.section("sync")
-        provenance = _absolute(section.get("provenance_graph") or _under(predictions, "provenance"),
+        provenance = _absolute(settings.sync.provenance_graph or _under(predictions, "provenance"),
                                "[sync] provenance_graph")
         if provenance == predictions:
             raise ConfigError("the provenance graph must differ from the prediction graph")
-        review = settings.section("review")
-        reviews = _absolute(review.get("reviews_graph") or _under(predictions, "reviews"), "[review] reviews_graph")
-        curated = _absolute(review.get("curated_graph") or _under(predictions, "curated"), "[review] curated_graph")
+        review = settings.review
+        reviews = _absolute(review.reviews_graph or _under(predictions, "reviews"), "[review] reviews_graph")
+        curated = _absolute(review.curated_graph or _under(predictions, "curated"), "[review] curated_graph")
         named = {"the prediction graph": predictions, "the provenance graph": provenance, "the configuration graph":
                  CONFIG_GRAPH, "the reviews graph": reviews}
         for what, graph in named.items():

@@ -1,30 +1,28 @@
 """The front half of the flow, written once: store -> tasks -> records -> label groups.
 
 Every command that needs the collection (``labels``, ``dataset``, ``train``,
-``evaluate``, ``validate``, ``sync``, the review page) calls
-:func:`load_inputs`; none of them strings the stages together itself.  The
-store is read once: one paged pass extracts the records (kgenrich's own graphs
-skipped), the label groups are computed from those records, and every record
-gets its label per task.  Values curators accepted or corrected on the review
-page (the curated graph) are merged into the records as known values.
+``evaluate``, ``validate``, ``sync``, ``config apply``'s preview, the review
+page, the benches) calls :func:`load_inputs` (``sync``: :func:`scan_inputs`,
+the same reader with a ``keep`` hook); none of them strings the stages together
+itself.  The store is read once: one paged pass extracts the records
+(kgenrich's own graphs skipped), the label groups are computed from those
+records, and every record gets its label per task.  Records read again later
+(:func:`read_records`, :func:`reread`: a sync chunk, the artifact a review page
+shows) come through the same door.
+
+Values curators accepted or corrected on the review page (the curated graph)
+are known values like any other: they are merged into the records in one
+place, :func:`_with_curated`, which every record read here passes through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from .config import Settings, check_table
-from .dataset import (
-    DEFAULT_PAGE_SIZE,
-    GraphFilter,
-    assign_labels,
-    curated_artifacts,
-    fetch_records,
-    iter_records,
-    merge_curated,
-)
+from .dataset import assign_labels, curated_artifacts, fetch_records, iter_records, merge_curated
 from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import assign_ancestors, compute_label_groups, value_ancestors
@@ -32,6 +30,13 @@ from .profiles import Profile
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 from .tasks import load_definitions
+
+# Records waiting for their curated values are merged a page at a time; records that follow a
+# waiting one wait too (the collection keeps the store's order), at most this many pages of them.
+_WAITING_PAGES = 4
+
+Keep = Callable[[ArtifactRecord], ArtifactRecord | None]
+Timed = Callable[[str], AbstractContextManager]
 
 
 @dataclass
@@ -44,9 +49,9 @@ class Inputs:
     own: OwnGraphs
     value_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> value -> groups
     profile: Profile | None = None  # where the inputs sit (profiles.py), and why this profile
-    # Kept by scan_inputs for the records read again chunk by chunk (reread / complete): the
-    # artifacts with curated values, and the broader concepts of every value asked about so far
-    # (values repeat from chunk to chunk; each is asked of the store once).
+    # Kept for the records read again later (read_records / reread / complete): the artifacts with
+    # curated values, and the broader concepts of every value asked about so far (values repeat from
+    # chunk to chunk; each is asked of the store once).
     curated: set[str] | None = None
     ancestors: dict[str, list[str]] = field(default_factory=dict, repr=False)
     asked: set[str] = field(default_factory=set, repr=False)
@@ -69,137 +74,128 @@ def select_tasks(tasks: Sequence[Task], names: Iterable[str]) -> list[Task]:
     return [t for t in tasks if t.name in names]
 
 
-def extract(store: Store, tasks: list[Task], labels: Mapping[str, TaskLabels] | None = None,
-            page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True, skip_graph: GraphFilter | None = None,
-            with_inputs: bool = True, literal_properties: Iterable[str] = (),
-            profile: Profile | None = None) -> list[ArtifactRecord]:
-    """Records with their label per task.  With ``labels`` given (e.g. a trained model's groups),
-    records are labelled with those groups; otherwise with the groups found in these records.
-    ``profile``: where texts, images and features sit (none are read without one)."""
-    records = list(iter_records(store, tasks, page_size=page_size, with_inputs=with_inputs, skip_graph=skip_graph,
-                                progress=progress, literal_properties=literal_properties, profile=profile))
-    computed, value_groups = compute_label_groups(store, tasks, records)
-    assign_labels(records, dict(labels) if labels is not None else computed, value_groups)
-    if with_inputs:
-        _attach_ancestors(store, tasks, records)
-    return records
-
-
-def _attach_ancestors(store: Store, tasks: list[Task], records: list[ArtifactRecord]) -> None:
-    """The broader concepts of every asserted value, asked of the store once per run."""
-    values = {v for r in records for t in tasks for v in r.values.get(t.name, [])}
-    assign_ancestors(records, tasks, value_ancestors(store, values))
-
-
-def label_groups(store: Store, tasks: list[Task], page_size: int = DEFAULT_PAGE_SIZE,
-                 skip_graph: GraphFilter | None = None, progress: bool = False) -> dict[str, TaskLabels]:
-    """Label groups of every task over the whole store (values only, no texts or images read)."""
-    records = list(iter_records(store, tasks, page_size=page_size, with_inputs=False, skip_graph=skip_graph,
-                                progress=progress))
-    labels, _ = compute_label_groups(store, tasks, records)
-    return labels
-
-
 def load_inputs(store: Store, settings: Settings, *, with_inputs: bool = True, task_names: Iterable[str] = (),
-                progress: bool = True) -> Inputs:
+                progress: bool = True, tasks: Sequence[Task] | None = None, profile: Profile | None = None,
+                keep: Keep | None = None, timed: Timed | None = None) -> Inputs:
     """Tasks, label groups and labelled records of the store, in one pass over it.
 
     ``with_inputs=False`` reads only what label groups need (no texts, images, literals or the
-    values' broader concepts).
+    values' broader concepts).  ``tasks``: these tasks instead of the store's enabled ones (e.g.
+    the tasks a new configuration would define; ``profile`` then says where their inputs sit,
+    default the store's).  ``keep``: every record is handed to it as it is read, and only what it
+    returns is kept and labelled (:func:`scan_inputs`).  ``timed(stage)``: a context that times
+    the stages (extraction, label_groups).
     """
-    own = OwnGraphs.from_settings(settings)
-    definitions = load_definitions(store, settings)
-    tasks = select_tasks(definitions.tasks, task_names)
-    records = list(iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
-                                skip_graph=own.is_ours, progress=progress,
-                                literal_properties=settings.literal_features if with_inputs else (),
-                                profile=definitions.profile))
-    # Curators' accepted and corrected values (the review page) are known values like any other.
-    merge_curated(store, own.curated, tasks, records, page_size=settings.page_size)
-    labels, value_groups = compute_label_groups(store, tasks, records)
-    assign_labels(records, labels, value_groups)
-    if with_inputs:
-        _attach_ancestors(store, tasks, records)
-    return Inputs(tasks, labels, records, own, value_groups, profile=definitions.profile)
-
-
-def scan_inputs(store: Store, settings: Settings, keep: Callable[[ArtifactRecord], ArtifactRecord | None], *,
-                tasks: list[Task] | None = None, profile: Profile | None = None, progress: bool = True,
-                timed: Callable[[str], AbstractContextManager] | None = None) -> Inputs:
-    """:func:`load_inputs` for a collection that need not fit in memory: every record is handed to
-    ``keep`` as it is read, and only what ``keep`` returns is kept (e.g. the IRI, graph and task
-    values, which is all label groups need) and labelled.  Records are read again when needed
-    with :func:`reread`.  ``timed(stage)``: a context that times the stages (extraction, label_groups)."""
     timed = timed or (lambda stage: nullcontext())
     own = OwnGraphs.from_settings(settings)
-    if tasks is None or profile is None:
+    if tasks is None or (profile is None and with_inputs):
         definitions = load_definitions(store, settings, profile=profile)
-        tasks = tasks if tasks is not None else definitions.tasks
+        tasks = tasks if tasks is not None else select_tasks(definitions.tasks, task_names)
         profile = definitions.profile
-    kept = []
-    # Curators' accepted and corrected values count as known, as in load_inputs; they are merged
-    # before ``keep`` sees a record (a fingerprint must cover them), a page of such records at a time.
+    tasks = list(tasks)
     curated = curated_artifacts(store, own.curated)
-    waiting: list[ArtifactRecord] = []
-
-    def hand(record: ArtifactRecord) -> None:
-        small = keep(record)
-        if small is not None:
-            kept.append(small)
-
-    def hand_over_curated() -> None:
-        merge_curated(store, own.curated, tasks, waiting, page_size=settings.page_size, nodes=curated)
-        for record in waiting:
-            hand(record)
-        waiting.clear()
-
+    records: list[ArtifactRecord] = []
     with timed("extraction"):
-        for record in iter_records(store, tasks, page_size=settings.page_size, with_inputs=True,
-                                   skip_graph=own.is_ours, progress=progress,
-                                   literal_properties=settings.literal_features, profile=profile):
-            if record.iri in curated:
-                waiting.append(record)
-                if len(waiting) >= settings.page_size:
-                    hand_over_curated()
-            else:
-                hand(record)
-        if waiting:
-            hand_over_curated()
+        read = iter_records(store, tasks, page_size=settings.page_size, with_inputs=with_inputs,
+                            skip_graph=own.is_ours, progress=progress,
+                            literal_properties=settings.literal_features if with_inputs else (), profile=profile)
+        for record in _with_curated(store, settings, own, tasks, read, curated):
+            kept = keep(record) if keep is not None else record
+            if kept is not None:
+                records.append(kept)
     with timed("label_groups"):
-        labels, value_groups = compute_label_groups(store, tasks, kept)
-        assign_labels(kept, labels, value_groups)
-    return Inputs(tasks, labels, kept, own, value_groups, curated=curated, profile=profile)
+        labels, value_groups = compute_label_groups(store, tasks, records)
+        inputs = Inputs(tasks, labels, records, own, value_groups, profile=profile, curated=curated)
+        inputs.label(records)
+    if with_inputs and keep is None:
+        _attach_ancestors(store, inputs, records)
+    return inputs
+
+
+def scan_inputs(store: Store, settings: Settings, keep: Keep, *, tasks: list[Task] | None = None,
+                profile: Profile | None = None, progress: bool = True, timed: Timed | None = None) -> Inputs:
+    """:func:`load_inputs` for a collection that need not fit in memory: only what ``keep`` returns
+    (e.g. the IRI, graph and task values, which is all label groups need) is kept and labelled.
+    Records are read again when needed with :func:`reread`."""
+    return load_inputs(store, settings, tasks=tasks, profile=profile, progress=progress, keep=keep, timed=timed)
+
+
+def _with_curated(store: Store, settings: Settings, own: OwnGraphs, tasks: list[Task],
+                  records: Iterable[ArtifactRecord], curated: set[str] | None) -> Iterator[ArtifactRecord]:
+    """The records, in their order, with the values curators accepted or corrected on the review page
+    (the curated graph) merged in as known values: the one place they are merged.  A fingerprint or
+    a label group must cover them, so they are merged before anyone sees the record."""
+    nodes = curated_artifacts(store, own.curated) if curated is None else curated
+    page = max(1, int(settings.page_size))
+    waiting: list[ArtifactRecord] = []
+    touched = 0
+    for record in records:
+        if not waiting and record.iri not in nodes:
+            yield record
+            continue
+        waiting.append(record)
+        touched += record.iri in nodes
+        if touched >= page or len(waiting) >= _WAITING_PAGES * page:
+            merge_curated(store, own.curated, tasks, waiting, page_size=page, nodes=nodes)
+            yield from waiting
+            waiting, touched = [], 0
+    if waiting:
+        merge_curated(store, own.curated, tasks, waiting, page_size=page, nodes=nodes)
+        yield from waiting
+
+
+def read_records(store: Store, settings: Settings, inputs: Inputs, artifacts: Iterable[tuple[str, str]], *,
+                 tasks: Sequence[Task] | None = None, with_inputs: bool = True, literals: bool = True,
+                 curated: bool = True, fresh: bool = False) -> list[ArtifactRecord]:
+    """Whole records of these artifacts ((IRI, museum graph) pairs), read again from the store page
+    by page per museum graph, in the order given; no labels yet (:func:`complete` gives them).
+    ``tasks``: whose values to read (default the inputs' tasks); ``with_inputs=False``: values only
+    (no texts, images or literals); ``literals=False``: no literal features; ``curated=False``: the
+    values as the museum graph has them, without curators' values; ``fresh``: the curated values as the
+    store holds them now (the review page: a decision just made counts), not only on the artifacts
+    that had some when the inputs were read (sync: its fingerprints were taken then)."""
+    tasks = list(inputs.tasks if tasks is None else tasks)
+    order: list[str] = []
+    by_graph: dict[str, list[str]] = {}
+    for iri, graph in artifacts:
+        order.append(iri)
+        by_graph.setdefault(graph, []).append(iri)
+    found: dict[str, ArtifactRecord] = {}
+    page = max(1, int(settings.page_size))
+    literal_properties = settings.literal_features if with_inputs and literals else ()
+    for graph, iris in by_graph.items():
+        for start in range(0, len(iris), page):
+            for record in fetch_records(store, graph, iris[start:start + page], tasks, with_inputs=with_inputs,
+                                        literal_properties=literal_properties, profile=inputs.profile):
+                found[record.iri] = record
+    again = [found[iri] for iri in order if iri in found]
+    if curated:
+        again = list(_with_curated(store, settings, inputs.own, tasks, again, None if fresh else inputs.curated))
+    return again
 
 
 def reread(store: Store, settings: Settings, inputs: Inputs, records: Sequence[ArtifactRecord]) -> list[ArtifactRecord]:
     """Whole, labelled records of these artifacts (known by IRI and graph), read again from the store
     page by page per museum graph, in the order given."""
-    by_graph: dict[str, list[str]] = {}
-    for r in records:
-        by_graph.setdefault(r.graph, []).append(r.iri)
-    found: dict[str, ArtifactRecord] = {}
-    page = max(1, int(settings.page_size))
-    for graph, iris in by_graph.items():
-        for start in range(0, len(iris), page):
-            for record in fetch_records(store, graph, iris[start:start + page], inputs.tasks,
-                                        literal_properties=settings.literal_features, profile=inputs.profile):
-                found[record.iri] = record
-    again = [found[r.iri] for r in records if r.iri in found]
-    merge_curated(store, inputs.own.curated, inputs.tasks, again, page_size=page, nodes=inputs.curated)
-    return complete(store, inputs, again)
+    return complete(store, inputs, read_records(store, settings, inputs, [(r.iri, r.graph) for r in records]))
 
 
 def complete(store: Store, inputs: Inputs, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
-    """Whole records read by :func:`scan_inputs` or :func:`reread`, made ready for the models:
+    """Whole records read by :func:`load_inputs` or :func:`read_records`, made ready for the models:
     their labels, and the broader concepts of their values."""
     inputs.label(records)
+    _attach_ancestors(store, inputs, records)
+    return records
+
+
+def _attach_ancestors(store: Store, inputs: Inputs, records: list[ArtifactRecord]) -> None:
+    """The broader concepts of the records' values, each value asked of the store once per run."""
     values = {v for r in records for t in inputs.tasks for v in r.values.get(t.name, [])}
     new = values - inputs.asked
     if new:
         inputs.ancestors.update(value_ancestors(store, new))
         inputs.asked |= new
     assign_ancestors(records, inputs.tasks, inputs.ancestors)
-    return records
 
 
 def store_model_settings(store: Store) -> dict:

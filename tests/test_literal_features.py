@@ -8,7 +8,7 @@ from rdflib import URIRef
 from kgenrich.config import load_settings
 from kgenrich.errors import ConfigError
 from kgenrich.models.tabular import Featurizer, TabularModel
-from kgenrich.pipeline import extract
+from kgenrich.pipeline import load_inputs
 from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.tasks import load_tasks
@@ -24,9 +24,9 @@ def test_literals_are_extracted_for_configured_properties():
 <https://w3id.org/kgenrich/test/object/a1> <{WIDTH}> "52.5" ; <{MARK}> "CE-01" .
 <https://w3id.org/kgenrich/test/object/b1> <{WIDTH}> "48" .
 """.encode(), "turtle", graph=URIRef("https://w3id.org/kgenrich/test/graph/museum-a"))
-    tasks = load_tasks(store, mini_settings())
-    records = {r.iri.rsplit("/", 1)[-1]: r for r in extract(store, tasks, progress=False,
-                                                             literal_properties=[WIDTH, MARK], profile=SILKNOW_PROFILE)}
+    settings = mini_settings(literal_features=[WIDTH, MARK])
+    inputs = load_inputs(store, settings, tasks=load_tasks(store, settings), profile=SILKNOW_PROFILE, progress=False)
+    records = {r.iri.rsplit("/", 1)[-1]: r for r in inputs.records}
     assert records["a1"].literals == {WIDTH: ["52.5"], MARK: ["CE-01"]}
     # b1 lives in museum-b: a literal asserted in another graph is not this museum's statement.
     assert records["b1"].literals == {WIDTH: [], MARK: []}

@@ -92,6 +92,11 @@ def test_accept_writes_one_review_and_the_curated_value_with_provenance(reviewed
     # the decision conforms to shapes/reviews.ttl as stored
     assert D.shacl_violations(list(store.graph_triples(REVIEWS)) + list(curated),
                               D.decision_context([], [(reader.collection().task("material"), item["value"])])) == []
+    # the artifact's page shows the accepted value as curated at once (the collection read before
+    # the decision is still cached; the record is read through the pipeline with the curated graph as it is now)
+    page = reader.artifact(item["artifact"], with_scores=False)
+    material = next(t for t in page["tasks"] if t["task"] == "material")
+    assert [v["value"] for v in material["curated"]] == [item["value"]] and not material["asserted"]
 
 
 def test_reject_writes_the_review_only(reviewed):

@@ -236,7 +236,7 @@ def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_de
     from helpers import mini_settings
 
     from kgenrich.labels import labels_json
-    from kgenrich.pipeline import extract, label_groups
+    from kgenrich.pipeline import load_inputs
     from kgenrich.tasks import load_tasks
 
     local = EmbeddedStore()
@@ -246,9 +246,10 @@ def test_default_mode_server_gives_the_same_tasks_groups_and_records(oxigraph_de
     assert remote.default_graph_is_union is False
     results = []
     for s in (local, remote):
-        tasks = load_tasks(s, mini_settings())
-        results.append(([t.name for t in tasks], labels_json(label_groups(s, tasks)),
-                         [r.to_dict() for r in extract(s, tasks, page_size=4, progress=False, profile=SILKNOW_PROFILE)]))
+        settings = mini_settings(page_size=4)
+        tasks = load_tasks(s, settings)
+        inputs = load_inputs(s, settings, tasks=tasks, profile=SILKNOW_PROFILE, progress=False)
+        results.append(([t.name for t in tasks], labels_json(inputs.labels), [r.to_dict() for r in inputs.records]))
     assert results[0] == results[1]
     assert results[0][2]  # records were read at all
 

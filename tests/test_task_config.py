@@ -26,7 +26,7 @@ from kgenrich import config_graph, vocabulary
 from kgenrich.errors import TaskDefinitionError
 from kgenrich.labels import labels_json
 from kgenrich.namespaces import CONFIG_GRAPH, KGE_IRI, KGS, KGSH, PROV
-from kgenrich.pipeline import label_groups, load_inputs
+from kgenrich.pipeline import load_inputs
 from kgenrich.resources import ONTOLOGY_DIR, SHAPES_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
@@ -90,7 +90,7 @@ def test_one_triple_overrides_one_property_and_explain_says_where(store):
     place = next(t for t in definitions.tasks if t.name == "place")
     # only the minimum support changed; everything else is the file's
     assert place == dataclasses.replace(shipped["place"], min_support=2)
-    groups = label_groups(store, definitions.tasks)
+    groups = load_inputs(store, mini_settings(), with_inputs=False, tasks=definitions.tasks, progress=False).labels
     assert [g.id for g in groups["place"].groups] == ["FR"] and [g.id for g in groups["place"].dropped] == ["ES"]
 
     rows = {r["property"]: r for r in definitions.find("place").explain()["properties"]}
@@ -377,6 +377,30 @@ def test_config_apply_dry_run_show_and_reset(workdir, kind, request):
     assert alice[PROV.generated] == [CONFIG_GRAPH] and int(alice[KGS.triplesAdded][0]) == 1
     assert str(alice[KGS.file][0]) == "place.ttl"
     assert PROV.Agent in props[alice[PROV.wasAssociatedWith][0]][RDF.type]
+
+
+def test_config_apply_previews_label_groups_with_curated_values_as_train_counts_them(mini_store):
+    """A value curators accepted on the review page (the curated graph) is a known value: the label
+    groups ``config apply --dry-run`` previews count it, exactly as ``train`` and ``labels`` do
+    (issue 20: the preview read the store without the curated graph)."""
+    from kgenrich.graphs import OwnGraphs
+
+    settings = mini_settings()
+    # a3 has no place in its museum graph; a curator accepted Spain (ES had 1 artifact: a1).
+    curated = OwnGraphs.from_settings(settings).curated
+    mini_store.load_bytes(b"""
+<https://w3id.org/kgenrich/test/production/a3> <http://erlangen-crm.org/current/P108_has_produced>
+    <https://w3id.org/kgenrich/test/object/a3> ;
+  <http://erlangen-crm.org/current/P8_took_place_on_or_within> <https://sws.geonames.org/2510769/> .
+""", "turtle", graph=curated)
+    counted = {g.id: g.support for g in load_inputs(mini_store, settings, with_inputs=False,
+                                                    progress=False).labels["place"].groups}
+    assert counted == {"FR": 2, "ES": 2}
+    change = config_graph.apply(mini_store, settings, triples_of("task:place kge:minSupport 2 ."),
+                                source="support.ttl", dry_run=True)
+    place = next(g for g in change.groups if g.task == "place")
+    assert place.before == place.after == counted  # without the curated value: ES 1, lost at support 2
+    assert not place.lost and not any(line.startswith("place") for line in change.group_lines())
 
 
 def test_agent_name(monkeypatch):

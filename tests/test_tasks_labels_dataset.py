@@ -11,13 +11,26 @@ from helpers import DATA, MINI, SILKNOW_PROFILE, mini_settings
 from kgenrich.dataset import iter_records, write_records
 from kgenrich.errors import EmptyGraphError, TaskDefinitionError, TruncatedResult
 from kgenrich.labels import labels_json
-from kgenrich.pipeline import extract, label_groups
+from kgenrich.pipeline import load_inputs
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.tasks import CONFIG_GRAPH, load_tasks
 
 OBJ = "https://w3id.org/kgenrich/test/object/"
+
+
+def label_groups(store, tasks, settings=None):
+    """The label groups every command counts (pipeline.load_inputs, values only)."""
+    return load_inputs(store, settings or mini_settings(), with_inputs=False, tasks=tasks, progress=False).labels
+
+
+def extract(store, tasks, page_size=None, settings=None):
+    """Labelled records as every command reads them (pipeline.load_inputs)."""
+    settings = settings or mini_settings()
+    if page_size is not None:
+        settings.page_size = page_size
+    return load_inputs(store, settings, tasks=tasks, profile=SILKNOW_PROFILE, progress=False).records
 
 
 @pytest.fixture
@@ -53,7 +66,7 @@ def test_label_groups_of_the_mini_collection(mini_store):
 
 def test_dataset_records(mini_store):
     tasks = load_tasks(mini_store, mini_settings())
-    records = {r.iri: r for r in extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)}
+    records = {r.iri: r for r in extract(mini_store, tasks)}
     assert len(records) == 6
     a1 = records[OBJ + "a1"]
     assert a1.museum == "museum-a"
@@ -75,8 +88,8 @@ def test_dataset_records(mini_store):
 
 def test_paging_gives_the_same_records(mini_store):
     tasks = load_tasks(mini_store, mini_settings())
-    one = [r.to_dict() for r in extract(mini_store, tasks, page_size=1, progress=False, profile=SILKNOW_PROFILE)]
-    many = [r.to_dict() for r in extract(mini_store, tasks, page_size=1000, progress=False, profile=SILKNOW_PROFILE)]
+    one = [r.to_dict() for r in extract(mini_store, tasks, page_size=1)]
+    many = [r.to_dict() for r in extract(mini_store, tasks, page_size=1000)]
     assert one == many
 
 
@@ -99,7 +112,7 @@ def test_a_cut_page_is_an_error_not_fewer_records():
 
 def test_dataset_files(mini_store, tmp_path):
     tasks = load_tasks(mini_store, mini_settings())
-    records = extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)
+    records = extract(mini_store, tasks)
     write_records(records, tmp_path / "d.jsonl", tasks)
     lines = (tmp_path / "d.jsonl").read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[0])["labels"]
@@ -130,7 +143,7 @@ def test_a_task_added_in_turtle_is_followed_everywhere(mini_store, tmp_path):
     assert tasks[-1].name == "depicted_material" and tasks[-1].subject_link is None
     labels = label_groups(mini_store, tasks)
     assert {g.id: g.support for g in labels["depicted_material"].groups} == {"animal_fibre": 1}
-    records = {r.iri: r for r in extract(mini_store, tasks, progress=False, profile=SILKNOW_PROFILE)}
+    records = {r.iri: r for r in extract(mini_store, tasks)}
     assert records[OBJ + "a1"].labels["depicted_material"] == "animal_fibre"
     assert records[OBJ + "a1"].subjects["depicted_material"] == OBJ + "a1"
 
@@ -147,7 +160,7 @@ def test_the_configuration_graph_changes_and_disables_tasks(mini_store):
     assert [g.id for g in labels["place"].groups] == ["FR"]  # ES has support 1 < 2
     assert [g.id for g in labels["place"].dropped] == ["ES"]
     # The configuration graph is not a museum graph.
-    records = extract(mini_store, tasks, progress=False, skip_graph=lambda g: g == str(CONFIG_GRAPH), profile=SILKNOW_PROFILE)
+    records = extract(mini_store, tasks)
     assert len(records) == 6
     # A task of its own (an IRI of its own) with the name of an existing one is refused, not merged
     # into it (issue 21.6).
@@ -211,8 +224,8 @@ def test_remote_store_gives_the_same_dataset(mini_store, server, request):
     remote.load_file(MINI)
     tasks = load_tasks(remote, mini_settings())
     # page_size 4 makes museum-b's page short, so the truncation check (ASK) runs too.
-    remote_records = [r.to_dict() for r in extract(remote, tasks, page_size=4, progress=False, profile=SILKNOW_PROFILE)]
-    local_records = [r.to_dict() for r in extract(mini_store, load_tasks(mini_store, mini_settings()), progress=False, profile=SILKNOW_PROFILE)]
+    remote_records = [r.to_dict() for r in extract(remote, tasks, page_size=4)]
+    local_records = [r.to_dict() for r in extract(mini_store, load_tasks(mini_store, mini_settings()))]
     assert remote_records == local_records
 
 

@@ -28,7 +28,7 @@ class TooManyAttempts(ReviewError):
 
     status = 429
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: float):
         self.retry_after = max(1, int(math.ceil(retry_after)))
         super().__init__(f"too many failed log-ins for this user name or from this address: wait {self.retry_after} s "
                          "before the next try (each further failure doubles the wait)")

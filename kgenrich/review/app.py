@@ -50,8 +50,6 @@ from .users import User, UsersFile, secret_key, users_file
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-DEFAULT_PAGE_SIZE = 50
-DEFAULT_BULK_LIMIT = 2000
 MAX_PAGE = 1_000_000
 MAX_STATES = 500
 
@@ -89,10 +87,10 @@ class ReviewApp:
         self.reader = Reader(store, settings)
         self.users = users or users_file(settings)
         self.secret = secret_key(settings)
-        section = settings.section("review")
-        self.page_size = int(section.get("page_size", DEFAULT_PAGE_SIZE))
-        self.bulk_limit = int(section.get("bulk_limit", DEFAULT_BULK_LIMIT))
-        self.anonymous_read = bool(section.get("anonymous_read", False))
+        section = settings.review
+        self.page_size = section.page_size
+        self.bulk_limit = section.bulk_limit
+        self.anonymous_read = section.anonymous_read
         self.thumbnails = Thumbnails(settings)
         self.throttle = LoginThrottle()
         self.sessions = Sessions()
@@ -145,7 +143,7 @@ class ReviewApp:
             session = self.sessions.get(sid)
             user = self.users.get(session.user) if session else None
             # A changed password (or a removed user) ends the sessions opened with the old one.
-            if user is not None and hmac.compare_digest(session.password_tag, _pw_tag(user)):
+            if session is not None and user is not None and hmac.compare_digest(session.password_tag, _pw_tag(user)):
                 principal = (user, "session")
             elif sid:
                 self.sessions.close(sid)
@@ -267,7 +265,13 @@ def _filters(params) -> dict[str, Any]:
     }
 
 
-def _decided_filters(params) -> dict[str, str]:
+class _Unexpected(KgenrichError):
+    """A bug met while answering: the page says so in one line (the traceback is in the server log)."""
+
+    status = 500
+
+
+def _decided_filters(params) -> dict[str, Any]:
     return {k: params.get(k, "") or "" for k in ("reviewer", "since", "until", "decision")}
 
 
@@ -306,8 +310,7 @@ def create_app(store: Store, settings: Settings, users: UsersFile | None = None)
                 return _json_error(exc) if api else review.error_page(request, exc)
             except Exception as exc:  # a bug: one line for the user, the traceback in the server log
                 log.exception("unexpected failure on %s %s", request.method, request.url.path)
-                wrapped = KgenrichError(f"unexpected failure ({type(exc).__name__}); see the server log")
-                wrapped.status = 500
+                wrapped = _Unexpected(f"unexpected failure ({type(exc).__name__}); see the server log")
                 return _json_error(wrapped) if api else review.error_page(request, wrapped)
         return endpoint
 

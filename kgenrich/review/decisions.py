@@ -237,10 +237,10 @@ def read_proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classe
     if task is None:
         raise InvalidDecision(f"the prediction {statement} is for {predicate}, which no prediction task predicts")
     try:
-        confidence = float(str(row["confidence"]))
+        proposed_confidence = float(str(row["confidence"]))
     except ValueError:
-        confidence = float("nan")
-    return Proposal(statement, str(row["s"]), predicate, str(row["o"]), confidence, str(row["artifact"]),
+        proposed_confidence = float("nan")
+    return Proposal(statement, str(row["s"]), predicate, str(row["o"]), proposed_confidence, str(row["artifact"]),
                     str(row["museum"]), task)
 
 
@@ -313,7 +313,7 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: str | 
     when = _now()
     st = URIRef(proposal.statement)
     person = reviewer.iri
-    rt = [
+    rt: list[Triple] = [
         (review, RDF.type, KGR.Review), (review, RDF.type, PROV.Activity),
         (review, KGR.reviewed, st), (review, KGR.decision, _DECISION_NODE[decision]),
         (review, KGR.artifact, URIRef(proposal.artifact)), (review, KGR.task, URIRef(proposal.task.iri)),
@@ -343,7 +343,8 @@ def prepare(proposal: Proposal, decision: str, reviewer: Reviewer, value: str | 
         if proposal.task.subject_link:
             # The link to the artifact, in the task's direction (Linked Art links a production from
             # its object), so that the curated graph reads alone with the task's own query.
-            ct.append(tuple(URIRef(x) for x in proposal.task.link_triple(proposal.subject, proposal.artifact)))
+            link_s, link_p, link_o = proposal.task.link_triple(proposal.subject, proposal.artifact)
+            ct.append((URIRef(link_s), URIRef(link_p), URIRef(link_o)))
     return Prepared(proposal, decision, chosen, review, when, earlier, batch, value is not None, rt, ct)
 
 
@@ -390,7 +391,9 @@ def shacl_violations(triples: Iterable[Triple], context: Iterable[Triple]) -> li
     data = ox.Store()
     lines = "".join(sparql.ntriples_line(*t) + "\n" for t in list(triples) + list(context))
     data.load(lines.encode("utf-8"), ox.RdfFormat.N_TRIPLES)
-    conforms, results, _ = pyshacl.validate(data, shacl_graph=_shapes(), inference="none", advanced=False,
+    # pyshacl reads a pyoxigraph store as its data graph; its annotations name rdflib's types only.
+    conforms, results, _ = pyshacl.validate(data, shacl_graph=_shapes(),  # type: ignore[arg-type]
+                                            inference="none", advanced=False,
                                             allow_warnings=True)
     if conforms:
         return []
@@ -586,8 +589,9 @@ def _proposal(store: Store, graphs: OwnGraphs, tasks: Sequence[Task], classes: S
     if not subject:
         raise StatementGone(f"the prediction {statement} is gone and the earlier decision does not say where its "
                             "value sits; decide the new prediction instead")
-    confidence = earlier.confidence if earlier.confidence is not None else float("nan")
-    return Proposal(statement, subject, task.property, earlier.proposed, confidence, earlier.artifact, "", task)
+    proposed_confidence = earlier.confidence if earlier.confidence is not None else float("nan")
+    return Proposal(statement, subject, task.property, earlier.proposed, proposed_confidence, earlier.artifact, "",
+                    task)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 statistics, the label search.
 
 Everything comes from the store through queries/review_*.rq.  The tasks and their label groups
-come from the one front half (pipeline.load_inputs, values only) and are kept for a few minutes.
+come from the one front half (pipeline.load_inputs, values only) and are kept for a few minutes;
+the records of the artifacts a page shows are read through the same door (pipeline.read_records),
+so they hold the curated values exactly as every command sees them.
 The queue is answered from an index of the live predictions (queries/review_live.rq) and of the
 review graph (queries/review_all.rq) that every request checks against the store with one cheap
 query (queries/review_versions.rq: live statements, newest prediction activity, number of
@@ -29,16 +31,16 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rdflib import URIRef
 
 from .. import sparql
 from ..config import Settings
-from ..dataset import artifact_classes, assign_labels, fetch_records, merge_curated
+from ..dataset import artifact_classes
 from ..errors import KgenrichError
 from ..graphs import OwnGraphs
-from ..labels import compute_label_groups
-from ..pipeline import load_inputs
+from ..pipeline import Inputs, complete, load_inputs, read_records
 from ..predictions import SILKNOW_VOCABULARY, WriteVocabulary, subject_for
 from ..profiles import Profile
 from ..records import ArtifactRecord, Group, Task, TaskLabels
@@ -76,6 +78,7 @@ class Collection:
     classes: list[URIRef]
     museums: list[str]
     records: dict[str, ArtifactRecord]  # artifact -> record (graph, task values, statement subjects)
+    inputs: Inputs  # what the collection was read as (pipeline.load_inputs): records read later join it
     groups: GroupInfo = field(default_factory=lambda: GroupInfo({}))
     loaded: float = field(default_factory=time.monotonic)
     profile: Profile | None = None  # where texts and images sit, and how predictions are written
@@ -165,8 +168,8 @@ class Reader:
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = _Index()
-        self._ensemble = None
-        self._ensemble_key = None
+        self._ensemble: Any = None  # training.Ensemble, imported when first needed (torch)
+        self._ensemble_key: int | None = None
         self._ensemble_note = ""
         self._labels: dict[str, dict[str, str]] = {}
         self._search: dict[str, list[tuple[str, str, str, str, str]]] = {}
@@ -185,7 +188,7 @@ class Reader:
                     raise KgenrichError(f"[review] curated_graph {self.graphs.curated} is a museum graph; "
                                         "curated values must go to a graph of their own")
                 c = Collection(inputs.tasks, inputs.labels, classes, museums, {r.iri: r for r in inputs.records},
-                               profile=inputs.profile,
+                               inputs, profile=inputs.profile,
                                confidence=URIRef(WriteVocabulary.of(inputs.profile).confidence))
                 c.groups = GroupInfo(inputs.labels, frozenset(self._stand_ins(inputs.labels)))
                 self._collection = c
@@ -215,9 +218,9 @@ class Reader:
             chunk = todo[start:start + 200]
             found: dict[str, dict[str, str]] = {r: {} for r in chunk}
             for row in self.store.select(sparql.prepare("review_labels", resources=[URIRef(r) for r in chunk])):
-                label = row["label"]
-                lang = getattr(label, "language", None) or ""
-                found[str(row["resource"])].setdefault(lang.lower(), str(label))
+                term = row["label"]
+                lang = getattr(term, "language", None) or ""
+                found[str(row["resource"])].setdefault(lang.lower(), str(term))
             self._labels.update(found)
         out = {}
         for r in resources:
@@ -379,10 +382,11 @@ class Reader:
             for st, current in index.current.items():
                 if not review_ok(current):
                     continue
-                row = index.by_statement.get(st)
-                if row is not None:
+                live = index.by_statement.get(st)
+                if live is not None:
                     if status == "all":
                         continue  # listed above
+                    row = live
                 else:
                     t = c.task_by_iri(current.task)
                     record = c.records.get(current.artifact)
@@ -433,7 +437,7 @@ class Reader:
     def state(self, statements: Sequence[str]) -> dict:
         """The current decision on some statements (what a page shows may be stale)."""
         index = self.index()
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for st in statements:
             r = index.current.get(st)
             if r is None:
@@ -478,9 +482,12 @@ class Reader:
         for artifact, graph in artifacts:
             if artifact not in self._evidence and graph:
                 todo[graph].append(artifact)
-        profile = self.collection().profile if todo else None
-        for graph, iris in todo.items():
-            for record in fetch_records(self.store, graph, sorted(set(iris)), [], profile=profile):
+        if todo:
+            inputs = self.collection().inputs
+            wanted = [(iri, graph) for graph, iris in todo.items() for iri in sorted(set(iris))]
+            # Texts and images only: no task's values, no literals.
+            for record in read_records(self.store, self.settings, inputs, wanted, tasks=[], literals=False,
+                                       curated=False):
                 text, lang = _first_line(record.texts)
                 self._evidence[record.iri] = {"images": len(record.images), "text": text, "lang": lang,
                                               "locations": list(record.images)}
@@ -505,12 +512,11 @@ class Reader:
         """(record as the museum graph has it, record with curated values merged, label)."""
         c = c or self.collection()
         graph, label = self._artifact_graph(c, artifact)
-        museum_record = fetch_records(self.store, graph, [URIRef(artifact)], c.tasks,
-                                      literal_properties=self.settings.literal_features, profile=c.profile)[0]
-        merged = ArtifactRecord.from_dict(museum_record.to_dict())
-        merge_curated(self.store, self.graphs.curated, c.tasks, [merged])
-        _, groups = compute_label_groups(self.store, c.tasks, [merged])
-        assign_labels([merged], c.labels, groups)
+        inputs = c.inputs
+        wanted = [(artifact, str(graph))]
+        # What the museum graph asserts (values only), and the record as the models read it.
+        museum_record = read_records(self.store, self.settings, inputs, wanted, with_inputs=False, curated=False)[0]
+        merged = complete(self.store, inputs, read_records(self.store, self.settings, inputs, wanted, fresh=True))[0]
         return museum_record, merged, label
 
     def image_locations(self, artifact: str) -> list[str]:
@@ -533,7 +539,7 @@ class Reader:
         scores, note = self.modality_scores(record) if with_scores else ({}, "not computed")
         live_statements = {str(r["st"]) for r in statements}
         history = self.history(artifact, index)
-        tasks = []
+        tasks: list[dict[str, Any]] = []
         for task in c.tasks:
             asserted = museum_record.values.get(task.name, [])
             curated = [v for v in record.values.get(task.name, []) if v not in asserted]
@@ -618,19 +624,19 @@ class Reader:
             by_reviewer[r.reviewer][r.decision] += 1
             by_day[day(r.time)][r.decision] += 1
             last[r.reviewer] = max(last.get(r.reviewer, ""), r.time)
-        totals = Counter()
+        totals: Counter = Counter()
         for counts in by_task.values():
             totals.update(counts)
 
-        def row(counts: Counter, **key) -> dict:
+        def counted(counts: Counter, **key) -> dict:
             return {**key, **{k: counts.get(k, 0) for k in kinds}}
 
         acts = ("accepted", "corrected", "rejected", "undone")
         return {
             "totals": {**{k: totals.get(k, 0) for k in kinds}, "reviews": len(index.reviews)},
-            "by_task": [row(by_task[t], task=t) for t in sorted(by_task)],
-            "by_museum": [row(by_museum[m], museum=m) for m in sorted(by_museum)],
-            "by_task_museum": [row(by_pair[k], task=k[0], museum=k[1]) for k in sorted(by_pair)],
+            "by_task": [counted(by_task[t], task=t) for t in sorted(by_task)],
+            "by_museum": [counted(by_museum[m], museum=m) for m in sorted(by_museum)],
+            "by_task_museum": [counted(by_pair[k], task=k[0], museum=k[1]) for k in sorted(by_pair)],
             "by_reviewer": [{"reviewer": name, **{k: by_reviewer[name].get(k, 0) for k in acts},
                              "last": last[name], "last_words": when_words(last[name])} for name in sorted(by_reviewer)],
             "by_day": [{"day": d, **{k: by_day[d].get(k, 0) for k in acts}} for d in sorted(by_day)],
@@ -707,7 +713,7 @@ class Reader:
             entries = []
             for j in order:
                 gid = groups[j]
-                group = next((g for g in c.labels.get(task).groups if g.id == gid), None) if task in c.labels else None
+                group = next((g for g in c.labels[task].groups if g.id == gid), None) if task in c.labels else None
                 modalities = {}
                 for m, probs in shown.items():
                     value = float(probs[task][0][j]) if task in probs and has.get(m, True) else math.nan
@@ -753,10 +759,12 @@ class Reader:
         if cached is not None:
             return cached
         if task.grouping == "collection":
+            assert task.facet is not None  # the task definitions' check: a collection grouping names its facet
             query = sparql.prepare("review_search_collection", facet=URIRef(task.facet), limit=_SEARCH_LIMIT)
         elif task.grouping == "country":
             query = sparql.prepare("review_search_country", limit=_SEARCH_LIMIT)
         else:
+            assert task.group_class is not None  # the task definitions' check: a century grouping names its class
             query = sparql.prepare("review_search_century", groupClass=URIRef(task.group_class), limit=_SEARCH_LIMIT)
         rows = [(str(r["concept"]), r["label"]) for r in self.store.select(query)]
         mapped = value_groups(self.store, c.labels[task.name], sorted({concept for concept, _ in rows}))

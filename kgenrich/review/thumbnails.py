@@ -17,7 +17,6 @@ from PIL import Image, UnidentifiedImageError
 
 from ..models.images import ImageSource
 
-DEFAULT_DIR = ".kgenrich/thumbnails"
 SIZE = 320
 LARGE = 1024  # the enlarged view
 
@@ -25,7 +24,7 @@ LARGE = 1024  # the enlarged view
 class Thumbnails:
     def __init__(self, settings, directory: str | None = None):
         self.source = ImageSource.from_settings(settings)
-        self.dir = Path(directory or settings.section("review").get("thumbnail_dir") or DEFAULT_DIR)
+        self.dir = Path(directory or settings.review.thumbnail_dir)
 
     def get(self, location: str, large: bool = False) -> Path | None:
         """The cached JPEG thumbnail (``large``: the enlarged view) of an image location, made when
@@ -40,9 +39,9 @@ class Thumbnails:
         if target.is_file():
             return target
         try:
-            with Image.open(path) as img:
-                img.load()
-                img = img.convert("RGB")
+            with Image.open(path) as opened:
+                opened.load()
+                img = opened.convert("RGB")
                 img.thumbnail((size, size))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")

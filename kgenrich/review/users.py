@@ -26,8 +26,6 @@ from pathlib import Path
 from ..errors import ConfigError, KgenrichError
 
 ROLES = ("reviewer", "admin", "readonly")
-DEFAULT_USERS_FILE = ".kgenrich/users.json"
-DEFAULT_SECRET_FILE = ".kgenrich/review-secret"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # scrypt cost: about 50 ms and 16 MiB per check on one core (OWASP's minimum is N=2**17 with r=8
 # for interactive logins on servers; a curator's page checks once per login, the API caches).
@@ -99,7 +97,7 @@ class UsersFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._cache: dict[str, User] = {}
-        self._stamp = None
+        self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, User]:
@@ -175,12 +173,12 @@ class UsersFile:
 
 
 def users_file(settings) -> UsersFile:
-    return UsersFile(settings.section("review").get("users_file") or DEFAULT_USERS_FILE)
+    return UsersFile(settings.review.users_file)
 
 
 def secret_key(settings) -> str:
     """The key that signs session cookies and API CSRF tokens: made once, kept in a 0600 file."""
-    path = Path(settings.section("review").get("secret_file") or DEFAULT_SECRET_FILE)
+    path = Path(settings.review.secret_file)
     try:
         text = path.read_text(encoding="ascii").strip()
         if len(text) >= 32:
