@@ -261,7 +261,7 @@ def date_group_info(gid: str) -> tuple[str, str, str, str]:
     return label, f"{TIMESPAN_NS}decade/{decade}", stamp(decade, False), stamp(decade + 9, True)
 
 
-def _group_of_concept(iri: str, unit: str) -> str | None:
+def date_group_of_concept(iri: str, unit: str) -> str | None:
     """The date group whose time-span kgenrich minted (a value a curator accepted), or None."""
     prefix = f"{TIMESPAN_NS}{unit}/"
     if not iri.startswith(prefix):
@@ -290,7 +290,7 @@ def _map_date(store: Store, task: Task, values: list[str]):
                 first = last = None
             gid = first if first is not None and first == last else None
         else:
-            gid = _group_of_concept(value, unit)
+            gid = date_group_of_concept(value, unit)
         if gid is None:
             continue
         mapping[value] = [gid]
