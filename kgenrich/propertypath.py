@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
+from rdflib.term import Node
 
 from .errors import KgenrichError
 from .sparql import CheckedFragment, serialize_term
 
-_UNARY = {
+_UNARY: dict[Node, str] = {
     SH.inversePath: "^",
     SH.zeroOrMorePath: "*",
     SH.oneOrMorePath: "+",
