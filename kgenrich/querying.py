@@ -101,7 +101,7 @@ def _plain(term: Node | None) -> str:
     return str(term)
 
 
-def _json_term(term: Node) -> dict:
+def _json_term(term: Node) -> dict[str, str]:
     if isinstance(term, URIRef):
         return {"type": "uri", "value": str(term)}
     if isinstance(term, Literal):
