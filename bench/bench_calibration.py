@@ -28,17 +28,15 @@ import json
 import math
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# bench/ is on sys.path when this script runs (python bench/bench_calibration.py)
+from bench_models import SILKNOW, SILKNOW_TABULAR, VOCABULARIES, extract_all, settings_with, store_of, table
 
-from bench_models import SILKNOW, SILKNOW_TABULAR, VOCABULARIES, extract_all, settings_with, store_of, table  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 OUT = ROOT / "bench" / "out"
 TASKS = ("material", "technique", "place", "time")

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OUT = ROOT / "bench" / "out"
 TASK_ORDER = ("material", "technique", "place", "time", "depiction")
@@ -45,16 +43,15 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
 
     from kgenrich.config import load_settings
     from kgenrich.demo.generator import generate
-    from kgenrich.models.image import _FEATURE_CACHE
-    from kgenrich.models.text import _EMBED_CACHE
-    from kgenrich.pipeline import extract, label_groups
+    from kgenrich.models.image import clear_feature_cache
+    from kgenrich.models.text import clear_embedding_cache
+    from kgenrich.pipeline import load_inputs
     from kgenrich.store.embedded import EmbeddedStore
-    from kgenrich.tasks import load_definitions
     from kgenrich.training import demo_model_settings, train_ensemble
 
     torch.set_num_threads(threads)
-    _FEATURE_CACHE.clear()  # every seed pays its own feature extraction, as a fresh demo would
-    _EMBED_CACHE.clear()
+    clear_feature_cache()  # every seed pays its own feature extraction, as a fresh demo would
+    clear_embedding_cache()
     stages, loads = {}, {}
     t0 = time.perf_counter()
     col = generate(workdir / f"demo-{seed}", size=size, seed=seed, progress=False)
@@ -65,10 +62,8 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
     for f in col.rdf_files:
         store.load_file(Path(f))
     settings = load_settings(environ={}, cwd=Path(tempfile.gettempdir()))
-    definitions = load_definitions(store, settings)
-    tasks = definitions.tasks
-    labels = label_groups(store, tasks)
-    records = extract(store, tasks, labels, progress=False, profile=definitions.profile)
+    inputs = load_inputs(store, settings, progress=False)
+    labels, records = inputs.labels, inputs.records
     stages["load + extract"], loads["load + extract"] = time.perf_counter() - t0, load_avg()
 
     settings.sections = {"models": {**demo_model_settings(), "threads": threads, "n_jobs": threads}}
@@ -98,8 +93,8 @@ def run(size: int, seed: int, threads: int, workdir: Path, dump: Path | None) ->
                          "seed": seed}, fh)
 
     t0 = time.perf_counter()
-    _FEATURE_CACHE.clear()
-    _EMBED_CACHE.clear()
+    clear_feature_cache()
+    clear_embedding_cache()
     probs = ens.predict(records)  # cold: what `sync` pays to predict the gaps
     stages["predict (all, cold)"], loads["predict (all, cold)"] = time.perf_counter() - t0, load_avg()
     assert all(p.shape[0] == len(records) for p in probs.values())

@@ -24,8 +24,10 @@ import os
 
 # One BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads made
 # each logistic regression ~200x slower.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# (Set before numpy is imported, which reads them once.)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import tempfile
@@ -136,15 +138,13 @@ def main() -> None:
         X_txt = sparse.hstack([tfidf.fit_transform(sub_docs), words.fit_transform(sub_docs)]).tocsr()
         X_im = np.hstack([X_img[idx], has_img[idx, None]])
 
-        def oof(model, X):
-            return cross_val_predict(model, X, y, cv=cv, method="predict_proba")
-
         t1 = time.time()
-        p_txt = oof(LogisticRegression(C=5.0, max_iter=2000), X_txt)
+        p_txt = cross_val_predict(LogisticRegression(C=5.0, max_iter=2000), X_txt, y, cv=cv, method="predict_proba")
         t2 = time.time()
-        p_img = oof(make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=3000)), X_im)
+        p_img = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=3000)), X_im, y,
+                                  cv=cv, method="predict_proba")
         t3 = time.time()
-        p_tab = oof(LogisticRegression(C=1.0, max_iter=2000), X_tab)
+        p_tab = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), X_tab, y, cv=cv, method="predict_proba")
         print(f"  [{task}: text {t2 - t1:.0f}s, image {t3 - t2:.0f}s, tabular {time.time() - t3:.0f}s]", flush=True)
         classes = np.unique(y)
         Z = np.hstack([np.log(p_txt + 1e-4), np.log(p_img + 1e-4), np.log(p_tab + 1e-4),
@@ -152,10 +152,9 @@ def main() -> None:
         p_stack = cross_val_predict(LogisticRegression(C=1.0, max_iter=3000), Z, y,
                                     cv=StratifiedKFold(5, shuffle=True, random_state=1), method="predict_proba")
 
-        def f1(p):
-            return f1_score(y, classes[p.argmax(1)], average="macro")
-
-        print(f"{task:10s} {len(y):5d} {f1(p_txt):6.3f} {f1(p_img):6.3f} {f1(p_tab):7.3f} {f1(p_stack):6.3f}"
+        f1_txt, f1_img, f1_tab, f1_stack = (f1_score(y, classes[p.argmax(1)], average="macro")
+                                            for p in (p_txt, p_img, p_tab, p_stack))
+        print(f"{task:10s} {len(y):5d} {f1_txt:6.3f} {f1_img:6.3f} {f1_tab:7.3f} {f1_stack:6.3f}"
               f"   groups: {', '.join(f'{g}={c}' for g, c in sorted(Counter(y).items()))}")
 
 

@@ -96,8 +96,7 @@ def one_scale(scale: int, shared: Path, work: Path, server: bool) -> dict:
            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     oxigraph = None
     if server:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from servers import OxigraphServer
+        from kgenrich.store.local_server import OxigraphServer
 
         oxigraph = OxigraphServer(work / "server", union_default_graph=True)
         env.update(KGENRICH_ENDPOINT=oxigraph.query, KGENRICH_UPDATE_ENDPOINT=oxigraph.update,

@@ -134,7 +134,7 @@ def predictions_of(store_dir: Path, truth: dict) -> dict[str, tuple[str, float]]
     century's group id."""
     import pyoxigraph as ox
 
-    from kgenrich.labels import _group_of_concept
+    from kgenrich.labels import date_group_of_concept
 
     store = ox.Store.read_only(str(store_dir))
     rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -158,7 +158,7 @@ def predictions_of(store_dir: Path, truth: dict) -> dict[str, tuple[str, float]]
                     continue
                 value = next(store.quads_for_pattern(st, objp, None, graph)).object.value
                 conf = float(next(store.quads_for_pattern(st, confidence, None, graph)).object.value)
-                group = value if task == "type" else _group_of_concept(value, "century")
+                group = value if task == "type" else date_group_of_concept(value, "century")
                 if best is None or conf > best[1]:
                     best = (group, conf)
         if best is not None:

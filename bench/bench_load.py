@@ -76,7 +76,6 @@ print(len(store))
 """
 JSONLD_PER_DOCUMENT = """
 import json, sys, time, pyoxigraph as ox
-sys.path.insert(0, {root!r})
 from kgenrich.store.jsonld import ContextStore
 contexts = ContextStore()
 names = sys.argv[1:]
@@ -181,7 +180,7 @@ def jsonld_rows(table: Table, count: int, work: Path) -> None:
     documents = work / "linked-art-documents"
     make_documents(documents, count)
     sample = sorted(documents.glob("*.json"))[:100]
-    seconds, peak, text, status = run(python(JSONLD_PER_DOCUMENT.format(root=str(ROOT)), *map(str, sample)))
+    seconds, peak, text, status = run(python(JSONLD_PER_DOCUMENT, *map(str, sample)))
     per_document = float(text.split()[1]) / len(sample) if status == 0 else float("nan")
     table.rows.append((f"{count:,} docs", "pyoxigraph JSON-LD, per document (100 measured, scaled)",
                        per_document * count, peak, load_average(), f"{per_document * 1000:.0f} ms a document"))

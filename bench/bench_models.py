@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SILKNOW = ROOT.parent / "shared" / "data" / "silknow"
@@ -54,14 +52,16 @@ def store_of(files):
 
 
 def extract_all(store, settings, labels=None):
-    from kgenrich.pipeline import extract, label_groups
-    from kgenrich.tasks import load_definitions
+    """(tasks, label groups, labelled records) of a store; with ``labels`` given (e.g. the training
+    collection's), the records are labelled with those groups instead of their own."""
+    from kgenrich.dataset import assign_labels
+    from kgenrich.pipeline import load_inputs
 
-    definitions = load_definitions(store, settings)
-    tasks = definitions.tasks
+    inputs = load_inputs(store, settings, progress=False)
     if labels is None:
-        labels = label_groups(store, tasks)
-    return tasks, labels, extract(store, tasks, labels, progress=False, profile=definitions.profile)
+        return inputs.tasks, inputs.labels, inputs.records
+    assign_labels(inputs.records, labels, inputs.value_groups)
+    return inputs.tasks, labels, inputs.records
 
 
 def table(rows, header):
@@ -118,8 +118,8 @@ def bench_demo(size: int, threads: int, workdir: Path) -> dict:
     import torch
 
     from kgenrich.evaluation import holdout_split, score_ensemble
-    from kgenrich.models.image import _FEATURE_CACHE
-    from kgenrich.models.text import _EMBED_CACHE
+    from kgenrich.models.image import clear_feature_cache
+    from kgenrich.models.text import clear_embedding_cache
     from kgenrich.training import demo_model_settings, train_ensemble
 
     torch.set_num_threads(threads)
@@ -132,8 +132,8 @@ def bench_demo(size: int, threads: int, workdir: Path) -> dict:
     ens = train_ensemble(train, labels, s, workdir / "models", progress=False)
     t_train = time.perf_counter() - t0
     # cold inference throughput: clear the per-process caches first
-    _FEATURE_CACHE.clear()
-    _EMBED_CACHE.clear()
+    clear_feature_cache()
+    clear_embedding_cache()
     speed = {}
     for m, model in ens.models.items():
         t0 = time.perf_counter()

@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from kgenrich.store.local_server import OxigraphServer, oxigraph_binary
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 QUERY = "SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
 
@@ -101,8 +102,6 @@ def main() -> None:
         report("embedded", runs)
         if args.no_server:
             return
-        from servers import OxigraphServer, oxigraph_binary
-
         binary = oxigraph_binary()
         if binary is None:
             print("oxigraph server: not installed, skipped")

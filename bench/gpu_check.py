@@ -25,15 +25,10 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def rounds(step, warmup: int, timed: int, sync) -> list[float]:
@@ -56,12 +51,39 @@ def per_second(items: int, seconds: list[float]) -> dict:
             "max": round(max(rates), 1), "rounds": len(rates)}
 
 
+def training_step(net, x, y, opt, device):
+    """One AdamW step of ``net`` on the batch ``x``, ``y`` (focal loss of the multitask heads)."""
+    from kgenrich.models.losses import multitask_focal_loss
+    from kgenrich.models.torchutil import autocast
+
+    def step():
+        with autocast(device):
+            logits = net(x)
+        loss = multitask_focal_loss(logits, y, 2.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def inference_step(model, x, device):
+    """One forward pass of ``model`` on the batch ``x``, without gradients."""
+    import torch
+
+    from kgenrich.models.torchutil import autocast
+
+    def step():
+        with torch.no_grad(), autocast(device):
+            model(x)
+
+    return step
+
+
 def resnet152(cfg, device, sync, compile_too: bool) -> dict:
     import torch
 
     from kgenrich.models.image import Backbone, ImageNet
-    from kgenrich.models.losses import multitask_focal_loss
-    from kgenrich.models.torchutil import autocast
 
     sizes = [8, 12, 20, 10, 15]  # five tasks' groups, about SILKNOW's
     net = ImageNet(Backbone("resnet152"), sizes).to(device)
@@ -76,24 +98,12 @@ def resnet152(cfg, device, sync, compile_too: bool) -> dict:
         y = torch.stack([torch.randint(0, k, (batch,), device=device) for k in sizes], dim=1)
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
         net.train()
-
-        def train_step():
-            with autocast(device):
-                logits = net(x)
-            loss = multitask_focal_loss(logits, y, 2.0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
+        train_step = training_step(net, x, y, opt, device)
         out[f"train_b{batch}"] = per_second(batch, rounds(train_step, cfg["warmup"], cfg["timed"], sync))
         net.eval()
-
-        def infer(model=net):
-            with torch.no_grad(), autocast(device):
-                model(x)
-
-        out[f"infer_b{batch}"] = per_second(batch, rounds(infer, cfg["warmup"], cfg["timed"], sync))
-        del opt
+        out[f"infer_b{batch}"] = per_second(batch, rounds(inference_step(net, x, device), cfg["warmup"],
+                                                          cfg["timed"], sync))
+        del train_step, opt  # the optimizer's state is freed before the next batch size
     if compile_too:
         batch = cfg["batches"][-1]
         x = torch.randint(0, 256, (batch, 3, cfg["px"], cfg["px"]), dtype=torch.uint8, device=device)
@@ -101,11 +111,7 @@ def resnet152(cfg, device, sync, compile_too: bool) -> dict:
             x = x.contiguous(memory_format=torch.channels_last)
         compiled = torch.compile(net)
         t0 = time.perf_counter()
-
-        def infer_compiled():
-            with torch.no_grad(), autocast(device):
-                compiled(x)
-
+        infer_compiled = inference_step(compiled, x, device)
         infer_compiled()
         sync()
         out["compile_seconds"] = round(time.perf_counter() - t0, 1)

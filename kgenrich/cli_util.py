@@ -18,12 +18,16 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from .config import Settings
 from .errors import KgenrichError
 from .redact import redact
+
+if TYPE_CHECKING:  # the store package is imported when a command opens a store, not before
+    from .store import Store
 
 log = logging.getLogger("kgenrich")
 
@@ -37,7 +41,7 @@ class AppContext:
     """What every command gets as ``ctx.obj``: the settings and a lazily opened store."""
 
     settings: Settings
-    _store: object = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
 
     def open_store(self, *, read_only: bool = False):
         """The store, opened once.  A command that only reads says ``read_only=True``: it then runs
@@ -148,7 +152,8 @@ class KgenrichGroup(click.Group):
             code = EXIT_INTERRUPTED
         except click.ClickException as exc:
             message = " ".join(exc.format_message().split())
-            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else (prog_name or "kgenrich")
+            failed_in: click.Context | None = getattr(exc, "ctx", None)  # usage errors carry their command's
+            command = failed_in.command_path if failed_in is not None else (prog_name or "kgenrich")
             hint = f" (see '{command} --help')" if isinstance(exc, click.UsageError) else ""
             click.echo(f"error: {redact(message, secrets_in_play())}{hint}", err=True)
             code = exc.exit_code
@@ -171,7 +176,8 @@ class KgenrichGroup(click.Group):
             raise
         except click.ClickException as exc:
             # usage errors: click prints them; strip credentials from what it will print
-            exc.message = redact(exc.message, secrets_in_play(_settings_of(ctx)))
+            # click declares ``message`` Final; redacting it in place keeps the exception's type and context
+            exc.message = redact(exc.message, secrets_in_play(_settings_of(ctx)))  # type: ignore[misc]
             raise
         except KgenrichError as exc:
             click.echo(f"error: {user_message(exc, _settings_of(ctx))}", err=True)

@@ -18,7 +18,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from rdflib import URIRef
+from rdflib import Literal, URIRef
 
 from . import sparql
 from .namespaces import TIMESPAN_NS
@@ -61,6 +61,7 @@ class _GroupInfo:
 def _map_collection(store: Store, task: Task, values: list[str]):
     mapping: dict[str, list[str]] = defaultdict(list)
     infos: dict[str, _GroupInfo] = {}
+    assert task.facet is not None  # a collection grouping has its kge:facet (shapes/tasks.ttl)
     facet = URIRef(task.facet)
     for chunk in _chunks(values):
         rows = store.select(sparql.prepare("group_map_collection", values=[URIRef(v) for v in chunk], facet=facet))
@@ -110,6 +111,7 @@ def _map_country(store: Store, task: Task, values: list[str]):
 def _map_century(store: Store, task: Task, values: list[str]):
     mapping: dict[str, list[str]] = defaultdict(list)
     infos: dict[str, _GroupInfo] = {}
+    assert task.group_class is not None  # a century grouping has its kge:groupClass (shapes/tasks.ttl)
     for chunk in _chunks(values):
         rows = store.select(sparql.prepare("group_map_century", values=[URIRef(v) for v in chunk],
                                            groupClass=URIRef(task.group_class)))
@@ -141,7 +143,9 @@ def _labels_of(store: Store, iris: Iterable[str]) -> dict[str, str]:
             label = " ".join(str(row["label"]).split())
             if not label:
                 continue
-            key = (-int(row["preferred"].toPython()), len(label), label)
+            preferred = row["preferred"]
+            assert isinstance(preferred, Literal)  # the query binds it to 1 or 0
+            key = (-int(preferred.toPython()), len(label), label)
             value = str(row["value"])
             if value not in found or key < found[value]:
                 found[value] = key
@@ -261,7 +265,7 @@ def date_group_info(gid: str) -> tuple[str, str, str, str]:
     return label, f"{TIMESPAN_NS}decade/{decade}", stamp(decade, False), stamp(decade + 9, True)
 
 
-def _group_of_concept(iri: str, unit: str) -> str | None:
+def date_group_of_concept(iri: str, unit: str) -> str | None:
     """The date group whose time-span kgenrich minted (a value a curator accepted), or None."""
     prefix = f"{TIMESPAN_NS}{unit}/"
     if not iri.startswith(prefix):
@@ -284,13 +288,15 @@ def _map_date(store: Store, task: Task, values: list[str]):
         begin, sep, end = value.partition("/")
         gid = None
         if sep:
+            first: str | None
+            last: str | None
             try:
                 first, last = date_group(int(begin), unit), date_group(int(end), unit)
             except ValueError:  # a bound that is no date ("?")
                 first = last = None
             gid = first if first is not None and first == last else None
         else:
-            gid = _group_of_concept(value, unit)
+            gid = date_group_of_concept(value, unit)
         if gid is None:
             continue
         mapping[value] = [gid]

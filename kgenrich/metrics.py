@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .models.base import encode_targets
 from .records import ArtifactRecord
 
 
-def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict:
+def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Macro-F1 over the groups present in truth or prediction (as scikit-learn does), micro-F1,
     accuracy, support, and the confusion matrix over all ``labels``."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
@@ -39,7 +40,7 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) 
         }
 
 
-def summary(s: dict) -> dict:
+def summary(s: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of ``scores`` (no confusion matrix), as the model cards keep them."""
     return {k: s[k] for k in ("macro_f1", "micro_f1", "accuracy", "support") + CALIBRATION_KEYS if k in s}
 
@@ -53,7 +54,7 @@ def _chosen(p: np.ndarray, chosen: np.ndarray | None) -> np.ndarray:
     return np.asarray(p).argmax(axis=1) if chosen is None else np.asarray(chosen)
 
 
-def reliability(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None, bins: int = ECE_BINS) -> dict:
+def reliability(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None, bins: int = ECE_BINS) -> dict[str, Any]:
     """Equal-width bins of the confidence of the chosen group (top-1 by default): per bin the
     number of rows, their mean confidence and their accuracy (None for an empty bin)."""
     p, y = np.asarray(p, dtype=np.float64), np.asarray(y)
@@ -65,7 +66,10 @@ def reliability(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None, 
     count = np.bincount(which, minlength=bins)
     conf_sum = np.bincount(which, weights=conf, minlength=bins)
     hit_sum = np.bincount(which, weights=correct.astype(float), minlength=bins)
-    mean = lambda total: [round(float(t / c), 6) if c else None for t, c in zip(total, count)]  # noqa: E731
+
+    def mean(total: np.ndarray) -> list[float | None]:
+        return [round(float(t / c), 6) if c else None for t, c in zip(total, count)]
+
     return {"bins": bins, "count": count.tolist(), "confidence": mean(conf_sum), "accuracy": mean(hit_sum)}
 
 
@@ -97,7 +101,7 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float | None:
     return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], LOG_LOSS_EPS, 1.0))))
 
 
-def calibration_scores(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None) -> dict:
+def calibration_scores(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None = None) -> dict[str, float | None]:
     """``ece`` (of the chosen group's confidence, top-1 by default), ``brier`` and ``log_loss``."""
     return {"ece": ece(p, y, chosen), "brier": brier(p, y), "log_loss": log_loss(p, y)}
 
@@ -105,7 +109,7 @@ def calibration_scores(p: np.ndarray, y: np.ndarray, chosen: np.ndarray | None =
 def oof_scores(records: Sequence[ArtifactRecord], groups: dict[str, list[str]], probs: dict[str, np.ndarray],
                fused: dict[str, np.ndarray] | None = None, *, calibrated: dict[str, np.ndarray] | None = None,
                decisions: dict[str, np.ndarray] | None = None,
-               fused_decisions: dict[str, np.ndarray] | None = None) -> dict:
+               fused_decisions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Scores of one modality's out-of-fold probabilities, per task.
 
     A modality is scored on the labelled rows where it has a prediction (image

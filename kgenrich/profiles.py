@@ -71,8 +71,9 @@ class Input:
         def path(p: PropertyPath | None) -> str | None:
             return p.turtle(_show) if p is not None else None
 
-        out = {"name": self.name, "kind": self.kind, "node_path": path(self.node_path),
-               "value_path": path(self.value_path)}
+        out: dict[str, str | list[str] | None] = {"name": self.name, "kind": self.kind,
+                                                  "node_path": path(self.node_path),
+                                                  "value_path": path(self.value_path)}
         if self.node_types:
             out["node_type_path"] = path(self.node_type_path)
             out["node_types"] = [_show(t) for t in self.node_types]
@@ -280,12 +281,16 @@ def count_artifacts(store: Store, profile: Profile, own: OwnGraphs | None = None
     classes = {URIRef(c) for c in profile.artifact_classes}
     for cls in profile.artifact_classes:
         for row in store.select(sparql.prepare("artifact_classes", artifactClass=URIRef(cls))):
-            classes.add(row["cls"])
+            subclass = row["cls"]
+            if isinstance(subclass, URIRef):  # the query keeps IRIs only
+                classes.add(subclass)
     total = 0
     for row in store.select(sparql.prepare("artifact_graphs", classes=sorted(classes))):
         if own is not None and own.is_ours(str(row["g"])):
             continue
-        total += int(row["artifacts"].toPython())
+        artifacts = row["artifacts"]
+        assert isinstance(artifacts, Literal)  # a COUNT
+        total += int(artifacts.toPython())
     return total
 
 

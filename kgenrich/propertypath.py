@@ -19,16 +19,18 @@ PropertyPath as a binding).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
+from rdflib.term import Node
 
 from .errors import KgenrichError
 from .sparql import CheckedFragment, serialize_term
 
-_UNARY = {
+_UNARY: dict[Node, str] = {
     SH.inversePath: "^",
     SH.zeroOrMorePath: "*",
     SH.oneOrMorePath: "+",
@@ -92,7 +94,7 @@ class PropertyPath(CheckedFragment):
             return "^" + inner
         return f"({inner}){self.kind}"
 
-    def turtle(self, show=None) -> str:
+    def turtle(self, show: Callable[[str], str] | None = None) -> str:
         """How an editor writes the path in Turtle (``show`` renders an IRI, e.g. as a prefixed name)."""
         show = show or (lambda iri: f"<{iri}>")
         if self.kind == "iri":
@@ -108,7 +110,7 @@ class PropertyPath(CheckedFragment):
         return self.sparql()
 
 
-def parse_path(graph: Graph, node, what: str = "path", _depth: int = 0) -> PropertyPath:
+def parse_path(graph: Graph, node: Node, what: str = "path", _depth: int = 0) -> PropertyPath:
     """The property path that ``node`` describes in ``graph`` (SHACL's path syntax)."""
     if _depth > MAX_DEPTH:
         raise PathError(f"{what}: nested more than {MAX_DEPTH} levels deep (a path that contains itself?)")
@@ -142,10 +144,11 @@ def parse_path(graph: Graph, node, what: str = "path", _depth: int = 0) -> Prope
     return PropertyPath(_UNARY[predicate], parts=(parse_path(graph, value, what, _depth + 1),))
 
 
-def path_triples(graph: Graph, node) -> list[tuple]:
+def path_triples(graph: Graph, node: Node) -> list[tuple[Node, Node, Node]]:
     """The triples that describe the path at ``node`` (its blank nodes, lists included), e.g. to check
     or copy a definition together with its paths."""
-    out, todo, seen = [], [node], set()
+    out: list[tuple[Node, Node, Node]] = []
+    todo, seen = [node], set()
     while todo:
         current = todo.pop()
         if not isinstance(current, BNode) or current in seen:

@@ -101,7 +101,7 @@ def _plain(term: Node | None) -> str:
     return str(term)
 
 
-def _json_term(term: Node) -> dict:
+def _json_term(term: Node) -> dict[str, str]:
     if isinstance(term, URIRef):
         return {"type": "uri", "value": str(term)}
     if isinstance(term, Literal):
@@ -171,11 +171,3 @@ def _flushing(rows: Iterator[dict[str, Node]], out: IO[str]) -> Iterator[dict[st
                 last = now
         yield row
 
-
-def format_results(result: QueryResult, fmt: str) -> str:
-    """The whole result as one string (for small results and tests; the CLI streams with write_results)."""
-    import io
-
-    buffer = io.StringIO()
-    write_results(result, fmt, buffer)
-    return buffer.getvalue()

@@ -114,7 +114,7 @@ class ArtifactRecord:
         """True when the artifact has no asserted value at all for the task."""
         return not self.values.get(task)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "iri": self.iri,
             "graph": self.graph,
@@ -131,7 +131,7 @@ class ArtifactRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> ArtifactRecord:
+    def from_dict(cls, d: dict[str, Any]) -> ArtifactRecord:
         return cls(
             iri=d["iri"],
             graph=d["graph"],

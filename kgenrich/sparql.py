@@ -32,7 +32,7 @@ class CheckedFragment:
         raise NotImplementedError
 
 
-class TripleBlock(list):
+class TripleBlock(list[tuple[Node, Node, Node]]):
     """Triples to be bound as a data block (``INSERT DATA``), one ``s p o .`` per line."""
 
 
@@ -184,7 +184,7 @@ def bind(text: str, bindings: Mapping[str, Bindable] | None = None) -> str:
     bindings = dict(bindings or {})
     missing: list[str] = []
 
-    def substitute(match: re.Match) -> str:
+    def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in bindings:
             missing.append(name)

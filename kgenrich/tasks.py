@@ -264,8 +264,8 @@ class TaskDefinition:
                              "source": ", ".join(dict.fromkeys(s for _, s in a.values)),
                              "overrides": [{"value": show(v), "source": s} for v, s in a.overridden]})
             elif predicate in DEFAULTS or predicate in (KGE_IRI + "name", str(RDFS.label)):
-                default = {KGE_IRI + "name": Literal(self.name), str(RDFS.label): Literal(self.label)}.get(
-                    predicate, DEFAULTS.get(predicate))
+                own = {KGE_IRI + "name": Literal(self.name), str(RDFS.label): Literal(self.label)}
+                default = own[predicate] if predicate in own else DEFAULTS[predicate]
                 rows.append({"property": show(URIRef(predicate)), "iri": predicate, "values": [show(default)],
                              "source": "default", "overrides": []})
         return {"task": self.name, "iri": show(self.nodes[0]), "also": [show(n) for n in self.nodes[1:]],
@@ -403,9 +403,10 @@ def _check_shapes(definitions: Sequence[TaskDefinition], graph: Graph) -> None:
         return
     problems = []
     for result in results.subjects(RDF.type, SH.ValidationResult):
-        d = by_node.get(results.value(result, SH.focusNode))
-        if d is None:
+        failed = by_node.get(results.value(result, SH.focusNode))
+        if failed is None:
             continue
+        d = failed
         message = str(results.value(result, SH.resultMessage) or "does not conform to shapes/tasks.ttl")
         path = results.value(result, SH.resultPath)
         # The properties the result is about: its path, or those the failed shape combines (sh:or ...).
@@ -437,13 +438,21 @@ def _paths_of(shapes: Graph, shape: Node | None) -> list[Node]:
 
 def _number(d: TaskDefinition, predicate: str, kind):
     value = d.value(KGE_IRI + predicate)
-    return kind((value if value is not None else DEFAULTS[KGE_IRI + predicate]).toPython())
+    literal = value if value is not None else DEFAULTS[KGE_IRI + predicate]
+    assert isinstance(literal, Literal)  # shapes/tasks.ttl has checked its datatype
+    return kind(literal.toPython())
 
 
 def _task(d: TaskDefinition, graph: Graph) -> Task:
     def iri(predicate: str) -> str | None:
         value = d.value(KGE_IRI + predicate)
         return str(value) if value is not None else None
+
+    def required(predicate: str) -> str:
+        value = iri(predicate)
+        if value is None:  # shapes/tasks.ttl requires it (minCount 1): checked before, said here too
+            raise TaskDefinitionError(f"task '{d.name}': kge:{predicate} is missing")
+        return value
 
     def path(predicate: str) -> PropertyPath | None:
         value = d.value(KGE_IRI + predicate)
@@ -463,9 +472,9 @@ def _task(d: TaskDefinition, graph: Graph) -> Task:
         name=d.name,
         iri=str(d.nodes[0]),
         label=d.label,
-        artifact_class=iri("artifactClass"),
-        property=iri("property"),
-        grouping=GROUPINGS[iri("grouping")],
+        artifact_class=required("artifactClass"),
+        property=required("property"),
+        grouping=GROUPINGS[required("grouping")],
         min_support=_number(d, "minSupport", int),
         subject_link=(link.parts[0].iri if link.is_inverse_step else link.iri) if link is not None else None,
         subject_inverse=bool(link is not None and link.is_inverse_step),
@@ -525,9 +534,11 @@ def check_against_ontology(tasks: list[Task], declarations_nt: bytes,
     world = owlready2.World()
     onto = world.get_ontology("https://w3id.org/kgenrich/checked/")
     if declarations_nt.strip():
+        # A malformed line comes as OwlReadyOntologyParsingError; an IRI declared both a class and
+        # a property makes owlready2 refuse to build its Python class with a TypeError.
         try:
             onto.load(fileobj=io.BytesIO(declarations_nt), format="ntriples")
-        except Exception as exc:  # owlready2 raises its own assorted errors
+        except (owlready2.OwlReadyError, TypeError) as exc:
             raise KgenrichError(f"owlready2 could not read the ontology declarations: {exc}") from None
 
     def is_class(iri: str) -> bool:

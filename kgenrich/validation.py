@@ -162,9 +162,10 @@ def subjects_context(store: Store, subject_iris: Iterable[str], tasks: Sequence[
     for start in range(0, len(subjects), _BATCH):
         rows = store.select(sparql.prepare("validation_subject_types", subjects=subjects[start:start + _BATCH]))
         for row in rows:
-            if isinstance(row.get("s"), URIRef) and isinstance(row.get("type"), URIRef):
-                out.append((row["s"], RDF.type, row["type"]))
-                types.add(row["type"])
+            subject, rdf_type = row.get("s"), row.get("type")
+            if isinstance(subject, URIRef) and isinstance(rdf_type, URIRef):
+                out.append((subject, RDF.type, rdf_type))
+                types.add(rdf_type)
     classes = sorted({URIRef((t.subject_class if t.subject_link else t.artifact_class) or "") for t in tasks} - {URIRef("")})
     types_list = sorted(types - set(classes))
     for start in range(0, len(types_list), _BATCH):
@@ -317,7 +318,9 @@ def validate_sparql_lines(lines: Sequence[str], context: Sequence[Triple],
     out = []
     for path in sorted((QUERIES_DIR / "validate").glob("*.rq")):
         rule = KGSH + path.stem
-        for row in scratch.query(_rule_query(path.stem, vocabulary), use_default_graph_as_union=True):
+        solutions = scratch.query(_rule_query(path.stem, vocabulary), use_default_graph_as_union=True)
+        assert isinstance(solutions, ox.QuerySolutions)  # every rule is a SELECT
+        for row in solutions:
             value = row["value"]
             out.append(Violation(str(to_rdflib(row["focus"])), rule, None if value is None else str(to_rdflib(value)),
                                  messages.get(rule, "")))

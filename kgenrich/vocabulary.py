@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
+from rdflib.term import Node
 
 from .namespaces import KGE_IRI
 from .resources import ONTOLOGY_DIR, SHAPES_DIR
@@ -31,7 +32,7 @@ TASK_SHAPES_FILE = "tasks.ttl"
 BEGIN = "<!-- BEGIN reference: generated from ontology/kgenrich.ttl and shapes/tasks.ttl -->"
 END = "<!-- END reference -->"
 
-_KINDS = {OWL.Class: "class", OWL.ObjectProperty: "property", OWL.DatatypeProperty: "property"}
+_KINDS: dict[Node, str] = {OWL.Class: "class", OWL.ObjectProperty: "property", OWL.DatatypeProperty: "property"}
 _PREFIXES = {KGE_IRI: "kge:", str(XSD): "xsd:", str(OWL): "owl:", str(RDF): "rdf:", str(RDFS): "rdfs:"}
 
 
@@ -57,7 +58,7 @@ def curie(iri: str) -> str:
     return f"<{iri}>"
 
 
-def _english(graph: Graph, subject: URIRef, predicate: URIRef) -> str:
+def _english(graph: Graph, subject: Node, predicate: URIRef) -> str:
     values = [o for o in graph.objects(subject, predicate) if isinstance(o, Literal)]
     values.sort(key=lambda o: (o.language not in ("en", None), str(o)))
     return " ".join(str(values[0]).split()) if values else ""
@@ -115,16 +116,20 @@ def _counts(shapes: Graph, path: URIRef) -> tuple[str, str]:
     for shape in shapes.objects(None, SH.property):
         if shapes.value(shape, SH.path) != path:
             continue
-        if shapes.value(shape, SH.minCount) is not None:
-            low = int(shapes.value(shape, SH.minCount))
-        if shapes.value(shape, SH.maxCount) is not None:
-            high = int(shapes.value(shape, SH.maxCount))
+        low = _count(shapes, shape, SH.minCount, low)
+        high = _count(shapes, shape, SH.maxCount, high)
     required = "yes" if low else _required_when(shapes, path) or "no"
     if high == 1:
         values = "exactly one" if low else "at most one"
     else:
         values = "any number"
     return required, values
+
+
+def _count(shapes: Graph, shape: Node, predicate: URIRef, otherwise: int | None) -> int | None:
+    """The shape's integer ``sh:minCount`` / ``sh:maxCount``, else ``otherwise``."""
+    value = shapes.value(shape, predicate)
+    return int(value) if isinstance(value, Literal) else otherwise
 
 
 def _required_when(shapes: Graph, path: URIRef) -> str | None:

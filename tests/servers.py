@@ -2,28 +2,27 @@
 
 Each server runs on 127.0.0.1 on a free port with its data in a temporary
 directory, and is stopped by the fixture that started it.  Tests skip with the
-reason when a binary is missing.
+reason when a binary is missing.  The Oxigraph launcher lives in the package
+(kgenrich.store.local_server), where the benches import it too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from kgenrich.store.local_server import (  # noqa: F401  (free_port, oxigraph_binary: for the tests)
+    OxigraphServer,
+    ServerProcess,
+    ServerUnavailable,
+    free_port,
+    oxigraph_binary,
+)
 
 
 # ------------------------------------------------------------------ fake models
@@ -82,73 +81,6 @@ class FakeTrainer:
         return FakeEnsemble(groups, self.version, self.decisions)
 
 
-class _ServerProcess:
-    """A server child process: wait until its SPARQL endpoint answers, stop it gracefully."""
-
-    kind = "server"
-    process: subprocess.Popen
-    log = None
-
-    def _exit_detail(self) -> str:
-        return ""
-
-    def _wait(self, timeout: float, interval: float) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}{self._exit_detail()}")
-            try:
-                if requests.get(self.query, params={"query": "ASK {}"}, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(interval)
-        self.stop()
-        raise RuntimeError(f"{self.kind} did not start within {timeout:g} s")
-
-    def stop(self, grace: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-# ------------------------------------------------------------------ Oxigraph
-def oxigraph_binary() -> str | None:
-    candidate = Path(sys.executable).parent / "oxigraph"
-    return str(candidate) if candidate.exists() else shutil.which("oxigraph")
-
-
-class OxigraphServer(_ServerProcess):
-    """``oxigraph serve`` on 127.0.0.1: with the union default graph (as Virtuoso behaves), or in
-    its default mode, where the default graph is a graph of its own."""
-
-    kind = "oxigraph"
-
-    def __init__(self, workdir: Path, union_default_graph: bool = True):
-        binary = oxigraph_binary()
-        if binary is None:
-            pytest.skip("the oxigraph server binary is not installed (pip install oxigraph)")
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / "oxigraph.log", "wb")
-        self.union_default_graph = union_default_graph
-        command = [binary, "serve", "--location", str(workdir / "data"), "--bind", f"127.0.0.1:{self.port}"]
-        if union_default_graph:
-            command.append("--union-default-graph")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait(timeout=30, interval=0.1)
-
-    query = property(lambda self: self.url + "/query")
-    update = property(lambda self: self.url + "/update")
-    gsp = property(lambda self: self.url + "/store")
-
-
 # ------------------------------------------------------------------ Virtuoso 7
 VIRTUOSO_INI = """\
 [Database]
@@ -204,7 +136,7 @@ def virtuoso_binaries() -> tuple[str, str] | None:
     return (server, isql) if server and isql else None
 
 
-class VirtuosoServer(_ServerProcess):
+class VirtuosoServer(ServerProcess):
     """Virtuoso 7 (Debian virtuoso-opensource-7-bin) in the foreground, with a virtuoso.ini of its own."""
 
     kind = "virtuoso"
@@ -249,9 +181,17 @@ class VirtuosoServer(_ServerProcess):
         super().stop(grace)
 
 
+def started_oxigraph(workdir: Path, union_default_graph: bool = True) -> OxigraphServer:
+    """An Oxigraph server, or the test skipped with the reason."""
+    try:
+        return OxigraphServer(workdir, union_default_graph=union_default_graph)
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def oxigraph(tmp_path):
-    server = OxigraphServer(tmp_path / "oxigraph")
+    server = started_oxigraph(tmp_path / "oxigraph")
     yield server
     server.stop()
 
@@ -259,7 +199,7 @@ def oxigraph(tmp_path):
 @pytest.fixture
 def oxigraph_default(tmp_path):
     """An Oxigraph server in its default mode: queries without GRAPH read only its own default graph."""
-    server = OxigraphServer(tmp_path / "oxigraph-default", union_default_graph=False)
+    server = started_oxigraph(tmp_path / "oxigraph-default", union_default_graph=False)
     yield server
     server.stop()
 

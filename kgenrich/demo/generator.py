@@ -148,7 +148,7 @@ DEPICTION_BY_CENTURY = {
     "figure": [1.2, 1.2, 1.1, 1.0, .8, .6],
 }
 # Fine concepts within each group (local names in the demo vocabulary) and their weights.
-FINE = {
+FINE: dict[str, dict[str, float]] = {
     "animal_fibre": {"silk": 6, "wool": 1.5, "animal_fibre": 1},
     "vegetal_fibre": {"linen": 2, "cotton": 2, "vegetal_fibre": 1},
     "metal_thread": {"gold_thread": 3, "silver_thread": 1.5, "gilt_silver_thread": 1, "metal_thread": 1},
@@ -343,7 +343,7 @@ def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = Tr
         counts["broken"] += broken
 
         # --- the graph: only the known values are asserted
-        po: list[tuple[str, object]] = [
+        po: list[tuple[str, str | list[str]]] = [
             ("a", "ecrm:E22_Man-Made_Object"),
             ("rdfs:label", literal(title, museum.lang)),
             (museum.note, [literal(text, lang) for text, lang in texts_out]),
@@ -365,7 +365,7 @@ def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = Tr
         for img, url in image_blocks:
             doc.add(graph, img, [("a", "ecrm:E38_Image"), ("schema:contentUrl", literal(url))])
 
-        ppo: list[tuple[str, object]] = [("a", "ecrm:E12_Production"), ("ecrm:P108_has_produced", obj)]
+        ppo: list[tuple[str, str | list[str]]] = [("a", "ecrm:E12_Production"), ("ecrm:P108_has_produced", obj)]
         if known["material"]:
             asserted["material"] = with_second(t["material"][0], concept["material"])
             ppo.append(("ecrm:P126_employed", [iri(c) for c in asserted["material"]]))

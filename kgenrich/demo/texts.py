@@ -151,11 +151,6 @@ class TextFacts:
     period: str | None  # period IRI when the artifact has one
 
 
-def object_type(rng: np.random.Generator, lang: str) -> str:
-    objects = FRAMES[lang]["objects"]
-    return objects[int(rng.integers(0, len(objects)))]
-
-
 def _pick(rng: np.random.Generator, items: list[str]) -> str:
     return items[int(rng.integers(0, len(items)))]
 

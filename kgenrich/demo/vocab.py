@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, SKOS
+from rdflib.term import Node
 
 from .trig import TrigDocument, iri
 
@@ -46,7 +47,7 @@ class Vocabulary:
         return self.labels[term][lang]
 
 
-def _labels(g: Graph, s: URIRef) -> dict[str, str]:
+def _labels(g: Graph, s: Node) -> dict[str, str]:
     out: dict[str, str] = {}
     for prop in (SKOS.prefLabel, GN.alternateName):
         for o in g.objects(s, prop):
@@ -63,7 +64,7 @@ def load_vocabulary() -> Vocabulary:
 
     # Concept groups, by the same rule the agent uses: the group collection has
     # the concept or one of its skos:broader ancestors as member.
-    concepts = sorted(g.subjects(RDF.type, SKOS.Concept))
+    concepts = sorted(g.subjects(RDF.type, SKOS.Concept), key=str)  # IRIs: rdflib orders them as strings
     for concept in concepts:
         v.labels[str(concept)] = _labels(g, concept)
         b = g.value(concept, SKOS.broader)
@@ -106,8 +107,8 @@ def write_vocabulary_trig(v: Vocabulary, path: Path, graph_iri: str) -> int:
     by_subject: dict[str, list[tuple[str, str]]] = {}
     for s, p, o in v.graph:
         by_subject.setdefault(s.n3(), []).append((p.n3(), o.n3()))
-    for s in sorted(by_subject):
-        doc.add(graph_iri, s, sorted(by_subject[s]))
+    for subject in sorted(by_subject):
+        doc.add(graph_iri, subject, sorted(by_subject[subject]))
     doc.write(path)
     return doc.triples
 
