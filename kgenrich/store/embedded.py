@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -38,6 +39,9 @@ from .guard import DEFAULT_QUERY_TIMEOUT, bounded_iter, check_service
 from .loading import LoadOptions, LoadRun
 from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
 from .terms import solution_row, to_oxigraph, to_rdflib
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # Bytes of N-Triples per bulk load: small enough that the loader's buffers stay small, large
 # enough that it does not write a swarm of tiny index files.
@@ -78,6 +82,11 @@ class EmbeddedStore(Store):
         mode = " (read-only)" if self.read_only else ""
         self.description = f"embedded store {self.path}{mode}" if self.path else "in-memory store"
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, in_memory: bool = False) -> Self:
+        return cls(None if in_memory else settings.store, read_only=read_only,
+                   service_endpoints=settings.service_endpoints, query_timeout=settings.query_timeout)
+
     def _open_read_write(self) -> ox.Store:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -111,13 +120,10 @@ class EmbeddedStore(Store):
                 raise StoreError(f"cannot open the store {self.path} for reading: {one_line(exc)}") from None
         raise AssertionError("unreachable")
 
-    # Capabilities: pyoxigraph returns whole results, applies one update request
-    # in one transaction, and queries run with the union as the default graph.
+    # Capabilities: pyoxigraph returns whole results, and queries run with the union as the default graph.
     page_rows = None
     # pyoxigraph evaluates queries without holding the GIL, and its reads are safe from any thread.
     concurrent_reads = True
-    graph_store_protocol = False
-    atomic_updates = True
     default_graph_is_union = True
 
     @property

@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -53,7 +54,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .. import sparql
-from ..errors import LoadError, StoreError, TruncatedResult
+from ..errors import ConfigError, LoadError, StoreError, TruncatedResult
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
 from .base import (
     DEFAULT_BATCH_BYTES,
@@ -70,6 +71,9 @@ from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
 from .remote_load import NOT_UNION
 from .terms import solution_row, to_rdflib
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +116,13 @@ class RemoteStore(Store):
     """A SPARQL 1.1 endpoint (query, update, optionally Graph Store Protocol) behind the Store contract.
 
     ``retries``: attempts per request where repeating is safe (at least one);
-    ``result_limit``: the server's row cap (0: unknown); ``atomic_updates``:
-    whether the server applies one update request in one transaction (Oxigraph
-    does; a generic endpoint promises nothing).
+    ``result_limit``: the server's row cap (0: unknown).
     """
 
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
                  batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
-                 atomic_updates: bool = False, batch_bytes: int = DEFAULT_BATCH_BYTES, read_only: bool = False):
+                 batch_bytes: int = DEFAULT_BATCH_BYTES, read_only: bool = False):
         query = parse_endpoint(endpoint, "endpoint")
         update = parse_endpoint(update_endpoint, "update endpoint") if update_endpoint else query
         gsp = parse_endpoint(gsp_endpoint, "graph store endpoint") if gsp_endpoint else None
@@ -133,7 +135,6 @@ class RemoteStore(Store):
         self.batch_triples = max(1, int(batch_triples))
         self.batch_bytes = max(4096, int(batch_bytes))
         self.result_limit = int(result_limit)
-        self._atomic = bool(atomic_updates)
         self.read_only = bool(read_only)
         self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
                                 attempts=self.retries, backoff=backoff)
@@ -147,6 +148,17 @@ class RemoteStore(Store):
         self._union_parameter: bool | None = None
         self.unread_default_triples: int | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, in_memory: bool = False) -> Self:
+        # ``in_memory`` means nothing to a server: the data stay where they are.
+        if not settings.endpoint:
+            raise ConfigError("store_kind 'remote' needs an endpoint (--endpoint URL, KGENRICH_ENDPOINT or "
+                              "endpoint = ... in the settings)")
+        return cls(settings.endpoint, update_endpoint=settings.update_endpoint, gsp_endpoint=settings.gsp_endpoint,
+                   credentials=settings.credentials, timeout=settings.timeout, retries=settings.retries,
+                   batch_triples=settings.batch_triples, batch_bytes=settings.batch_bytes,
+                   result_limit=settings.result_limit, read_only=read_only)
+
     # --- capabilities ------------------------------------------------------------
     @property
     def page_rows(self) -> int:
@@ -154,14 +166,6 @@ class RemoteStore(Store):
             # A result of exactly result_limit rows counts as cut: stay below it.
             return min(DEFAULT_PAGE_ROWS, self.result_limit - 1)
         return DEFAULT_PAGE_ROWS
-
-    @property
-    def graph_store_protocol(self) -> bool:
-        return self.gsp_endpoint is not None
-
-    @property
-    def atomic_updates(self) -> bool:
-        return self._atomic
 
     @property
     def default_graph_is_union(self) -> bool | None:
