@@ -22,7 +22,7 @@ from rdflib.term import Node
 from .. import sparql
 from ..errors import LoadError, StoreError
 from .loading import LoadOptions, LoadRun, guess_format
-from .rdfio import gunzip, parse_quads
+from .rdfio import gunzip, parse_quads, serialized
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -405,8 +405,7 @@ class Store(ABC):
         if on_commit is not None:
             on_commit()
         for quads in documents:
-            run.added += self.load_bytes(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), "nquads",
-                                         staging=staging)
+            run.added += self.load_bytes(serialized(quads, ox.RdfFormat.N_QUADS), "nquads", staging=staging)
         return run
 
     def __enter__(self):

@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Self, cast
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -106,6 +106,12 @@ def _term_from_json(binding: dict) -> Node:
             return Literal(value, datatype=URIRef(dt), normalize=False)
         return Literal(value)
     raise StoreError(f"unknown term type in SPARQL results: {kind}")
+
+
+def _count(rows: list[Row]) -> int:
+    """The number ``?n`` of a COUNT query's one row (0 when there is no row)."""
+    value = rows[0].get("n") if rows else None
+    return int(value) if isinstance(value, Literal) else 0
 
 
 def _has_blank(triples: Iterable[Triple]) -> bool:
@@ -184,8 +190,9 @@ class RemoteStore(Store):
     # --- the dataset a query reads -----------------------------------------------
     def _probe_union(self) -> bool | None:
         rows = self._select(sparql.prepare("store_probe_named_triple"), dataset=False)
-        triple = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
-        if triple and all(isinstance(term, (URIRef, Literal)) for term in triple):
+        terms = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
+        triple = [term for term in terms if isinstance(term, (URIRef, Literal))]
+        if len(triple) == 3:
             s, p, o = triple
             probe = sparql.prepare("store_probe_default_graph", s=s, p=p, o=o)
             union = self._ask(probe, dataset=False)
@@ -222,7 +229,7 @@ class RemoteStore(Store):
         """Count, once, the triples of the server's own default graph that a named dataset leaves out,
         and say so in one warning when there are any."""
         rows = self._select(sparql.prepare("store_count_default_graph"), dataset=False)
-        self.unread_default_triples = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        self.unread_default_triples = _count(rows)
         if self.unread_default_triples:
             log.warning("%s: the %d triple(s) of the server's own default graph are not read: the server shows "
                         "only that graph to a query without a dataset, and SPARQL names no default graph beside "
@@ -277,6 +284,7 @@ class RemoteStore(Store):
         """The rows as the endpoint sends them: parsed from the open HTTP answer, never held whole."""
         answer = self._post_query(query, _JSON_RESULTS, True, stream=True)
         response = answer.stream
+        assert response is not None  # asked for with stream=True
 
         def done(read_all: bool) -> None:
             # A connection with part of an answer still unread must not serve another request.
@@ -289,7 +297,8 @@ class RemoteStore(Store):
             raise TruncatedResult(f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
                                   "use LIMIT/OFFSET or raise the server's ResultSetMaxRows")
         try:
-            result = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
+            # urllib3's response is a binary file (read/readinto), which is all the parser uses
+            result = ox.parse_query_results(cast("IO[bytes]", response), ox.QueryResultsFormat.JSON)
         except Exception as exc:  # pyoxigraph's SyntaxError, or a read error raised through it
             done(False)
             raise self._unreadable(exc, 0) from None
@@ -350,8 +359,8 @@ class RemoteStore(Store):
 
     def graph_names(self) -> list[URIRef]:
         # GRAPH ?g reads the named graphs whatever the default graph is: no dataset needed.
-        names = sorted(row["g"] for row in self._select(sparql.prepare("graph_names"), dataset=False)
-                       if isinstance(row.get("g"), URIRef))
+        found = (row.get("g") for row in self._select(sparql.prepare("graph_names"), dataset=False))
+        names = sorted(g for g in found if isinstance(g, URIRef))
         self._graphs = [str(g) for g in names]
         return names
 
@@ -464,7 +473,7 @@ class RemoteStore(Store):
             for target, triples in by_graph.items():
                 self.stage_graph(staged[target], triples)
                 rows = self._select(sparql.prepare("sync_count_triples", graph=staged[target]), dataset=False)
-                got = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+                got = _count(rows)
                 if got != len(triples):
                     raise StoreError(f"staging graph {staged[target]} holds {got} triples, {len(triples)} were "
                                      "sent; nothing of the file was loaded")
