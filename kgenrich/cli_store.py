@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .cli_util import EXIT_INTERRUPTED, echo_json, progress_enabled, user_message
+from .cli_util import EXIT_INTERRUPTED, echo_json, progress_enabled
 from .errors import KgenrichError
 from .store.base import FORMATS
 
@@ -34,6 +34,13 @@ class _AfterCommit:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+def _per_file_report(messages: list[str]) -> str:
+    """The failed files of a load, one ``error:`` line each, and the verdict (the handler prints the first
+    ``error:``)."""
+    verdict = f"nothing was loaded ({len(messages)} files failed the check; a load is all or nothing)"
+    return "\nerror: ".join([*messages, verdict])
 
 
 @click.command()
@@ -79,11 +86,9 @@ def load(ctx, files, graph, fmt, as_json, quiet):
     except LoadErrors as exc:
         if len(exc.messages) == 1:
             raise
-        for message in exc.messages:
-            click.echo(f"error: {user_message(KgenrichError(message), settings)}", err=True)
-        click.echo(f"error: nothing was loaded ({len(exc.messages)} files failed the check; a load is all or "
-                   "nothing)", err=True)
-        ctx.exit(2)
+        # One error line per file, all through the command line's one handler, which strips credentials
+        # (an endpoint or a JSON-LD context URL may carry them) and sets the exit status.
+        raise KgenrichError(_per_file_report(exc.messages)) from None
     except KeyboardInterrupt as exc:
         if getattr(exc, "leftovers", False):
             click.echo("interrupted while removing the part loaded: the store holds part of the load until the next "

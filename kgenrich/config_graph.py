@@ -40,9 +40,8 @@ from .graphs import OwnGraphs
 from .namespaces import CONFIG_GRAPH, ECRM, GN, KGE, KGS, PROV, SKOS, TASK, TIME
 from .pipeline import load_inputs
 from .records import Task, TaskLabels
-from .store import Store
+from .store import Store, scratch_store
 from .store.base import QUAD_FORMATS, Triple, guess_format, read_rdf_bytes
-from .store.embedded import EmbeddedStore
 from .tasks import Definitions, configuration_triples, read_definitions
 
 AGENT_VARIABLE = "KGENRICH_AGENT"
@@ -56,7 +55,7 @@ def read_file(path: Path) -> list[Triple]:
     if fmt in QUAD_FORMATS:
         raise LoadError(f"{path}: the configuration graph is one graph; give a triple format "
                         f"(Turtle, N-Triples, RDF/XML), not {fmt}")
-    scratch = EmbeddedStore(None)
+    scratch = scratch_store()
     try:
         scratch.load_bytes(read_rdf_bytes(path), fmt, graph=CONFIG_GRAPH, base=path.resolve().as_uri())
     except LoadError as exc:

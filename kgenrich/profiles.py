@@ -39,7 +39,7 @@ from .graphs import OwnGraphs
 from .namespaces import KGE, KGE_IRI
 from .propertypath import PathError, PropertyPath, parse_path
 from .resources import ONTOLOGY_DIR, SHAPES_DIR
-from .store import Store
+from .store import Store, scratch_store
 from .store.base import guess_format, read_rdf_bytes
 
 PROFILES_DIR = ONTOLOGY_DIR / "profiles"
@@ -164,9 +164,7 @@ def shipped() -> dict[str, Path]:
 
 def _read_graph(path: Path) -> Graph:
     """The profile file as an rdflib graph, read with the project's parsers (one-line errors)."""
-    from .store.embedded import EmbeddedStore
-
-    scratch = EmbeddedStore(None)
+    scratch = scratch_store()
     graph_iri = URIRef(path.resolve().as_uri())
     scratch.load_bytes(read_rdf_bytes(path), guess_format(path), graph=graph_iri, base=graph_iri)
     graph = Graph()

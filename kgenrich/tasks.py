@@ -55,7 +55,7 @@ from .profiles import Profile
 from .propertypath import PathError, PropertyPath, parse_path
 from .records import Task
 from .resources import ONTOLOGY_DIR
-from .store import Store
+from .store import Store, scratch_store
 from .store.base import Triple, guess_format, read_rdf_bytes
 from .store.embedded import EmbeddedStore
 
@@ -128,7 +128,7 @@ def _definition_store(store: Store | None, settings: Settings, config: Sequence[
                       profile: Profile | None = None) -> tuple[EmbeddedStore, dict[str, Source]]:
     """An in-memory store holding every definition file (a graph each), the profile's file and the
     configuration graph."""
-    defs = EmbeddedStore(None)
+    defs = scratch_store()
     sources: dict[str, Source] = {}
     files = [(path, FILES) for path in ontology_files(settings)]
     if profile is not None and profile.file.resolve() not in {f.resolve() for f, _ in files}:

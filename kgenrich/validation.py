@@ -224,9 +224,9 @@ def validate_shacl(triples: Sequence[Triple], context: Sequence[Triple],
 
 def validate_sparql(triples: Sequence[Triple], context: Sequence[Triple],
                     vocabulary: WriteVocabulary = SILKNOW_VOCABULARY) -> list[Violation]:
-    from .store.embedded import EmbeddedStore
+    from .store import scratch_store
 
-    scratch = EmbeddedStore(None)
+    scratch = scratch_store()
     try:
         lines = []
         for s, p, o in list(triples) + list(context):

@@ -97,6 +97,21 @@ def test_a_context_that_cannot_be_had_offline_is_one_error_naming_it(tmp_path):
                                     ".jsonld cannot be had offline")
 
 
+def test_per_file_errors_never_print_the_credentials_of_a_url(tmp_path):
+    # Several failed files are reported one line each; a URL with user-info in one of them is masked.
+    secret_url = "http://user:secret@host.invalid/ctx/context.jsonld"
+    for name in ("one.jsonld", "two.jsonld"):
+        write(tmp_path / name, {"@context": secret_url, "@id": f"{EX}a", f"{EX}p": "x"})
+    (tmp_path / "three.nt").write_text(f'<{secret_url}> <{EX}p> "x" \n')
+    result = cli(["--store", "store", "load", "--graph", f"{EX}g", "one.jsonld", "two.jsonld", "three.nt"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "secret" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[1].strip() for line in lines[:3]] == ["one.jsonld", "two.jsonld", "three.nt"]
+    assert "http://***@host.invalid/ctx/context.jsonld cannot be had offline" in lines[0]
+    assert lines[3:] == ["error: nothing was loaded (3 files failed the check; a load is all or nothing)"]
+
+
 def test_contexts_come_from_the_configured_directory(tmp_path, no_network):
     contexts = tmp_path / "contexts"
     write(contexts / "example.org" / "ns" / "ctx.json",

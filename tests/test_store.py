@@ -221,11 +221,10 @@ def test_stage_and_swap_graphs(store):
 
 def test_capabilities_say_what_differs(store, request):
     kind = request.node.callspec.params["store"]
-    assert store.graph_store_protocol == kind.endswith("-gsp")
     if kind == "embedded":
-        assert store.page_rows is None and store.atomic_updates and store.default_graph_is_union
+        assert store.page_rows is None and store.default_graph_is_union and store.concurrent_reads
         return
-    assert store.page_rows == 5000 and not store.atomic_updates
+    assert store.page_rows == 5000
     store.load_file(MINI)
     assert store.default_graph_is_union is (not kind.startswith("oxigraph-default"))
     capped = RemoteStore(store.endpoint, result_limit=1000)
@@ -263,3 +262,123 @@ def test_no_module_outside_the_store_asks_which_store_it_has():
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if "store" not in p.relative_to(root).parts and pattern.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+# ------------------------------------------------------------------ stores by name (store_kind)
+class _PluginStore(EmbeddedStore):
+    """A store of another distribution: here an in-memory engine that records how it was built."""
+
+    built_with: dict = {}
+
+    @classmethod
+    def from_settings(cls, settings, *, read_only=False, in_memory=False):
+        store = cls(None)
+        store.built_with = {"store": settings.store, "read_only": read_only, "in_memory": in_memory}
+        return store
+
+
+@pytest.fixture
+def plugin_store():
+    import kgenrich.store as stores
+
+    stores.register("plugin-store", _PluginStore)
+    yield "plugin-store"
+    stores.unregister("plugin-store")
+
+
+def test_open_store_builds_the_registered_class_the_settings_name(plugin_store, tmp_path):
+    from kgenrich.config import load_settings
+    from kgenrich.store import names, open_store
+
+    assert {"embedded", "remote", plugin_store} <= set(names())
+    settings = load_settings(flags={"store": str(tmp_path / "s"), "store_kind": plugin_store}, environ={},
+                             cwd=tmp_path)
+    store = open_store(settings, read_only=True)
+    assert type(store) is _PluginStore
+    assert store.built_with == {"store": str(tmp_path / "s"), "read_only": True, "in_memory": False}
+
+
+def test_auto_is_remote_with_an_endpoint_and_embedded_otherwise(tmp_path):
+    from kgenrich.config import load_settings
+    from kgenrich.store import open_store, store_kind
+
+    local = load_settings(flags={"store": str(tmp_path / "s")}, environ={}, cwd=tmp_path)
+    assert local.store_kind == "auto" and store_kind(local) == "embedded"
+    with open_store(local) as store:
+        assert type(store) is EmbeddedStore and store.path == tmp_path / "s" and not store.read_only
+    with open_store(local, in_memory=True) as store:
+        assert store.path is None
+    remote = load_settings(flags={"endpoint": "http://127.0.0.1:9/sparql", "timeout": 7, "batch_triples": 11},
+                           environ={}, cwd=tmp_path)
+    assert store_kind(remote) == "remote"
+    with open_store(remote, read_only=True) as store:
+        assert type(store) is RemoteStore and store.read_only
+        assert (store.endpoint, store.timeout, store.batch_triples) == ("http://127.0.0.1:9/sparql", 7.0, 11)
+
+
+def test_an_unknown_store_kind_is_one_line_naming_the_known_stores(tmp_path, monkeypatch):
+    import kgenrich.store as stores
+    from kgenrich.config import load_settings
+    from kgenrich.errors import ConfigError
+
+    monkeypatch.setattr(stores, "_entry_points", {})  # the installed distributions add nothing here
+    settings = load_settings(flags={"store_kind": "embeded"}, environ={}, cwd=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        stores.open_store(settings)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == ("store_kind 'embeded': no such store (known: auto, embedded, remote) "
+                       "(did you mean 'embedded'?)")
+    without_endpoint = load_settings(flags={"store_kind": "remote"}, environ={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="store_kind 'remote' needs an endpoint"):
+        stores.open_store(without_endpoint)
+
+
+def test_a_store_of_another_distribution_comes_by_entry_point(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    import kgenrich.store as stores
+    from kgenrich.config import load_settings
+    from kgenrich.errors import ConfigError
+
+    found = {"thirdparty": importlib.metadata.EntryPoint("thirdparty", f"{__name__}:_PluginStore", stores.ENTRY_POINT_GROUP),
+             "broken": importlib.metadata.EntryPoint("broken", "no_such_module_here:Store", stores.ENTRY_POINT_GROUP),
+             "notastore": importlib.metadata.EntryPoint("notastore", "pathlib:Path", stores.ENTRY_POINT_GROUP)}
+    monkeypatch.setattr(stores, "_entry_points", found)
+    settings = load_settings(flags={"store_kind": "thirdparty"}, environ={}, cwd=tmp_path)
+    assert type(stores.open_store(settings)) is _PluginStore
+    for name, why in (("broken", "cannot be loaded"), ("notastore", "is not a Store class")):
+        with pytest.raises(ConfigError, match=f"store '{name}': entry point .* {why}"):
+            stores.get_store_class(name)
+
+
+def test_entry_points_are_read_only_for_names_not_built_in(monkeypatch):
+    import kgenrich.store as stores
+
+    def no_metadata(**kwargs):
+        raise RuntimeError("entry points read")
+
+    monkeypatch.setattr(stores, "_entry_points", None)
+    monkeypatch.setattr(stores.importlib.metadata, "entry_points", no_metadata)
+    assert stores.get_store_class("embedded") is EmbeddedStore and stores.get_store_class("remote") is RemoteStore
+    with pytest.raises(RuntimeError, match="entry points read"):
+        stores.get_store_class("not-built-in")
+
+
+def test_pyproject_declares_the_builtin_stores_as_entry_points():
+    import tomllib
+    from pathlib import Path
+
+    import kgenrich.store as stores
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    declared = project["entry-points"][stores.ENTRY_POINT_GROUP]
+    assert declared == {name: f"kgenrich.store.{stores._REGISTRY[name]}" for name in stores.BUILTIN}
+
+
+def test_a_scratch_store_is_a_fresh_in_memory_engine():
+    from kgenrich.store import scratch_store
+
+    first, second = scratch_store(), scratch_store()
+    first.update("INSERT DATA { <urn:a> <urn:b> <urn:c> }")
+    assert first.path is None and len(first) == 1 and len(second) == 0 and not first.read_only

@@ -1,8 +1,9 @@
 """The one store interface every stage uses.
 
-Two implementations: :class:`~kgenrich.store.embedded.EmbeddedStore`
+Two built-in implementations: :class:`~kgenrich.store.embedded.EmbeddedStore`
 (pyoxigraph, in memory or on disk) and :class:`~kgenrich.store.remote.RemoteStore`
-(any SPARQL 1.1 endpoint, optionally with the Graph Store Protocol).  Both speak
+(any SPARQL 1.1 endpoint, optionally with the Graph Store Protocol); more come by
+name from the registry (``kgenrich/store/__init__.py``).  Each speaks
 rdflib terms to the rest of the package, so the same ``queries/*.rq`` run on
 both and the caller never sees which store it has.
 """
@@ -13,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 from rdflib import BNode, URIRef
 from rdflib.term import Node
@@ -20,7 +22,10 @@ from rdflib.term import Node
 from .. import sparql
 from ..errors import LoadError, StoreError
 from .loading import LoadOptions, LoadRun, guess_format
-from .rdfio import gunzip, parse_quads
+from .rdfio import gunzip, parse_quads, serialized
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 Row = dict[str, Node]
 Triple = tuple[Node, Node, Node]
@@ -153,8 +158,6 @@ class Store(ABC):
     ask the store instead of testing its class:
 
     - :attr:`page_rows`: rows one result may safely carry (None: no limit);
-    - :attr:`graph_store_protocol`: whole graphs travel as one HTTP request;
-    - :attr:`atomic_updates`: a multi-operation update request is applied all or nothing;
     - :attr:`default_graph_is_union`: the store's own default graph is the union of its named graphs;
     - :attr:`read_only`: opened by a command that only reads; every write raises StoreError;
     - :attr:`concurrent_reads`: several queries may run at once from threads of one process.
@@ -166,6 +169,13 @@ class Store(ABC):
     #: Human-readable description for messages (never includes credentials).
     description: str = "store"
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, in_memory: bool = False) -> Self:
+        """The store the settings describe (:func:`kgenrich.store.open_store` picks the class by
+        ``settings.store_kind``).  ``read_only``: every write is refused (see :attr:`read_only`);
+        ``in_memory``: nothing kept on disk, where the store has a disk to keep it on."""
+        raise NotImplementedError(f"{cls.__name__} does not say how it is built from the settings")
+
     # --- capabilities --------------------------------------------------------
     # The values here are what a store that says nothing about itself can be
     # relied on for; EmbeddedStore and RemoteStore state their own.
@@ -173,16 +183,6 @@ class Store(ABC):
     def page_rows(self) -> int | None:
         """Rows a single result may safely carry; None when results are never cut."""
         return DEFAULT_PAGE_ROWS
-
-    @property
-    def graph_store_protocol(self) -> bool:
-        """Whether whole graphs are written and read through the Graph Store Protocol."""
-        return False
-
-    @property
-    def atomic_updates(self) -> bool:
-        """Whether a multi-operation update request is applied all or nothing."""
-        return False
 
     @property
     def default_graph_is_union(self) -> bool | None:
@@ -228,7 +228,7 @@ class Store(ABC):
     # --- writing -----------------------------------------------------------
     @abstractmethod
     def update(self, text: str, *, idempotent: bool = False) -> None:
-        """Run one SPARQL Update request (atomic where :attr:`atomic_updates` says so).
+        """Run one SPARQL Update request (all or nothing where the store applies a request in one transaction).
 
         ``idempotent``: applying the request twice has the effect of applying it
         once (DROP SILENT, INSERT DATA of ground triples).  Only such a request
@@ -266,7 +266,7 @@ class Store(ABC):
 
         The staged graph is gone afterwards; an empty (or absent) staged graph
         leaves the live graph empty.  Pairs are applied in the mapping's order,
-        which matters on a store without :attr:`atomic_updates`.  Never repeated:
+        which matters on a store that does not apply a request in one transaction.  Never repeated:
         after a lost answer, a second MOVE of the (by then absent) staged graph
         would empty the fresh live graph.
         """
@@ -310,7 +310,7 @@ class Store(ABC):
     def update_with_data(self, operations: Sequence[str], data: Sequence[tuple[URIRef, Path]]) -> None:
         """ONE update request: ``operations`` in order, then the triples of each N-Triples file added to its graph.
 
-        Atomic where :attr:`atomic_updates` says so.  Never repeated (it may hold deletions).  The caller keeps
+        Atomic where the store applies a request in one transaction.  Never repeated (it may hold deletions).  The caller keeps
         the request within :attr:`max_update_bytes`.
         """
         self.update(update_request(operations, data), idempotent=False)
@@ -405,8 +405,7 @@ class Store(ABC):
         if on_commit is not None:
             on_commit()
         for quads in documents:
-            run.added += self.load_bytes(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), "nquads",
-                                         staging=staging)
+            run.added += self.load_bytes(serialized(quads, ox.RdfFormat.N_QUADS), "nquads", staging=staging)
         return run
 
     def __enter__(self):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Self, cast
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -38,6 +39,9 @@ from .guard import DEFAULT_QUERY_TIMEOUT, bounded_iter, check_service
 from .loading import LoadOptions, LoadRun
 from .rdfio import OX_FORMATS, one_line, prepare, syntax_error
 from .terms import solution_row, to_oxigraph, to_rdflib
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # Bytes of N-Triples per bulk load: small enough that the loader's buffers stay small, large
 # enough that it does not write a swarm of tiny index files.
@@ -78,7 +82,13 @@ class EmbeddedStore(Store):
         mode = " (read-only)" if self.read_only else ""
         self.description = f"embedded store {self.path}{mode}" if self.path else "in-memory store"
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, in_memory: bool = False) -> Self:
+        return cls(None if in_memory else settings.store, read_only=read_only,
+                   service_endpoints=settings.service_endpoints, query_timeout=settings.query_timeout)
+
     def _open_read_write(self) -> ox.Store:
+        assert self.path is not None  # only a store on disk is opened
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             return ox.Store(str(self.path))
@@ -94,6 +104,7 @@ class EmbeddedStore(Store):
             raise StoreError(f"cannot open the store {self.path}: {one_line(exc)}") from None
 
     def _open_read_only(self) -> ox.Store:
+        assert self.path is not None  # only a store on disk is opened
         if not (self.path / "CURRENT").is_file():
             what = "no such directory" if not self.path.exists() else "the directory holds no store"
             raise StoreError(f"no store at {self.path} ({what}): load data first (kgenrich load FILE...), "
@@ -111,13 +122,10 @@ class EmbeddedStore(Store):
                 raise StoreError(f"cannot open the store {self.path} for reading: {one_line(exc)}") from None
         raise AssertionError("unreachable")
 
-    # Capabilities: pyoxigraph returns whole results, applies one update request
-    # in one transaction, and queries run with the union as the default graph.
+    # Capabilities: pyoxigraph returns whole results, and queries run with the union as the default graph.
     page_rows = None
     # pyoxigraph evaluates queries without holding the GIL, and its reads are safe from any thread.
     concurrent_reads = True
-    graph_store_protocol = False
-    atomic_updates = True
     default_graph_is_union = True
 
     @property
@@ -216,7 +224,7 @@ class EmbeddedStore(Store):
         self._check_writable("a load")
         data = prepare(data, fmt)
         before = len(self._store)
-        kwargs = {"format": OX_FORMATS[fmt]}
+        kwargs: dict[str, Any] = {"format": OX_FORMATS[fmt]}
         if base:
             kwargs["base_iri"] = base
         if graph is not None:
@@ -292,7 +300,7 @@ class EmbeddedStore(Store):
             def __init__(self):
                 self.hash = hashlib.sha256()
 
-            def write(self, data):
+            def write(self, data: bytes) -> int:
                 self.hash.update(data)
                 return len(data)
 
@@ -302,9 +310,11 @@ class EmbeddedStore(Store):
         sink = _Sink()
         graphs = sorted((g for g in self._store.named_graphs() if isinstance(g, ox.NamedNode) and not skip(g.value)),
                         key=lambda g: g.value)
-        for graph in [ox.DefaultGraph(), *graphs]:
+        targets: list[ox.NamedNode | ox.DefaultGraph] = [ox.DefaultGraph(), *graphs]
+        for graph in targets:
             sink.hash.update(f"\n#graph {graph}\n".encode())
-            self._store.dump(sink, ox.RdfFormat.N_QUADS, from_graph=graph)
+            # pyoxigraph only calls write() on the file it dumps to: a sink that hashes is enough
+            self._store.dump(cast("IO[bytes]", sink), ox.RdfFormat.N_QUADS, from_graph=graph)
         return sink.hash.hexdigest()
 
     def swap_graphs(self, pairs: Mapping[URIRef, URIRef]) -> None:
@@ -337,4 +347,4 @@ class EmbeddedStore(Store):
                 self._store.flush()
             except OSError:
                 pass
-        self._store = None
+        self._store = None  # type: ignore[assignment]  # released: a closed store is not used again

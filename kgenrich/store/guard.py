@@ -78,21 +78,21 @@ def service_endpoints(text: str) -> list[str] | None:
         return algebra.traverse(body, functools.partial(algebra.translatePName, prologue=prologue))
 
     try:
-        parsed = parseQuery(text)
-        walk(resolved(parsed[0], parsed[1]))
+        query = parseQuery(text)
+        walk(resolved(query[0], query[1]))
         return found
     except ParseException:
         pass
     except Exception:  # a prefix that is not declared, a BASE the resolver refuses: not readable here
         return None
     try:
-        parsed = parseUpdate(text)
+        update = parseUpdate(text)
     except ParseException:
         return None
     except Exception:
         return None
-    requests = list(parsed["request"]) if "request" in parsed else []
-    prologues = list(parsed["prologue"]) if "prologue" in parsed else []
+    requests = list(update["request"]) if "request" in update else []
+    prologues = list(update["prologue"]) if "prologue" in update else []
     for i, request in enumerate(requests):
         # an update is PROLOGUE request ; PROLOGUE request ...: each request with the prologue before it
         prologue = prologues[i] if i < len(prologues) else (prologues[-1] if prologues else [])

@@ -25,6 +25,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import IO
 from urllib.parse import SplitResult, unquote, urlencode, urlsplit, urlunsplit
 
 import urllib3
@@ -116,14 +117,19 @@ class _CountingRetry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if isinstance(error, ReadTimeoutError):
-            exc = MaxRetryError(_pool, url, error)
-            exc.attempts = len(self.history) + 1
-            raise exc
+            raise _GaveUp(_pool, url, error, attempts=len(self.history) + 1)
         try:
             return super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:
-            exc.attempts = len(self.history) + 1
-            raise
+            raise _GaveUp(exc.pool, exc.url, exc.reason, attempts=len(self.history) + 1) from exc
+
+
+class _GaveUp(MaxRetryError):
+    """urllib3 gave up on a request, after ``attempts`` attempts."""
+
+    def __init__(self, pool, url: str | None, reason: Exception | None = None, *, attempts: int = 1):
+        super().__init__(pool, url, reason)
+        self.attempts = attempts
 
 
 @dataclass
@@ -171,7 +177,7 @@ class HttpClient:
                               allowed_methods=None, backoff_factor=self.backoff, backoff_max=BACKOFF_MAX,
                               raise_on_status=False)
 
-    def request(self, method: str, url: str, *, what: str, idempotent: bool, body: bytes | None = None,
+    def request(self, method: str, url: str, *, what: str, idempotent: bool, body: bytes | IO[bytes] | None = None,
                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
                 ok: tuple[int, ...] = (), stream: bool = False) -> Answer:
         """Send one request (repeated as its kind allows); an error status raises unless listed in ``ok``.

@@ -38,6 +38,7 @@ import shutil
 import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO, Any
 
 import pyoxigraph as ox
 
@@ -227,7 +228,7 @@ class _Spool:
 
     def __init__(self, directory: Path | None):
         self.directory = directory
-        self._fh = None
+        self._fh: IO[str] | None = None
         self.count = 0
 
     def add(self, quad: ox.Quad) -> None:
@@ -243,6 +244,7 @@ class _Spool:
     def close(self) -> str | None:
         if self._fh is None:
             return None
+        assert self.directory is not None  # a spool file is only opened in a directory
         self._fh.close()
         with open(self.directory / SPOOL_FILE, "rb") as fh:
             os.fsync(fh.fileno())
@@ -333,8 +335,8 @@ def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, g
     try:
         # One stream over all the files: batches span files (a directory of small documents is a few
         # bulk writes, not one per document).
-        quads = itertools.chain.from_iterable(reader.quads(number, source) for number, source in enumerate(sources))
-        for batch in batches(counted(quads, progress.update), options.batch_quads):
+        stream = itertools.chain.from_iterable(reader.quads(number, source) for number, source in enumerate(sources))
+        for batch in batches(counted(stream, progress.update), options.batch_quads):
             store.bulk_extend(batch)
     except BaseException as exc:
         progress.close()
@@ -361,6 +363,7 @@ def _check_file(store: ox.Store, reader: Reader, number: int, source, status: di
     scope = reader.scope(number)
     triples = source.fmt not in QUAD_FORMATS
     n = 0
+    g: Any  # ``type(g) is blank`` (the fastest test) does not narrow its type for mypy
     # The hot loop: parsed quads (no renaming needed to check), one dict look-up for the graph.
     for q in reader.raw(source, on_read):
         n += 1
@@ -386,14 +389,20 @@ def _check_file(store: ox.Store, reader: Reader, number: int, source, status: di
     return n
 
 
+class InterruptedWithLeftovers(KeyboardInterrupt):
+    """Ctrl-C while a failed load's part was being removed: the store holds that part until the next command
+    that writes to it removes it (the command line says so instead of "nothing was loaded")."""
+
+    leftovers = True
+
+
 def _roll_back_now(store: ox.Store, store_path: Path | None, journal: dict, cause: BaseException) -> None:
     why = "interrupted" if isinstance(cause, KeyboardInterrupt) else "the load failed"
     notice(f"{why}: removing what was loaded so far (the store goes back to how it was)")
     try:
         rollback(store, store_path, journal)
     except KeyboardInterrupt as again:
-        again.leftovers = True  # the command line says so instead of "nothing was loaded"
-        raise
+        raise InterruptedWithLeftovers() from again
 
 
 def _as_load_error(exc: BaseException) -> BaseException:

@@ -134,12 +134,12 @@ class ContextStore:
                 out.extend(inlined if isinstance(inlined, list) else [inlined])
             return out
         if isinstance(value, dict):
-            out = {}
+            table = {}
             for key, definition in value.items():
                 if isinstance(definition, dict) and "@context" in definition:
                     definition = dict(definition, **{"@context": self.inline(definition["@context"], depth + 1)})
-                out[key] = definition
-            return out
+                table[key] = definition
+            return table
         return value
 
     def inline_document(self, document: Any) -> Any:
@@ -188,7 +188,7 @@ class Converter:
 
     def __init__(self, contexts: ContextStore):
         self.contexts = contexts
-        self._processed: dict[tuple[int, str, bool], Context] = {}
+        self._processed: dict[tuple[int, int | str, bool], Context] = {}
         self._keep: list[Context] = []  # processed contexts stay alive, so their ids stay unique
         self._nodes: dict[str, ox.NamedNode] = {}
         self._root = Context()
@@ -332,6 +332,7 @@ class Converter:
     def _expand(self, ctx: Context, value: str, *, vocab: bool = False, local: dict | None = None,
                 defined: dict | None = None) -> str | None:
         """IRI expansion (keywords returned as they are; None for a key that maps to nothing)."""
+        defined = {} if defined is None else defined  # the terms of ``local`` defined so far
         if value in KEYWORDS:
             return value
         if _KEYWORD_LIKE.match(value):
@@ -504,7 +505,7 @@ class Converter:
                         out.append(ox.Quad(subject, predicate, self._literal(text, language=language), graph))
                 continue
             if container == "@list":
-                items = value if isinstance(value, list) else [value]
+                items: list[Any] | None = value if isinstance(value, list) else [value]
                 if isinstance(value, dict) and any(self._expand_key(node_ctx, k) == "@list" for k in value):
                     items = None
                 if items is not None:
@@ -560,7 +561,7 @@ class Converter:
                 term = self._scalar(item, definition, ctx)
             if term is not None:
                 terms.append(term)
-        head = self._named(RDF_NIL)
+        head: ox.NamedNode | ox.BlankNode = self._named(RDF_NIL)
         first, rest = self._named(RDF_FIRST), self._named(RDF_REST)
         for term in reversed(terms):
             cell = self._blank()
@@ -605,7 +606,7 @@ class Converter:
                 return self._resource(ctx, value, vocab=True)
             if kind is not None:
                 return self._literal(value, datatype=kind)
-            language = definition.language if definition is not None else _UNSET
+            language: Any = definition.language if definition is not None else _UNSET
             if language is _UNSET:
                 language = ctx.language
             return self._literal(value, language=language) if language else self._literal(value)
@@ -642,6 +643,7 @@ def _canonical_double(value: float) -> str:
     if value != value or value in (float("inf"), float("-inf")):
         raise Unsupported("a number that is not finite")
     sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite number's (checked above)
     text = "".join(map(str, digits))
     power = len(text) - 1 + exponent
     mantissa = text[0] + "." + (text[1:] or "0")

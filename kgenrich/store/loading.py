@@ -35,12 +35,16 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
 
 from ..errors import LoadError
 from .rdfio import OX_FORMATS, check_xml_stream, one_line, syntax_error
 from .streams import Source, open_stream, read_error
+
+if TYPE_CHECKING:
+    from .jsonld import JsonLdReader
 
 # A run of at most this many statements is written in one transaction (no journal, no second pass).
 TRANSACTION_QUADS = 100_000
@@ -185,7 +189,7 @@ class Reader:
         self.prefix = prefix
         self.target = target if target is not None else ox.DefaultGraph()
         self.options = options
-        self._jsonld = None
+        self._jsonld: JsonLdReader | None = None
         # Set for a write into graphs that are all new: the parser then gives blank nodes random labels itself
         # (no run could share them, and a rollback removes those graphs whole), which spares a new Python
         # quad for every statement with a blank node.  JSON-LD documents keep their scoped labels.
@@ -271,6 +275,10 @@ class Reader:
         # The hot loop of a load: a few type checks per quad, a new Quad only where something changes.
         blank = ox.BlankNode
         make = ox.Quad
+        # the terms: ``type(x) is blank`` (the fastest test) does not narrow their types for mypy
+        s: Any
+        o: Any
+        g: Any
         if target is None:  # quad formats keep their graphs
             for q in quads:
                 s, o, g = q.subject, q.object, q.graph_name

@@ -51,13 +51,20 @@ _POSITION_PREFIX = re.compile(r"^Parser error at line \d+ (?:column \d+|between 
 MAX_DETAIL = 200
 
 
-def one_line(text: str, limit: int = MAX_DETAIL) -> str:
-    """A parser's message as one printable line: control characters escaped, long ones cut."""
+def one_line(text: str | BaseException, limit: int = MAX_DETAIL) -> str:
+    """A parser's message (or an exception's) as one printable line: control characters escaped, long ones cut."""
     out = []
     for ch in " ".join(str(text).split()):
         out.append(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii"))
     line = "".join(out)
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def serialized(terms, fmt: ox.RdfFormat) -> bytes:
+    """Quads or triples as the bytes of ``fmt`` (pyoxigraph's serialisation: escaped as the format requires)."""
+    data = ox.serialize(terms, format=fmt)
+    assert data is not None  # no file given: pyoxigraph returns the bytes
+    return data
 
 
 def gunzip(data: bytes, limit: int | None = None) -> bytes:

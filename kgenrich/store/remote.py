@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Self, cast
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -53,7 +54,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .. import sparql
-from ..errors import LoadError, StoreError, TruncatedResult
+from ..errors import ConfigError, LoadError, StoreError, TruncatedResult
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
 from .base import (
     DEFAULT_BATCH_BYTES,
@@ -70,6 +71,9 @@ from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
 from .remote_load import NOT_UNION
 from .terms import solution_row, to_rdflib
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,12 @@ def _term_from_json(binding: dict) -> Node:
     raise StoreError(f"unknown term type in SPARQL results: {kind}")
 
 
+def _count(rows: list[Row]) -> int:
+    """The number ``?n`` of a COUNT query's one row (0 when there is no row)."""
+    value = rows[0].get("n") if rows else None
+    return int(value) if isinstance(value, Literal) else 0
+
+
 def _has_blank(triples: Iterable[Triple]) -> bool:
     return any(isinstance(x, BNode) for t in triples for x in t)
 
@@ -112,15 +122,13 @@ class RemoteStore(Store):
     """A SPARQL 1.1 endpoint (query, update, optionally Graph Store Protocol) behind the Store contract.
 
     ``retries``: attempts per request where repeating is safe (at least one);
-    ``result_limit``: the server's row cap (0: unknown); ``atomic_updates``:
-    whether the server applies one update request in one transaction (Oxigraph
-    does; a generic endpoint promises nothing).
+    ``result_limit``: the server's row cap (0: unknown).
     """
 
     def __init__(self, endpoint: str, update_endpoint: str | None = None, gsp_endpoint: str | None = None,
                  credentials: tuple[str, str] | None = None, timeout: float = 60.0, retries: int = 4,
                  batch_triples: int = 5000, result_limit: int = 0, backoff: float = 0.5,
-                 atomic_updates: bool = False, batch_bytes: int = DEFAULT_BATCH_BYTES, read_only: bool = False):
+                 batch_bytes: int = DEFAULT_BATCH_BYTES, read_only: bool = False):
         query = parse_endpoint(endpoint, "endpoint")
         update = parse_endpoint(update_endpoint, "update endpoint") if update_endpoint else query
         gsp = parse_endpoint(gsp_endpoint, "graph store endpoint") if gsp_endpoint else None
@@ -133,7 +141,6 @@ class RemoteStore(Store):
         self.batch_triples = max(1, int(batch_triples))
         self.batch_bytes = max(4096, int(batch_bytes))
         self.result_limit = int(result_limit)
-        self._atomic = bool(atomic_updates)
         self.read_only = bool(read_only)
         self._http = HttpClient(credentials=credentials or url_credentials, timeout=self.timeout,
                                 attempts=self.retries, backoff=backoff)
@@ -147,6 +154,17 @@ class RemoteStore(Store):
         self._union_parameter: bool | None = None
         self.unread_default_triples: int | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, in_memory: bool = False) -> Self:
+        # ``in_memory`` means nothing to a server: the data stay where they are.
+        if not settings.endpoint:
+            raise ConfigError("store_kind 'remote' needs an endpoint (--endpoint URL, KGENRICH_ENDPOINT or "
+                              "endpoint = ... in the settings)")
+        return cls(settings.endpoint, update_endpoint=settings.update_endpoint, gsp_endpoint=settings.gsp_endpoint,
+                   credentials=settings.credentials, timeout=settings.timeout, retries=settings.retries,
+                   batch_triples=settings.batch_triples, batch_bytes=settings.batch_bytes,
+                   result_limit=settings.result_limit, read_only=read_only)
+
     # --- capabilities ------------------------------------------------------------
     @property
     def page_rows(self) -> int:
@@ -154,14 +172,6 @@ class RemoteStore(Store):
             # A result of exactly result_limit rows counts as cut: stay below it.
             return min(DEFAULT_PAGE_ROWS, self.result_limit - 1)
         return DEFAULT_PAGE_ROWS
-
-    @property
-    def graph_store_protocol(self) -> bool:
-        return self.gsp_endpoint is not None
-
-    @property
-    def atomic_updates(self) -> bool:
-        return self._atomic
 
     @property
     def default_graph_is_union(self) -> bool | None:
@@ -180,8 +190,9 @@ class RemoteStore(Store):
     # --- the dataset a query reads -----------------------------------------------
     def _probe_union(self) -> bool | None:
         rows = self._select(sparql.prepare("store_probe_named_triple"), dataset=False)
-        triple = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
-        if triple and all(isinstance(term, (URIRef, Literal)) for term in triple):
+        terms = [rows[0].get(name) for name in ("s", "p", "o")] if rows else []
+        triple = [term for term in terms if isinstance(term, (URIRef, Literal))]
+        if len(triple) == 3:
             s, p, o = triple
             probe = sparql.prepare("store_probe_default_graph", s=s, p=p, o=o)
             union = self._ask(probe, dataset=False)
@@ -218,7 +229,7 @@ class RemoteStore(Store):
         """Count, once, the triples of the server's own default graph that a named dataset leaves out,
         and say so in one warning when there are any."""
         rows = self._select(sparql.prepare("store_count_default_graph"), dataset=False)
-        self.unread_default_triples = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        self.unread_default_triples = _count(rows)
         if self.unread_default_triples:
             log.warning("%s: the %d triple(s) of the server's own default graph are not read: the server shows "
                         "only that graph to a query without a dataset, and SPARQL names no default graph beside "
@@ -273,6 +284,7 @@ class RemoteStore(Store):
         """The rows as the endpoint sends them: parsed from the open HTTP answer, never held whole."""
         answer = self._post_query(query, _JSON_RESULTS, True, stream=True)
         response = answer.stream
+        assert response is not None  # asked for with stream=True
 
         def done(read_all: bool) -> None:
             # A connection with part of an answer still unread must not serve another request.
@@ -285,7 +297,8 @@ class RemoteStore(Store):
             raise TruncatedResult(f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
                                   "use LIMIT/OFFSET or raise the server's ResultSetMaxRows")
         try:
-            result = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
+            # urllib3's response is a binary file (read/readinto), which is all the parser uses
+            result = ox.parse_query_results(cast("IO[bytes]", response), ox.QueryResultsFormat.JSON)
         except Exception as exc:  # pyoxigraph's SyntaxError, or a read error raised through it
             done(False)
             raise self._unreadable(exc, 0) from None
@@ -346,8 +359,8 @@ class RemoteStore(Store):
 
     def graph_names(self) -> list[URIRef]:
         # GRAPH ?g reads the named graphs whatever the default graph is: no dataset needed.
-        names = sorted(row["g"] for row in self._select(sparql.prepare("graph_names"), dataset=False)
-                       if isinstance(row.get("g"), URIRef))
+        found = (row.get("g") for row in self._select(sparql.prepare("graph_names"), dataset=False))
+        names = sorted(g for g in found if isinstance(g, URIRef))
         self._graphs = [str(g) for g in names]
         return names
 
@@ -460,7 +473,7 @@ class RemoteStore(Store):
             for target, triples in by_graph.items():
                 self.stage_graph(staged[target], triples)
                 rows = self._select(sparql.prepare("sync_count_triples", graph=staged[target]), dataset=False)
-                got = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+                got = _count(rows)
                 if got != len(triples):
                     raise StoreError(f"staging graph {staged[target]} holds {got} triples, {len(triples)} were "
                                      "sent; nothing of the file was loaded")

@@ -42,6 +42,7 @@ from rdflib import URIRef
 from .. import sparql
 from ..errors import LoadError, StoreError
 from .loading import LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key, new_prefix
+from .rdfio import serialized
 
 STAGING_STAMP = "%Y%m%dT%H%M%S"
 NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
@@ -109,14 +110,14 @@ def load_run(store, paths, fmt: str | None, graph: URIRef | None, staging_prefix
         # Pass 2: batches in file order, cut only between statements that no blank node spans.
         batch: list = []
         spans_left = iter(unsafe)
-        span = next(spans_left, None)
+        stretch = next(spans_left, None)
         index = 0
         for number, source in enumerate(sources):
             for q in counted(reader.quads(number, source), progress.update):
                 batch.append(q)
-                while span is not None and span[1] <= index:
-                    span = next(spans_left, None)
-                if len(batch) >= limit and (span is None or index < span[0]):
+                while stretch is not None and stretch[1] <= index:
+                    stretch = next(spans_left, None)
+                if len(batch) >= limit and (stretch is None or index < stretch[0]):
                     _send(store, staged, batch)
                     batch = []
                 index += 1
@@ -176,7 +177,7 @@ def _send(store, staged: dict[str, URIRef], quads: list) -> None:
             if type(term) is blank:
                 labels.setdefault(key, set()).add(term.value)
     # The texts are pyoxigraph's serialisation of parsed terms: escaped as N-Triples requires.
-    bodies = {key: ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) for key, triples in by_graph.items()}
+    bodies = {key: serialized(triples, ox.RdfFormat.N_TRIPLES) for key, triples in by_graph.items()}
     named = [label for key in labels for label in labels[key]]
     if len(set(named)) < len(named):
         # A blank node in two graphs: one insert template with a block per graph (Oxigraph takes it;

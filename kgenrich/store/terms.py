@@ -36,8 +36,6 @@ def to_rdflib(term) -> Node:
         return Literal(term.value, datatype=URIRef(datatype), normalize=False)
     if isinstance(term, ox.BlankNode):
         return BNode(term.value)
-    if isinstance(term, ox.DefaultGraph):
-        return None
     raise TypeError(f"unsupported term {term!r}")
 
 
