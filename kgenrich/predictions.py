@@ -33,6 +33,7 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from .calibration import decision_scores
+from .config import SyncSettings
 from .errors import KgenrichError
 from .labels import date_group_info
 from .namespaces import ECRM, KGS, PROV, SILK, STATEMENT_NS
@@ -193,20 +194,9 @@ class SelectionOptions:
     decisions: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_section(cls, section: Mapping) -> SelectionOptions:
-        top_k = section.get("top_k", 1)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise PredictionError(f"[sync] top_k must be a whole number >= 1, not {top_k!r}")
-        mc = section.get("min_confidence", 0.0)
-        values = mc.values() if isinstance(mc, Mapping) else [mc]
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise PredictionError(f"[sync] min_confidence must be a number in [0, 1], not {v!r}")
-        mp = section.get("min_precision")
-        for v in (mp.values() if isinstance(mp, Mapping) else [] if mp is None else [mp]):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-                raise PredictionError(f"[sync] min_precision must be a number in (0, 1], not {v!r}")
-        return cls(top_k=top_k, min_confidence=mc, min_precision=mp)
+    def from_settings(cls, sync: SyncSettings) -> SelectionOptions:
+        """The options of ``[sync]`` (config.py has checked them)."""
+        return cls(top_k=sync.top_k, min_confidence=sync.min_confidence, min_precision=sync.min_precision)
 
     def precision_target(self, task: str) -> float | None:
         mp = self.min_precision
