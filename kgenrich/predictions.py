@@ -27,12 +27,13 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from .calibration import decision_scores
+from .calibration import TaskCalibration, decision_scores
 from .config import SyncSettings
 from .errors import KgenrichError
 from .labels import date_group_info
@@ -191,7 +192,7 @@ class SelectionOptions:
     # Filled by ``for_models`` from the trained models: task -> threshold_for_precision(...)
     precision_thresholds: Mapping[str, dict] = field(default_factory=dict)
     # task -> the task's decision rule (``offsets`` on the log-probabilities, calibration.TaskCalibration)
-    decisions: Mapping[str, object] = field(default_factory=dict)
+    decisions: Mapping[str, TaskCalibration] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, sync: SyncSettings) -> SelectionOptions:
@@ -203,7 +204,7 @@ class SelectionOptions:
         value = mp.get(task) if isinstance(mp, Mapping) else mp
         return None if value is None else float(value)
 
-    def for_models(self, decisions: Mapping[str, object], tasks: Iterable[str]) -> SelectionOptions:
+    def for_models(self, decisions: Mapping[str, TaskCalibration], tasks: Iterable[str]) -> SelectionOptions:
         """These options with the models' decision rules, and ``min_precision`` resolved into
         thresholds from their out-of-fold precision curves, for the predicted ``tasks``."""
         resolved = {}
@@ -232,7 +233,7 @@ class SelectionOptions:
         expect there (out-of-fold precision and the share of gaps that get a prediction)."""
         out = {}
         for task in tasks:
-            entry = {"threshold": self.threshold(task)}
+            entry: dict[str, Any] = {"threshold": self.threshold(task)}
             if task.name in self.precision_thresholds:
                 found = self.precision_thresholds[task.name]
                 entry.update(min_precision=found["target"], expected_precision=found["precision"],
@@ -244,11 +245,11 @@ class SelectionOptions:
 
     def fingerprint(self) -> dict:
         """What predictions depend on beyond top_k and min_confidence (empty when nothing is set)."""
-        out = {}
+        out: dict[str, Any] = {}
         if self.min_precision is not None:
             out["min_precision"] = self.min_precision
             out["precision_thresholds"] = {t: v["threshold"] for t, v in sorted(self.precision_thresholds.items())}
-        offsets = {t: [round(float(o), 6) for o in getattr(d, "offsets", [])] for t, d in sorted(self.decisions.items())}
+        offsets = {t: [round(float(o), 6) for o in d.offsets] for t, d in sorted(self.decisions.items())}
         if any(any(o) for o in offsets.values()):
             out["offsets"] = offsets
         return out

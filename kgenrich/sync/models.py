@@ -148,13 +148,13 @@ def _retrain_reason(state_file: Path, current: Mapping[str, str], configuration:
     """Why models that exist must be trained again ("" when they need not); takes today's data as the
     baseline of models trained outside sync (not in a dry run)."""
     try:
-        old = json.loads(state_file.read_text()) if state_file.is_file() else None
+        saved = json.loads(state_file.read_text()) if state_file.is_file() else None
     except ValueError:
-        old = None
+        saved = None
     # Format 2 keeps the tasks and groups the models were trained for beside the data fingerprints.
-    old_configuration = None
-    if isinstance(old, dict) and old.get("format") == 2:
-        old, old_configuration = old.get("training"), old.get("configuration")
+    old, old_configuration = saved, None
+    if isinstance(saved, dict) and saved.get("format") == 2:
+        old, old_configuration = saved.get("training"), saved.get("configuration")
     changes = configuration_changes(old_configuration, configuration) if old_configuration is not None else []
     if changes:
         return "configuration changed: " + "; ".join(changes)

@@ -21,9 +21,11 @@ def read_definitions(run: SyncRun) -> None:
     """The enabled tasks and the collection profile (into ``run``: every later phase reads them)."""
     with run.stage("extraction"):
         definitions = load_definitions(run.store, run.settings)
-        run.tasks, run.profile = definitions.tasks, definitions.profile
-        run.vocabulary = WriteVocabulary.of(run.profile)
-    run.report.profile, run.report.profile_reason = run.profile.name, run.profile.reason
+        profile = definitions.profile
+        assert profile is not None  # load_definitions resolves the profile when none is given
+        run.tasks, run.profile = definitions.tasks, profile
+        run.vocabulary = WriteVocabulary.of(profile)
+    run.report.profile, run.report.profile_reason = profile.name, profile.reason
 
 
 @dataclass

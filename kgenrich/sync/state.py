@@ -58,12 +58,12 @@ def staging_graphs(graphs: OwnGraphs, run: str, shard: str = "0") -> tuple[URIRe
 
 def count_triples(store: Store, graph: URIRef) -> int:
     rows = store.select(sparql.prepare("sync_count_triples", graph=graph))
-    return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+    return int(str(rows[0]["n"])) if rows and "n" in rows[0] else 0
 
 
 def count_statements(store: Store, graph: URIRef) -> int:
     rows = store.select(sparql.prepare("sync_count_statements", graph=graph))
-    return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+    return int(str(rows[0]["n"])) if rows and "n" in rows[0] else 0
 
 
 def pages(store: Store, query: str, paged: str, key: str, **bindings: Any) -> Iterator[dict]:

@@ -210,7 +210,7 @@ def stage_plan(store: Store, plan: WritePlan, shard: str, predictions: bool = Tr
         writes.insert(0, (staged, [spool.reified, spool.minted]))
     for graph, paths in writes:
         store.drop_graph(graph)
-        expected = set()
+        expected: set[bytes] = set()
         for path in paths:
             if path.stat().st_size:
                 store.add_ntriples(graph, path)
