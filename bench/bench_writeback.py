@@ -30,18 +30,17 @@ import numpy as np
 from rdflib import URIRef
 from rdflib.namespace import RDF
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from kgenrich import validation
+from kgenrich.config import Settings
+from kgenrich.graphs import OwnGraphs
+from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions
+from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
+from kgenrich.store.embedded import EmbeddedStore
+from kgenrich.store.remote import RemoteStore
+from kgenrich.sync import Spool, WritePlan, write_graphs
 
-from kgenrich import validation  # noqa: E402
-from kgenrich.config import Settings  # noqa: E402
-from kgenrich.graphs import OwnGraphs  # noqa: E402
-from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions  # noqa: E402
-from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels  # noqa: E402
-from kgenrich.store.embedded import EmbeddedStore  # noqa: E402
-from kgenrich.store.remote import RemoteStore  # noqa: E402
-from kgenrich.sync import _Spool, _WritePlan, write_graphs  # noqa: E402
+# the Oxigraph server launcher of the tests (tests/servers.py), for the remote-store runs
+TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 E = "http://erlangen-crm.org/current/"
 TASKS = [Task(name, f"https://w3id.org/kgenrich/task/{name}", name, E + "E22_Man-Made_Object", E + prop, "collection",
@@ -71,7 +70,7 @@ def production_types(n: int) -> bytes:
                    for i in range(n)).encode()
 
 
-def build_validate_spool(store, records, probs, agents, chunk: int, spool: _Spool) -> dict:
+def build_validate_spool(store, records, probs, agents, chunk: int, spool: Spool) -> dict:
     """Chunk by chunk, as sync does: predictions -> N-Triples -> spool, validation one chunk behind in a
     thread (its own seconds in "validate", the time the loop waited for it in "wait")."""
     t = {"build": 0.0, "wait": 0.0, "spool": 0.0}
@@ -116,11 +115,11 @@ def build_validate_spool(store, records, probs, agents, chunk: int, spool: _Spoo
 
 def one_write(store, graphs, workdir: Path, n: int, chunk: int, version: int, first: bool) -> dict:
     records, probs, agents = make(n, version)
-    spool = _Spool(workdir / f"spool-{version}")
+    spool = Spool(workdir / f"spool-{version}")
     cpu0, t0 = time.process_time(), time.perf_counter()
     steps = build_validate_spool(store, records, probs, agents, chunk, spool)
     t1 = time.perf_counter()
-    plan = _WritePlan(graphs=graphs, run=f"bench{version}", spool=spool, replace_all=True, withdraw=[],
+    plan = WritePlan(graphs=graphs, run=f"bench{version}", spool=spool, replace_all=True, withdraw=[],
                       inputs_gone=[], live_was_empty=first, had_state=not first)
     how = write_graphs(store, plan)
     t2 = time.perf_counter()
@@ -154,6 +153,7 @@ def main():
             store.close()
             print(f"run {run + 1}: embedded done", file=sys.stderr, flush=True)
         if not args.no_server:
+            sys.path.insert(0, str(TESTS))
             from servers import OxigraphServer
 
             for run in range(args.runs):
@@ -178,7 +178,7 @@ def main():
             store = EmbeddedStore(None)
             store.load_bytes(production_types(n_art), "ntriples", graph=MUSEUM)
             records, probs, agents = make(args.shacl_sample, 0)
-            spool = _Spool(tmp / "spool-shacl")
+            spool = Spool(tmp / "spool-shacl")
             groups = {task.name: LABELS[task.name].group_ids for task in TASKS}
             preds = select_predictions(records, {k: v for k, v in probs.items()}, groups, TASKS, LABELS, agents)
             built = prediction_lines(preds, agents.values(), now_literal())

@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 import tracemalloc
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench_growth import TRAIN, VOCABULARIES, replicate  # bench/ is on sys.path when run as a script
 
-from bench_growth import TRAIN, VOCABULARIES, replicate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
@@ -57,7 +54,7 @@ def main():
 
     rows: dict[str, dict] = {}
     snapshots = {}
-    real = sync_module._Stages.__call__
+    real = sync_module.Stages.__call__
 
     @contextmanager
     def profiled(self, name):
@@ -73,7 +70,7 @@ def main():
                 snapshots[name] = tracemalloc.take_snapshot()
             row["heap_end"] = current / 2**20
 
-    sync_module._Stages.__call__ = profiled
+    sync_module.Stages.__call__ = profiled
     if not args.no_tracemalloc:
         tracemalloc.start(8)
     started = time.perf_counter()

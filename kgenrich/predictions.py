@@ -27,12 +27,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from .calibration import decision_scores
+from .calibration import TaskCalibration, decision_scores
+from .config import SyncSettings
 from .errors import KgenrichError
 from .labels import date_group_info
 from .namespaces import ECRM, KGS, PROV, SILK, STATEMENT_NS
@@ -190,30 +192,19 @@ class SelectionOptions:
     # Filled by ``for_models`` from the trained models: task -> threshold_for_precision(...)
     precision_thresholds: Mapping[str, dict] = field(default_factory=dict)
     # task -> the task's decision rule (``offsets`` on the log-probabilities, calibration.TaskCalibration)
-    decisions: Mapping[str, object] = field(default_factory=dict)
+    decisions: Mapping[str, TaskCalibration] = field(default_factory=dict)
 
     @classmethod
-    def from_section(cls, section: Mapping) -> SelectionOptions:
-        top_k = section.get("top_k", 1)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise PredictionError(f"[sync] top_k must be a whole number >= 1, not {top_k!r}")
-        mc = section.get("min_confidence", 0.0)
-        values = mc.values() if isinstance(mc, Mapping) else [mc]
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise PredictionError(f"[sync] min_confidence must be a number in [0, 1], not {v!r}")
-        mp = section.get("min_precision")
-        for v in (mp.values() if isinstance(mp, Mapping) else [] if mp is None else [mp]):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-                raise PredictionError(f"[sync] min_precision must be a number in (0, 1], not {v!r}")
-        return cls(top_k=top_k, min_confidence=mc, min_precision=mp)
+    def from_settings(cls, sync: SyncSettings) -> SelectionOptions:
+        """The options of ``[sync]`` (config.py has checked them)."""
+        return cls(top_k=sync.top_k, min_confidence=sync.min_confidence, min_precision=sync.min_precision)
 
     def precision_target(self, task: str) -> float | None:
         mp = self.min_precision
         value = mp.get(task) if isinstance(mp, Mapping) else mp
         return None if value is None else float(value)
 
-    def for_models(self, decisions: Mapping[str, object], tasks: Iterable[str]) -> SelectionOptions:
+    def for_models(self, decisions: Mapping[str, TaskCalibration], tasks: Iterable[str]) -> SelectionOptions:
         """These options with the models' decision rules, and ``min_precision`` resolved into
         thresholds from their out-of-fold precision curves, for the predicted ``tasks``."""
         resolved = {}
@@ -242,7 +233,7 @@ class SelectionOptions:
         expect there (out-of-fold precision and the share of gaps that get a prediction)."""
         out = {}
         for task in tasks:
-            entry = {"threshold": self.threshold(task)}
+            entry: dict[str, Any] = {"threshold": self.threshold(task)}
             if task.name in self.precision_thresholds:
                 found = self.precision_thresholds[task.name]
                 entry.update(min_precision=found["target"], expected_precision=found["precision"],
@@ -254,11 +245,11 @@ class SelectionOptions:
 
     def fingerprint(self) -> dict:
         """What predictions depend on beyond top_k and min_confidence (empty when nothing is set)."""
-        out = {}
+        out: dict[str, Any] = {}
         if self.min_precision is not None:
             out["min_precision"] = self.min_precision
             out["precision_thresholds"] = {t: v["threshold"] for t, v in sorted(self.precision_thresholds.items())}
-        offsets = {t: [round(float(o), 6) for o in getattr(d, "offsets", [])] for t, d in sorted(self.decisions.items())}
+        offsets = {t: [round(float(o), 6) for o in d.offsets] for t, d in sorted(self.decisions.items())}
         if any(any(o) for o in offsets.values()):
             out["offsets"] = offsets
         return out

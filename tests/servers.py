@@ -57,7 +57,8 @@ class FakeEnsemble:
 
 
 class FakeTrainer:
-    """Trainer for run_sync(trainer=...): 'trains' a FakeEnsemble and counts how often."""
+    """Trainer for run_sync(trainer=...) (the kgenrich.sync.Trainer protocol): 'trains' a FakeEnsemble and
+    counts how often."""
 
     def __init__(self, version: str = "1", decisions: dict | None = None):
         self.version = version
@@ -79,6 +80,16 @@ class FakeTrainer:
     def load(self, models_dir, settings):
         groups = dict(eval((Path(models_dir) / "fake-ensemble").read_text()))  # our own file, written above
         return FakeEnsemble(groups, self.version, self.decisions)
+
+    def card(self, models_dir) -> dict:
+        """The card alone (kgenrich.sync.Trainer): what load() would give, without counting as a load."""
+        return FakeTrainer.load(self, models_dir, None).card
+
+    def read_decisions(self, models_dir) -> dict:
+        return dict(self.decisions or {})
+
+    def describe(self, card: dict, task: str) -> str:
+        return FakeEnsemble(card["groups"], self.version).describe(task)
 
 
 # ------------------------------------------------------------------ Virtuoso 7

@@ -8,7 +8,7 @@ import pytest
 from servers import FakeTrainer
 
 from kgenrich.calibration import TaskCalibration
-from kgenrich.config import load_settings
+from kgenrich.config import SyncSettings, load_settings
 from kgenrich.errors import ConfigError
 from kgenrich.predictions import PredictionError, SelectionOptions
 from kgenrich.store.embedded import EmbeddedStore
@@ -119,12 +119,13 @@ def test_the_decision_rule_chooses_the_value_and_the_probability_is_written(mini
     assert sorted(c for _, c in material) == pytest.approx(sorted(probs[:, -1]), abs=1e-6)
 
 
-def test_settings_check_min_precision():
-    assert SelectionOptions.from_section({"min_precision": 0.9}).precision_target("material") == 0.9
-    per_task = SelectionOptions.from_section({"min_precision": {"material": 0.95}})
+def test_settings_check_min_precision(tmp_path):
+    assert SelectionOptions.from_settings(SyncSettings(min_precision=0.9)).precision_target("material") == 0.9
+    per_task = SelectionOptions.from_settings(SyncSettings(min_precision={"material": 0.95}))
     assert per_task.precision_target("material") == 0.95 and per_task.precision_target("place") is None
-    with pytest.raises(PredictionError, match=r"min_precision must be a number in \(0, 1\]"):
-        SelectionOptions.from_section({"min_precision": 0})
+    (tmp_path / "kgenrich.toml").write_text("[sync]\nmin_precision = 0\n")
+    with pytest.raises(ConfigError, match=r"min_precision.*number in \(0, 1\]"):
+        load_settings(environ={}, cwd=tmp_path)
 
 
 def test_the_config_file_refuses_a_bad_min_precision(tmp_path):

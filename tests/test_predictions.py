@@ -7,6 +7,8 @@ import pytest
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
+from kgenrich.config import SyncSettings, load_settings
+from kgenrich.errors import ConfigError
 from kgenrich.predictions import (
     ECRM,
     PROV,
@@ -58,15 +60,16 @@ def test_top1_for_gaps_only_with_threshold():
                    ("2", "depiction", "g2")}
 
 
-def test_top_k_and_global_min_confidence():
-    opts = SelectionOptions.from_section({"top_k": 2, "min_confidence": {"material": 0.25}})
+def test_top_k_and_global_min_confidence(tmp_path):
+    opts = SelectionOptions.from_settings(SyncSettings(top_k=2, min_confidence={"material": 0.25}))
     preds = select_predictions(records(), PROBS, GROUPS, [MATERIAL], LABELS, AGENTS, opts)
     got = sorted((p.artifact[-1], p.group, p.rank) for p in preds)
     assert got == [("1", "g1", 1), ("3", "g0", 2), ("3", "g2", 1)]
-    with pytest.raises(PredictionError):
-        SelectionOptions.from_section({"top_k": 0})
-    with pytest.raises(PredictionError):
-        SelectionOptions.from_section({"min_confidence": 2})
+    # a bad value is refused where the settings are read (config.py), before any option is made
+    for bad, message in (("top_k = 0", "whole number"), ("min_confidence = 2", r"number in \[0, 1\]")):
+        (tmp_path / "kgenrich.toml").write_text(f"[sync]\n{bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(environ={}, cwd=tmp_path)
 
 
 def test_statement_shape_and_provenance():
