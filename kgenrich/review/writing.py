@@ -22,7 +22,8 @@ DECISION_LOCK = threading.Lock()  # one decision at a time per process: check, w
 def _operations(graphs: OwnGraphs, p: Prepared) -> list[str]:
     earlier = URIRef(p.earlier.review) if p.earlier is not None else _NONE
     revising = Literal(p.earlier is not None)
-    guard = dict(reviews=graphs.reviews, statement=URIRef(p.proposal.statement), earlier=earlier)
+    guard: dict[str, sparql.Bindable] = dict(reviews=graphs.reviews, statement=URIRef(p.proposal.statement),
+                                             earlier=earlier)
     ops = []
     if p.earlier is not None and p.earlier.decision in ASSERTING:
         task = p.proposal.task
@@ -31,8 +32,9 @@ def _operations(graphs: OwnGraphs, p: Prepared) -> list[str]:
         ops.append(sparql.prepare("review_withdraw_curated", curated=graphs.curated, link=link, inverseLink=inverse,
                                   review=p.review,
                                   time=p.time, **guard))
-    bindings = dict(predictions=graphs.predictions, proposed=URIRef(p.proposal.object), revising=revising,
-                    reviewTriples=sparql.TripleBlock(p.review_triples), **guard)
+    bindings: dict[str, sparql.Bindable] = dict(predictions=graphs.predictions, proposed=URIRef(p.proposal.object),
+                                                revising=revising,
+                                                reviewTriples=sparql.TripleBlock(p.review_triples), **guard)
     if p.curated_triples:
         ops.append(sparql.prepare("review_decide", curated=graphs.curated,
                                   curatedTriples=sparql.TripleBlock(p.curated_triples), **bindings))
