@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .decisions import ReviewError
+from .decision_types import ReviewError
 
 SESSION_SECONDS = 12 * 3600
 
