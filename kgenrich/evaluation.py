@@ -25,6 +25,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,8 +33,9 @@ from .errors import ModelError
 from .metrics import calibration_scores, reliability, scores
 from .records import ArtifactRecord, TaskLabels
 
-MODALITY_ORDER = ("image", "text", "tabular", "fusion")
-
+if TYPE_CHECKING:
+    from .config import Settings
+    from .training import Ensemble
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
     """A copy of the record as it would look with the task's value unknown (label, values and
@@ -63,7 +65,7 @@ def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: n
     return s
 
 
-def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
+def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
                    precision_targets: dict[str, list[float]] | None = None) -> dict:
     """Per task and modality scores of a trained ensemble on test records (hidden-value protocol).
 
@@ -97,7 +99,7 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
         index = {g: i for i, g in enumerate(ids)}
         truth = np.array([index[test[i].labels[task]] for i in rows])
         entry = {}
-        for m in [m for m in MODALITY_ORDER if m in inputs] + [m for m in inputs if m not in MODALITY_ORDER]:
+        for m in ensemble.modalities:
             p = inputs[m][task]
             shown = ensemble.calibrate({task: p}, m)[task]
             ok = ~np.isnan(p).any(axis=1)
@@ -110,7 +112,7 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
         s = _entry(truth, ids, chosen, fused, chosen, raw_fused)
         s["macro_f1_argmax"] = scores(truth, fused.argmax(1), range(len(ids)))["macro_f1"]
         s["coverage"] = 1.0
-        decisions = getattr(ensemble, "decisions", {})
+        decisions = ensemble.decisions
         targets = (precision_targets or {}).get(task, [])
         if targets and task in decisions:
             written = fused[np.arange(len(truth)), chosen]
@@ -129,9 +131,9 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
     return report
 
 
-def precision_targets(settings, groups: Sequence[str], default: float = 0.9) -> dict[str, list[float]]:
+def precision_targets(settings: Settings | None, groups: Sequence[str], default: float = 0.9) -> dict[str, list[float]]:
     """task -> the precision targets to measure: 0.9 and the task's ``[sync] min_precision``."""
-    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    wanted = settings.sync.min_precision if settings is not None else None
     out = {}
     for task in groups:
         own = wanted.get(task) if isinstance(wanted, dict) else wanted
@@ -183,6 +185,13 @@ def evaluate_holdout(records: Sequence[ArtifactRecord], labels: dict[str, TaskLa
 
 
 # -- reports ---------------------------------------------------------------------
+
+def report_modalities(report: dict) -> list[str]:
+    """The modalities of a report's tasks in the order they appear (the ensemble's), fusion last."""
+    seen = dict.fromkeys(m for entry in report["tasks"].values() for m in entry if m != "fusion")
+    has_fusion = any("fusion" in entry for entry in report["tasks"].values())
+    return [*seen, *(["fusion"] if has_fusion else [])]
+
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
@@ -263,7 +272,8 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     tasks = list(report["tasks"])
     if not tasks:
         return written
-    mods = [m for m in MODALITY_ORDER if any(m in report["tasks"][t] for t in tasks)]
+    # every modality the ensemble scored (a plugin's too), in the report's order; fusion last
+    mods = report_modalities(report)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(tasks), 4))
     width = 0.8 / max(len(mods), 1)
     for j, m in enumerate(mods):

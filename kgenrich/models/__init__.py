@@ -90,6 +90,20 @@ def get_model_class(name: str):
     return getattr(module, class_name)
 
 
+def names_of(contract: type) -> list[str]:
+    """The names whose model implements ``contract`` (``Stacker``, ``ModalityModel``): the choices of
+    ``[models] stacker`` / ``modalities``.  Imports every model's module: for messages, not for runs."""
+    found = []
+    for name in names():
+        try:
+            klass = get_model_class(name)
+        except ModelError:  # a broken plugin is no choice
+            continue
+        if isinstance(klass, type) and issubclass(klass, contract):
+            found.append(name)
+    return found
+
+
 def register(name: str, target) -> None:
     """Add a model at run time: ``register("clip", "mypkg.clip:ClipModel")`` or the class itself."""
     if isinstance(target, str) and ":" not in target:
@@ -108,4 +122,5 @@ def create(name: str, groups, params=None, settings=None):
     return model
 
 
-__all__ = ["ENTRY_POINT_GROUP", "create", "discovered", "get_model_class", "names", "register", "unregister"]
+__all__ = ["ENTRY_POINT_GROUP", "create", "discovered", "get_model_class", "names", "names_of", "register",
+           "unregister"]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,9 +45,9 @@ from torch import nn
 from ..errors import ModelError
 from . import distributed, pretrained
 from .image_data import ImageDataset, ResizedCache, cache_side, default_workers
-from .images import ImageSource
+from .image_source import DEFAULT_FETCH_TIMEOUT, DEFAULT_FETCH_WORKERS, ImageSource
 from .pretrained import read_state_dict  # noqa: F401  (kept importable from here)
-from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
+from .torch_base import TorchModel, load_state, save_state
 from .torchutil import LoaderBatches, MultiHead, Phase, TensorBatches, autocast, predict_multitask
 
 log = logging.getLogger("kgenrich")
@@ -67,6 +68,11 @@ _FEATURE_CACHE: dict[tuple, np.ndarray] = {}
 _READABLE: dict[tuple, bool] = {}
 # (backbone, weights, torch hub dir, offline) -> (backbone, weights, note): one decision per process
 _CHOICES: dict[tuple, tuple[str, str, str]] = {}
+
+
+def clear_feature_cache() -> None:
+    """Forget the pooled features of frozen backbones (a bench's next run pays its own extraction)."""
+    _FEATURE_CACHE.clear()
 
 
 def weights_kind(weights) -> str:
@@ -228,9 +234,9 @@ class ImageNet(nn.Module):
 class ImageModel(TorchModel):
     name = "image"
     modality = "image"
-    extra_params = ("cache_dir", "fetch_timeout", "fetch_workers")  # read by the image source
-    defaults = {
-        **TORCH_DEFAULTS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
+    # The defaults for real collections: the paper's backbone, pretrained (module docstring)
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
+        **TorchModel.DEFAULT_PARAMS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
         "backbone": "auto",  # ResNet-152 when its ImageNet weights can be had, else EfficientNet-Lite0
         "weights": "auto",
         "size": 224,
@@ -241,11 +247,16 @@ class ImageModel(TorchModel):
         "num_workers": "auto",  # DataLoader workers decoding images; auto: the free cores, at most 8
         "cache_resized": True,  # downsized copies of the photographs on disk (image_data.py)
         "channels_last": "auto",  # on CUDA
+        # read by the image source (image_source.py)
+        "cache_dir": None,  # None: image-cache/ beside the models directory
+        "fetch_timeout": DEFAULT_FETCH_TIMEOUT,
+        "fetch_workers": DEFAULT_FETCH_WORKERS,
     }
 
     def __init__(self, groups, params=None, settings=None):
         super().__init__(groups, params, settings)
-        self.source = ImageSource.from_settings(settings, self.params)
+        p = self.params
+        self.source = ImageSource.from_settings(settings, p["cache_dir"], p["fetch_timeout"], p["fetch_workers"])
         self.net: ImageNet | None = None
 
     # -- pieces ----------------------------------------------------------------
@@ -255,7 +266,7 @@ class ImageModel(TorchModel):
 
     def _weights_choice(self) -> str | None:
         """What the backbone starts from: 'packaged', a file path, a torchvision name, or None (scratch)."""
-        kind = weights_kind(self.params.get("weights"))
+        kind = weights_kind(self.params["weights"])
         if kind == "none":
             return None
         if kind == "auto":  # a model saved before weights were resolved at fit time
@@ -263,7 +274,7 @@ class ImageModel(TorchModel):
         return str(self.params["weights"])
 
     def _resolve(self, progress: bool) -> None:
-        backbone, weights, note = resolve_weights(self.params.get("backbone"), self.params.get("weights"), progress)
+        backbone, weights, note = resolve_weights(self.params["backbone"], self.params["weights"], progress)
         self.params["backbone"], self.params["weights"] = backbone, weights
         if note:
             self.info["choice"] = note
@@ -304,11 +315,11 @@ class ImageModel(TorchModel):
         return T.Compose([T.Resize(size), T.CenterCrop(size), T.PILToTensor()])
 
     def _workers(self) -> int:
-        w = self.params.get("num_workers", "auto")
+        w = self.params["num_workers"]
         return default_workers() if w in (None, "auto") else int(w)
 
     def _cache(self) -> ResizedCache:
-        root = self.source.cache_dir if self.params.get("cache_resized", True) else None
+        root = self.source.cache_dir if self.params["cache_resized"] else None
         return ResizedCache(root, cache_side(int(self.params["size"])))
 
     def _loader(self, paths: list[str], transform) -> LoaderBatches:
@@ -316,7 +327,7 @@ class ImageModel(TorchModel):
         return LoaderBatches(dataset, self._workers(), pin_memory=self.device.startswith("cuda"))
 
     def _channels_last(self) -> bool:
-        v = self.params.get("channels_last", "auto")
+        v = self.params["channels_last"]
         return self.device.startswith("cuda") if v in (None, "auto") else bool(v)
 
     def available(self, records):

@@ -14,7 +14,7 @@ shared backbone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,3 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int, clip: float = 20.0)
         w[present] = len(y) / (present.sum() * counts[present])
         w = np.clip(w, 1.0 / clip, clip)
     return torch.tensor(w, dtype=torch.float32)
-
-
-def targets_matrix(targets: Mapping[str, np.ndarray], tasks: Sequence[str]) -> np.ndarray:
-    return np.stack([np.asarray(targets[t], dtype=np.int64) for t in tasks], axis=1)

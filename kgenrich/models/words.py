@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class WordsModel(ModalityModel):
     name = "words"
     modality = "words"
     reads_labels = False
-    defaults = {
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
         "max_features": 50_000,  # per field
         "min_df": 2,
         "ngram_max": 2,
@@ -85,7 +86,7 @@ class WordsModel(ModalityModel):
         self.numbers: dict[str, list[float]] = {}  # numeric feature -> its decile edges (training artifacts)
 
     def available(self, records):
-        with_features = bool(self.params.get("features"))
+        with_features = bool(self.params["features"])
         return np.array([bool(record_fields(r)) or (with_features and any(r.literals.values())) for r in records],
                         dtype=bool)
 
@@ -148,9 +149,9 @@ class WordsModel(ModalityModel):
 
         has_text = self.available(records)
         fields = sorted({f for r, ok in zip(records, has_text) if ok for f in record_fields(r)})
-        if self.params.get("char_ngrams"):
+        if self.params["char_ngrams"]:
             fields.append("__chars__")
-        if self.params.get("features"):
+        if self.params["features"]:
             self._fit_numbers(records)
             fields.append(FEATURES)
         self.vectorizers = {}
