@@ -448,7 +448,7 @@ def fit_task(p: np.ndarray, y: np.ndarray, fold: np.ndarray, groups: Sequence[st
     return TaskFit(saved, summary, choice.cv_probs, dec.oof_pred)
 
 
-def save_calibration(directory: Path, entries: Mapping[str, object]) -> None:
+def save_calibration(directory: Path, entries: Mapping[str, TaskCalibration | Calibrator]) -> None:
     """``calibration.json`` beside a model: task -> TaskCalibration (fusion) or Calibrator (a modality)."""
     data = {t: (e.to_json() if isinstance(e, TaskCalibration) else {"calibrator": e.to_json()})
             for t, e in entries.items()}

@@ -23,9 +23,9 @@ import json
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -65,6 +65,11 @@ def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: n
     return s
 
 
+def _index_scores(truth: np.ndarray, pred: np.ndarray, k: int) -> dict:
+    """``metrics.scores`` of group indices 0..k-1 (it scores any labels; its annotation names ids)."""
+    return scores(cast(Sequence[str], truth), cast(Sequence[str], pred), cast(Sequence[str], range(k)))
+
+
 def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
                    precision_targets: dict[str, list[float]] | None = None) -> dict:
     """Per task and modality scores of a trained ensemble on test records (hidden-value protocol).
@@ -97,7 +102,7 @@ def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress:
         fused = ensemble.calibrate({task: raw_fused})[task]
         chosen = ensemble.decide(task, fused)
         index = {g: i for i, g in enumerate(ids)}
-        truth = np.array([index[test[i].labels[task]] for i in rows])
+        truth = np.array([index[label] for label in (test[i].labels[task] for i in rows) if label is not None])
         entry = {}
         for m in ensemble.modalities:
             p = inputs[m][task]
@@ -106,11 +111,11 @@ def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress:
             s = _entry(truth[ok], ids, p[ok].argmax(1), shown[ok], None, p[ok])
             s["coverage"] = float(ok.mean())
             # fusion on exactly these rows: the like-for-like comparison with this modality
-            s["fusion_macro_f1_same_rows"] = (scores(truth[ok], chosen[ok], range(len(ids)))["macro_f1"]
+            s["fusion_macro_f1_same_rows"] = (_index_scores(truth[ok], chosen[ok], len(ids))["macro_f1"]
                                               if ok.any() else None)
             entry[m] = s
         s = _entry(truth, ids, chosen, fused, chosen, raw_fused)
-        s["macro_f1_argmax"] = scores(truth, fused.argmax(1), range(len(ids)))["macro_f1"]
+        s["macro_f1_argmax"] = _index_scores(truth, fused.argmax(1), len(ids))["macro_f1"]
         s["coverage"] = 1.0
         decisions = ensemble.decisions
         targets = (precision_targets or {}).get(task, [])
@@ -131,7 +136,7 @@ def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress:
     return report
 
 
-def precision_targets(settings: Settings | None, groups: Sequence[str], default: float = 0.9) -> dict[str, list[float]]:
+def precision_targets(settings: Settings | None, groups: Iterable[str], default: float = 0.9) -> dict[str, list[float]]:
     """task -> the precision targets to measure: 0.9 and the task's ``[sync] min_precision``."""
     wanted = settings.sync.min_precision if settings is not None else None
     out = {}
@@ -149,6 +154,7 @@ def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecor
         raise ModelError("the test set is empty")
     with tempfile.TemporaryDirectory(prefix="kgenrich-eval-") as tmp:
         ens = train_ensemble(list(train), labels, settings, Path(models_dir or Path(tmp) / "models"), progress)
+        assert ens is not None, "evaluation runs in one process (or the leader of a torchrun)"
         report = score_ensemble(ens, test, progress, precision_targets(settings, ens.groups))
     report["training"] = {"artifacts": len(train), "card_scores": ens.card["scores"], "notes": ens.card["notes"],
                           "timings": ens.card["timings"], "descriptions": ens.card["descriptions"]}

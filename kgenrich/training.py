@@ -46,7 +46,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,8 +131,8 @@ def model_config(settings: Settings | None) -> dict[str, Any]:
     check_stacker(models.stacker)
     if models.folds < 2:  # settings built in code are not checked by load_settings
         raise ModelError("models.folds must be at least 2 (fusion trains on out-of-fold predictions)")
-    cfg: dict[str, Any] = {f.name: getattr(models, f.name) for f in fields(models)
-                           if f.name != "tables" and getattr(models, f.name) is not None}
+    cfg: dict[str, Any] = {key: value for key, value in asdict(models).items()
+                           if key != "tables" and value is not None}
     if isinstance(models.modalities, str):  # a single name, from settings built in code
         cfg["modalities"] = [models.modalities]
     inherited = {key: cfg[key] for key in INHERITED_PARAMS if key in cfg}
@@ -287,9 +287,9 @@ def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], 
     return out
 
 
-def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings: Settings,
                    models_dir: Path, progress: bool = True, resume: bool = False,
-                   profile: dict | None = None) -> Ensemble:
+                   profile: dict | None = None) -> Ensemble | None:
     """Train every modality (cross-fitted) and the stacker into ``models_dir``.
 
     Everything is written into ``<models_dir>.partial`` and swapped in at the end,
@@ -440,7 +440,7 @@ class _Progress:
     def save_fold(self, name: str, f: int, groups, pred: dict | None, note: str, rows: np.ndarray) -> None:
         if not self.leader:
             return
-        arrays = {"rows": rows, "note": np.array(note)}
+        arrays: dict[str, Any] = {"rows": rows, "note": np.array(note)}
         for i, t in enumerate(groups):
             if pred is not None:
                 arrays[f"task{i}"] = pred[t]
@@ -502,7 +502,7 @@ def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: li
     return distributed.broadcast(steps) if distributed.sharding_active() else steps
 
 
-def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings: Settings,
                     models_dir: Path, progress: bool, resume: bool,
                     profile: dict | None = None) -> Ensemble | None:
     import tempfile
@@ -605,7 +605,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         notes.extend(modality_notes)
         state.save_done(name, {"description": descriptions[name], "timings": timings[name], "notes": modality_notes})
     if not oof:
-        if dist.leader:
+        if scratch is None:  # the leader
             _remove_models(work, "an interrupted training run")
         else:
             scratch.cleanup()

@@ -34,7 +34,7 @@ import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -53,6 +53,7 @@ CARD_FILE = "model.json"
 # down; a model declares in DEFAULT_PARAMS those it reads, with its own default)
 INHERITED_PARAMS = ("focal_gamma", "device", "threads", "seed", "n_jobs")
 
+M = TypeVar("M", bound="Model")
 Inputs = dict[str, dict[str, np.ndarray]]  # modality -> task -> (n, k) probabilities, NaN row = missing
 
 
@@ -84,8 +85,8 @@ def encode_targets(records: Sequence[ArtifactRecord], groups: dict[str, list[str
     out = {}
     for task, ids in groups.items():
         index = {g: i for i, g in enumerate(ids)}
-        out[task] = np.array([index.get(r.labels.get(task), -1) if r.labels.get(task) is not None else -1
-                              for r in records], dtype=np.int64)
+        labels = [r.labels.get(task) for r in records]
+        out[task] = np.array([-1 if label is None else index.get(label, -1) for label in labels], dtype=np.int64)
     return out
 
 
@@ -187,7 +188,7 @@ class Model(abc.ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: Path, settings=None) -> Model:
+    def load(cls: type[M], directory: Path, settings: Settings | None = None) -> M:
         """The model saved in ``directory``.
 
         Called on a contract (``ModalityModel.load``, ``Stacker.load``) the class

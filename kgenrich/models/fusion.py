@@ -39,7 +39,7 @@ def product_of_experts(inputs: Inputs, modalities: Sequence[str], task: str, n: 
         p = inputs.get(m, {}).get(task)
         if p is None:
             p = np.full((n, k), np.nan)
-        missing = np.isnan(p).any(axis=1)
+        missing = np.asarray(np.isnan(p).any(axis=1))
         lp = np.log(np.clip(np.nan_to_num(p, nan=1.0 / k), EPS, 1.0))
         logs.append(np.where(missing[:, None], np.nan, lp))
         flags.append(missing)
@@ -67,6 +67,7 @@ class FusionTask(LgbTask):
 
     def predict_fused(self, X: np.ndarray, base: np.ndarray) -> np.ndarray:
         if self.booster is None:
+            assert self.prior is not None  # a task without a booster has its prior
             return np.tile(self.prior, (len(X), 1))
         raw = self.init * base
         if len(X):

@@ -41,11 +41,12 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
 def multitask_focal_loss(logits: Sequence[torch.Tensor], targets: torch.Tensor, gamma: float = 2.0,
                          weights: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Sum over tasks of the masked focal loss; ``targets`` is (batch, n_tasks) with -1 = masked."""
-    total = None
+    total: torch.Tensor | None = None
     for t, task_logits in enumerate(logits):
         w = None if weights is None else weights[t]
         loss = focal_loss(task_logits, targets[:, t], gamma, w)
         total = loss if total is None else total + loss
+    assert total is not None, "no task heads"
     return total
 
 

@@ -169,10 +169,10 @@ class Featurizer:
                     X[i, j] = categories[prop].get(values[0], len(categories[prop]))  # unseen: "other"
             col = base + len(self.literals)
             for u in concept_tasks:
-                values = r.values.get(u)
+                concepts = r.values.get(u)
                 n_anc = len(ancestor_index[u])
-                if values:  # no value: missing, like the group
-                    X[i, col] = value_index[u].get(values[0], len(value_index[u]))  # rare or unseen: "other"
+                if concepts:  # no value: missing, like the group
+                    X[i, col] = value_index[u].get(concepts[0], len(value_index[u]))  # rare or unseen: "other"
                     X[i, col + 1:col + 1 + n_anc] = 0.0
                     for a in r.ancestors.get(u, []):
                         if a in ancestor_index[u]:
@@ -292,6 +292,7 @@ class LgbTask:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.booster is None:
+            assert self.prior is not None  # a task without a booster has its prior
             return np.tile(self.prior, (len(X), 1))
         if not len(X):
             return np.zeros((0, self.k))
@@ -299,6 +300,7 @@ class LgbTask:
 
     def save(self, path) -> dict:
         if self.booster is None:
+            assert self.prior is not None
             return {"k": self.k, "prior": self.prior.tolist()}
         self.booster.save_model(str(path))  # LightGBM's text format
         return {"k": self.k, "file": path.name, "rounds": self.rounds, "dropped": self.dropped}

@@ -190,8 +190,8 @@ class TextModel(TorchModel):
         if self.params["model"] not in ENCODERS + ("auto",):
             raise ModelError(f"unknown text model '{self.params['model']}' (known: auto, {', '.join(ENCODERS)})")
         self.langs: list[str] = []
-        self.net: nn.Module | None = None
-        self.tokenizer = None
+        self.net: nn.Module | None = None  # MultiHead (frozen encoders) or EncoderNet (xlmr)
+        self.tokenizer: Any = None  # a transformers tokenizer (xlmr)
 
     @property
     def frozen(self) -> bool:
@@ -306,6 +306,8 @@ class TextModel(TorchModel):
         self._record_fit(state)
 
     def _predict(self, records, progress):
+        assert self.net is not None, "predict after fit or load"
+        net = self.net
         items = [record_texts(r) for r in records]
         has = np.array([bool(p) for p in items], dtype=bool)
         out = {t: np.full((len(records), len(self.groups[t])), np.nan) for t in self.tasks}
@@ -314,9 +316,9 @@ class TextModel(TorchModel):
         sub = [p for p in items if p]
         if self.frozen:
             X = self._frozen_features(sub, progress)
-            probs = predict_multitask(self.net, len(sub), lambda idx: (X[idx],), len(self.tasks), 4096, self.device)
+            probs = predict_multitask(net, len(sub), lambda idx: (X[idx],), len(self.tasks), 4096, self.device)
         else:
-            probs = predict_multitask(self.net, len(sub), lambda idx: self._encode(sub, idx), len(self.tasks),
+            probs = predict_multitask(net, len(sub), lambda idx: self._encode(sub, idx), len(self.tasks),
                                       int(self.params["batch_size"]), self.device, progress, "text")
         for t, task in enumerate(self.tasks):
             out[task][has] = probs[t]
@@ -324,9 +326,11 @@ class TextModel(TorchModel):
 
     def _save(self, directory):
         (directory / "langs.json").write_text(json.dumps(self.langs))
+        assert self.net is not None, "save after fit"
         if self.frozen:
             save_state(self.net, directory / HEADS_FILE)
             return
+        assert isinstance(self.net, EncoderNet)
         self.net.encoder.save_pretrained(str(directory / ENCODER_DIR))  # safetensors
         self.tokenizer.save_pretrained(str(directory / ENCODER_DIR))
         save_state(self.net.head, directory / HEADS_FILE)

@@ -69,7 +69,11 @@ class TorchModel(ModalityModel):
         "compile": False,  # torch.compile the network (CUDA; the first batches pay the compilation)
         "checkpoint_seconds": 30,  # during training: save a checkpoint after an epoch when this long since the last
     }
-    frozen = False  # a frozen encoder: only heads train (no early stopping by default)
+
+    @property
+    def frozen(self) -> bool:
+        """A frozen encoder: only heads train (no early stopping by default)."""
+        return False
 
     @property
     def device(self) -> str:

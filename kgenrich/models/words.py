@@ -214,7 +214,7 @@ class WordsModel(ModalityModel):
 
     # -------------------------------------------------------------- saving
     def _save(self, directory: Path):
-        fields = {}
+        fields: dict[str, dict[str, Any]] = {}
         for field, v in self.vectorizers.items():
             fields[field] = {"vocabulary": {w: int(i) for w, i in v.vocabulary_.items()}}
             np.save(directory / f"idf_{len(fields) - 1}.npy", v.idf_.astype(np.float64), allow_pickle=False)
