@@ -693,9 +693,14 @@ class Ensemble:
     """The trained modality models and the stacker (fusion), as loaded from a models directory,
     with the calibration fitted on their out-of-fold probabilities (calibration.py)."""
 
+    card: dict[str, Any]  # ensemble.json: tasks, groups, modalities, params, scores, notes ...
+    models: dict[str, ModalityModel]  # modality -> its trained model
+    fusion: Stacker
+
     def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker,
                  calibration: dict[str, TaskCalibration] | None = None,
-                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None, settings=None):
+                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None,
+                 settings: Settings | None = None):
         self.directory = Path(directory)
         self.card = card
         self.models = models
@@ -721,7 +726,7 @@ class Ensemble:
         return self.calibration
 
     @classmethod
-    def load(cls, models_dir: Path, settings=None) -> Ensemble:
+    def load(cls, models_dir: Path, settings: Settings | None = None) -> Ensemble:
         from .models.base import read_card
 
         models_dir = Path(models_dir)

@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 from ..threads import quiet_waiting
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # OpenMP threads that wait spin briefly, then sleep (threads.py): set before torch or LightGBM load,
 # for code that uses the models without the command line (which sets it, and the thread count, itself)
@@ -115,7 +120,8 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def create(name: str, groups, params=None, settings=None):
+def create(name: str, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+           settings: Settings | None = None) -> Any:
     """A new, untrained model of the class registered under ``name``, which it keeps as its name."""
     model = get_model_class(name)(groups, params or {}, settings)
     model.name = name

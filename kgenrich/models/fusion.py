@@ -18,8 +18,8 @@ blindly and then fail on new artifacts.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import Inputs, Stacker
 from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, train_booster
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
 
@@ -100,7 +103,8 @@ class FusionModel(Stacker):
         "modalities": [],  # set at fit time: the modalities it stacks
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         self.modalities: list[str] = list(self.params["modalities"])
         # the modalities' probabilities already carry what concrete concepts say: the groups will do

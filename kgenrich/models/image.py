@@ -34,8 +34,9 @@ readable image gets no image prediction (NaN row).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,6 +50,9 @@ from .image_weights import BACKBONES, FALLBACK, resolve_weights, weights_kind
 from .pretrained import read_state_dict  # noqa: F401  (kept importable from here)
 from .torch_base import TorchModel, load_state, save_state
 from .torchutil import LoaderBatches, MultiHead, Phase, TensorBatches, autocast, predict_multitask
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -166,7 +170,8 @@ class ImageModel(TorchModel):
         "fetch_workers": DEFAULT_FETCH_WORKERS,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         p = self.params
         self.source = ImageSource.from_settings(settings, p["cache_dir"], p["fetch_timeout"], p["fetch_workers"])

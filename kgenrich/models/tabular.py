@@ -21,14 +21,17 @@ say no more than their groups they are noise.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import ModalityModel, literal_number
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # The LightGBM parameters of the tabular model and of fusion (both spread them into their
 # DEFAULT_PARAMS and override values, not keys).
@@ -336,7 +339,8 @@ class TabularModel(ModalityModel):
         "concepts": "auto",  # auto | true | false: concept and ancestor columns of the other tasks
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         mode = self.params["concepts"]
         if mode not in ("auto", True, False):

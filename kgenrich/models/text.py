@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ from ..errors import ModelError
 from . import pretrained
 from .torch_base import TorchModel, load_state, save_state
 from .torchutil import MultiHead, Phase, TensorBatches, predict_multitask
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger("kgenrich")
 
@@ -185,7 +189,8 @@ class TextModel(TorchModel):
         "xlmr_heads": 4,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         if self.params["model"] not in ENCODERS + ("auto",):
             raise ModelError(f"unknown text model '{self.params['model']}' (known: auto, {', '.join(ENCODERS)})")

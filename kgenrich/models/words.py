@@ -29,13 +29,17 @@ NumPy arrays (no pickles).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..records import ArtifactRecord
 from .base import ModalityModel, literal_number
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 WHOLE = "text"  # the field of texts that come without one
 FEATURES = "__features__"  # the field of the feature inputs as words
@@ -77,7 +81,8 @@ class WordsModel(ModalityModel):
         "n_jobs": 1,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         self.vectorizers: dict = {}  # field -> fitted TfidfVectorizer
         self.coef: dict[str, np.ndarray] = {}
