@@ -120,7 +120,7 @@ def old_path(paths: list[str], size: int, batch: int = 64) -> float:
     """The image model before this pipeline: full decode and augmentation on the main thread."""
     import torch
 
-    from kgenrich.models.images import ImageSource
+    from kgenrich.models.image_source import ImageSource
 
     source = ImageSource()
     transform = train_transform(size)

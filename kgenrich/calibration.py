@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import CALIBRATION_METHODS, DECISION_RULES
 from .errors import ModelError
 
 EPS = 1e-6  # probabilities are clipped here before a log; one confident mistake must not be infinite
-METHODS = ("none", "temperature", "bias_temperature", "isotonic")
-DECISION_MODES = ("auto", "argmax", "macro_f1")
+DECISION_MODES = ("auto", *DECISION_RULES)
 CALIBRATION_FILE = "calibration.json"
 OFFSET_GRID = np.round(np.arange(-3.0, 3.0001, 0.1), 6)  # log-probability offsets tried per group
 CURVE_POINTS = 400  # points kept of a precision curve (coverage resolution 1/400)
@@ -92,9 +92,9 @@ class Calibrator:
     @staticmethod
     def from_json(data: Mapping) -> Calibrator:
         method = data.get("method", "none")
-        if method not in _CLASSES:
-            raise ModelError(f"unknown calibration method '{method}' in a saved model (known: {', '.join(METHODS)})")
-        return _CLASSES[method].from_params(data)
+        if method not in CALIBRATORS:
+            raise ModelError(f"unknown calibration method '{method}' in a saved model (known: {', '.join(CALIBRATION_METHODS)})")
+        return CALIBRATORS[method].from_params(data)
 
     @classmethod
     def from_params(cls, data: Mapping) -> Calibrator:
@@ -207,14 +207,19 @@ class Isotonic(Calibrator):
         return cls([(xs, ys) for xs, ys in data["knots"]])
 
 
-_CLASSES: dict[str, type[Calibrator]] = {"none": Calibrator, "temperature": Temperature,
-                                         "bias_temperature": BiasTemperature, "isotonic": Isotonic}
+# The calibrator of each method config.CALIBRATION_METHODS names (the one list of the names; "auto"
+# tries them in that order, ties going to the earlier, simpler one)
+CALIBRATORS: dict[str, type[Calibrator]] = {"none": Calibrator, "temperature": Temperature,
+                                            "bias_temperature": BiasTemperature, "isotonic": Isotonic}
+if set(CALIBRATORS) != set(CALIBRATION_METHODS):
+    raise ImportError(f"calibration.CALIBRATORS ({', '.join(CALIBRATORS)}) must implement exactly "
+                      f"config.CALIBRATION_METHODS ({', '.join(CALIBRATION_METHODS)})")
 
 
 def make_calibrator(method: str) -> Calibrator:
-    if method not in _CLASSES:
-        raise ModelError(f"models.calibration: unknown method '{method}' (known: auto, {', '.join(METHODS)})")
-    return _CLASSES[method]()
+    if method not in CALIBRATORS:
+        raise ModelError(f"models.calibration: unknown method '{method}' (known: auto, {', '.join(CALIBRATION_METHODS)})")
+    return CALIBRATORS[method]()
 
 
 def cross_calibrate(method: str, p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
@@ -246,9 +251,9 @@ def choose_calibrator(p: np.ndarray, y: np.ndarray, fold: np.ndarray, method: st
     rows a calibrator was fitted on.  The chosen method is then refitted on all rows.
     """
     p, y, fold = np.asarray(p, dtype=np.float64), np.asarray(y), np.asarray(fold)
-    candidates = METHODS if method == "auto" else (method,)
-    if method != "auto" and method not in METHODS:
-        raise ModelError(f"models.calibration: unknown method '{method}' (known: auto, {', '.join(METHODS)})")
+    candidates = CALIBRATION_METHODS if method == "auto" else (method,)
+    if method != "auto" and method not in CALIBRATORS:
+        raise ModelError(f"models.calibration: unknown method '{method}' (known: auto, {', '.join(CALIBRATION_METHODS)})")
     if len(np.unique(fold)) < 2 or len(y) < 20:
         # too little to calibrate honestly: leave the probabilities as they are
         return CalibrationChoice(Calibrator(), p, {"none": _nll(p, y)})
@@ -443,7 +448,7 @@ def fit_task(p: np.ndarray, y: np.ndarray, fold: np.ndarray, groups: Sequence[st
     return TaskFit(saved, summary, choice.cv_probs, dec.oof_pred)
 
 
-def save_calibration(directory: Path, entries: Mapping[str, object]) -> None:
+def save_calibration(directory: Path, entries: Mapping[str, TaskCalibration | Calibrator]) -> None:
     """``calibration.json`` beside a model: task -> TaskCalibration (fusion) or Calibrator (a modality)."""
     data = {t: (e.to_json() if isinstance(e, TaskCalibration) else {"calibrator": e.to_json()})
             for t, e in entries.items()}

@@ -6,8 +6,6 @@ import click
 
 from .cli_util import echo_json
 
-_MODALITIES = ("image", "text", "tabular", "fusion")
-
 
 def _table(evaluation: dict) -> str:
     """Macro-F1 per task and modality, and fusion's lead over the best single modality.
@@ -15,15 +13,19 @@ def _table(evaluation: dict) -> str:
     A modality is scored on the artifacts that have it; the lead compares fusion
     with it on exactly those artifacts (``fusion_same_rows``), so it is like for like.
     """
-    header = "| task | " + " | ".join(_MODALITIES) + " | fusion lead (same rows) |"
-    lines = [header, "|---|" + "---:|" * (len(_MODALITIES) + 1)]
-    for task, per in evaluation.get("tasks", {}).items():
+    from .evaluation import report_modalities
+
+    tasks = evaluation["tasks"]
+    modalities = report_modalities(evaluation)  # the trained ones, in the card's order; fusion last
+    header = "| task | " + " | ".join(modalities) + " | fusion lead (same rows) |"
+    lines = [header, "|---|" + "---:|" * (len(modalities) + 1)]
+    for task, per in tasks.items():
         cells = []
-        for modality in _MODALITIES:
+        for modality in modalities:
             value = per.get(modality, {}).get("macro_f1")
             cells.append("–" if value is None else f"{value:.3f}")
         leads = [per[m]["fusion_same_rows"]["macro_f1"] - per[m]["macro_f1"]
-                 for m in _MODALITIES[:-1] if "fusion_same_rows" in per.get(m, {})]
+                 for m in modalities if m != "fusion" and "fusion_same_rows" in per.get(m, {})]
         cells.append(f"{min(leads):+.3f}" if leads else "–")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

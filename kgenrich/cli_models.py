@@ -60,6 +60,7 @@ def train(app, device, resume, as_json, quiet):
         click.echo(f"interrupted: {settings.models_dir} is unchanged; 'kgenrich train --resume' continues from "
                    "the last checkpoint", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    assert ens is not None, "the command's work runs in the leader (distributed_command)"
     _report_training(ens.card, settings, as_json)
 
 

@@ -23,8 +23,9 @@ import json
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -32,8 +33,9 @@ from .errors import ModelError
 from .metrics import calibration_scores, reliability, scores
 from .records import ArtifactRecord, TaskLabels
 
-MODALITY_ORDER = ("image", "text", "tabular", "fusion")
-
+if TYPE_CHECKING:
+    from .config import Settings
+    from .training import Ensemble
 
 def hide(record: ArtifactRecord, task: str) -> ArtifactRecord:
     """A copy of the record as it would look with the task's value unknown (label, values and
@@ -63,7 +65,12 @@ def _entry(truth_idx: np.ndarray, ids: Sequence[str], pick: np.ndarray, shown: n
     return s
 
 
-def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
+def _index_scores(truth: np.ndarray, pred: np.ndarray, k: int) -> dict:
+    """``metrics.scores`` of group indices 0..k-1 (it scores any labels; its annotation names ids)."""
+    return scores(cast(Sequence[str], truth), cast(Sequence[str], pred), cast(Sequence[str], range(k)))
+
+
+def score_ensemble(ensemble: Ensemble, test: Sequence[ArtifactRecord], progress: bool = False,
                    precision_targets: dict[str, list[float]] | None = None) -> dict:
     """Per task and modality scores of a trained ensemble on test records (hidden-value protocol).
 
@@ -95,22 +102,22 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
         fused = ensemble.calibrate({task: raw_fused})[task]
         chosen = ensemble.decide(task, fused)
         index = {g: i for i, g in enumerate(ids)}
-        truth = np.array([index[test[i].labels[task]] for i in rows])
+        truth = np.array([index[label] for label in (test[i].labels[task] for i in rows) if label is not None])
         entry = {}
-        for m in [m for m in MODALITY_ORDER if m in inputs] + [m for m in inputs if m not in MODALITY_ORDER]:
+        for m in ensemble.modalities:
             p = inputs[m][task]
             shown = ensemble.calibrate({task: p}, m)[task]
             ok = ~np.isnan(p).any(axis=1)
             s = _entry(truth[ok], ids, p[ok].argmax(1), shown[ok], None, p[ok])
             s["coverage"] = float(ok.mean())
             # fusion on exactly these rows: the like-for-like comparison with this modality
-            s["fusion_macro_f1_same_rows"] = (scores(truth[ok], chosen[ok], range(len(ids)))["macro_f1"]
+            s["fusion_macro_f1_same_rows"] = (_index_scores(truth[ok], chosen[ok], len(ids))["macro_f1"]
                                               if ok.any() else None)
             entry[m] = s
         s = _entry(truth, ids, chosen, fused, chosen, raw_fused)
-        s["macro_f1_argmax"] = scores(truth, fused.argmax(1), range(len(ids)))["macro_f1"]
+        s["macro_f1_argmax"] = _index_scores(truth, fused.argmax(1), len(ids))["macro_f1"]
         s["coverage"] = 1.0
-        decisions = getattr(ensemble, "decisions", {})
+        decisions = ensemble.decisions
         targets = (precision_targets or {}).get(task, [])
         if targets and task in decisions:
             written = fused[np.arange(len(truth)), chosen]
@@ -129,9 +136,9 @@ def score_ensemble(ensemble, test: Sequence[ArtifactRecord], progress: bool = Fa
     return report
 
 
-def precision_targets(settings, groups: Sequence[str], default: float = 0.9) -> dict[str, list[float]]:
+def precision_targets(settings: Settings | None, groups: Iterable[str], default: float = 0.9) -> dict[str, list[float]]:
     """task -> the precision targets to measure: 0.9 and the task's ``[sync] min_precision``."""
-    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    wanted = settings.sync.min_precision if settings is not None else None
     out = {}
     for task in groups:
         own = wanted.get(task) if isinstance(wanted, dict) else wanted
@@ -147,6 +154,7 @@ def evaluate_split(train: Sequence[ArtifactRecord], test: Sequence[ArtifactRecor
         raise ModelError("the test set is empty")
     with tempfile.TemporaryDirectory(prefix="kgenrich-eval-") as tmp:
         ens = train_ensemble(list(train), labels, settings, Path(models_dir or Path(tmp) / "models"), progress)
+        assert ens is not None, "evaluation runs in one process (or the leader of a torchrun)"
         report = score_ensemble(ens, test, progress, precision_targets(settings, ens.groups))
     report["training"] = {"artifacts": len(train), "card_scores": ens.card["scores"], "notes": ens.card["notes"],
                           "timings": ens.card["timings"], "descriptions": ens.card["descriptions"]}
@@ -183,6 +191,13 @@ def evaluate_holdout(records: Sequence[ArtifactRecord], labels: dict[str, TaskLa
 
 
 # -- reports ---------------------------------------------------------------------
+
+def report_modalities(report: dict) -> list[str]:
+    """The modalities of a report's tasks in the order they appear (the ensemble's), fusion last."""
+    seen = dict.fromkeys(m for entry in report["tasks"].values() for m in entry if m != "fusion")
+    has_fusion = any("fusion" in entry for entry in report["tasks"].values())
+    return [*seen, *(["fusion"] if has_fusion else [])]
+
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
@@ -263,7 +278,8 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     tasks = list(report["tasks"])
     if not tasks:
         return written
-    mods = [m for m in MODALITY_ORDER if any(m in report["tasks"][t] for t in tasks)]
+    # every modality the ensemble scored (a plugin's too), in the report's order; fusion last
+    mods = report_modalities(report)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(tasks), 4))
     width = 0.8 / max(len(mods), 1)
     for j, m in enumerate(mods):

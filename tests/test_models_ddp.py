@@ -38,7 +38,7 @@ def worker(rank: int, world: int, port: int, out: str, images: str) -> None:
     models = {
         "image": ImageModel(groups, {"backbone": "resnet18", "weights": "none", "size": 32, "epochs": 2,
                                      "batch_size": 8, "device": "cpu", "num_workers": 0}),
-        "text": TextModel(groups, {"model": "xlmr", "epochs": 2, "batch_size": 8, "max_length": 24, "vocab_size": 120,
+        "text": TextModel(groups, {"model": "xlmr", "model_id": None, "epochs": 2, "batch_size": 8, "max_length": 24, "vocab_size": 120,
                                    "xlmr_layers": 1, "xlmr_hidden": 16, "xlmr_heads": 2, "hidden": 0,
                                    "device": "cpu"}),
     }

@@ -11,7 +11,7 @@ from kgenrich.errors import ModelError
 from kgenrich.models import create
 from kgenrich.models.base import ModalityModel
 from kgenrich.models.image import Backbone, ImageModel, normalize
-from kgenrich.models.images import ImageSource
+from kgenrich.models.image_source import ImageSource
 
 torch.set_num_threads(1)
 FAST = {"backbone": "resnet18", "weights": "none", "size": 32, "freeze_backbone": True, "epochs": 15,

@@ -18,8 +18,9 @@ from test_models_data import groups_of, make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
-from kgenrich.models import image as image_module
-from kgenrich.models.image import ImageModel, resolve_weights
+from kgenrich.models import image_weights as image_module
+from kgenrich.models.image import ImageModel
+from kgenrich.models.image_weights import resolve_weights
 from kgenrich.models.text import TextModel, train_tokenizer
 from kgenrich.training import Ensemble, train_ensemble
 

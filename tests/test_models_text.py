@@ -14,7 +14,7 @@ from kgenrich.models.base import ModalityModel
 from kgenrich.models.text import TextModel, record_texts, train_tokenizer
 
 torch.set_num_threads(1)
-SMALL_XLMR = {"model": "xlmr", "epochs": 6, "batch_size": 16, "lr": 3e-3, "max_length": 32, "vocab_size": 300,
+SMALL_XLMR = {"model": "xlmr", "model_id": None, "epochs": 6, "batch_size": 16, "lr": 3e-3, "max_length": 32, "vocab_size": 300,
               "xlmr_layers": 1, "xlmr_hidden": 32, "xlmr_heads": 2, "hidden": 0, "threads": 1, "device": "cpu"}
 
 

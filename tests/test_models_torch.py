@@ -6,17 +6,17 @@ import torch
 from kgenrich.errors import ModelError
 from kgenrich.models.image import ImageModel
 from kgenrich.models.text import TextModel
-from kgenrich.models.torch_base import TORCH_DEFAULTS, TorchModel, resolve_device
+from kgenrich.models.torch_base import TorchModel, resolve_device
 
 
 def test_image_and_text_share_the_torch_defaults_with_their_own_values():
     for model in (ImageModel, TextModel):
         assert issubclass(model, TorchModel) and model.reads_labels is False
-        assert set(TORCH_DEFAULTS) <= set(model.defaults)
+        assert set(TorchModel.DEFAULT_PARAMS) <= set(model.DEFAULT_PARAMS)
     # the values each model had before the base existed: changing one changes trained models
     common = {"batch_size": 32, "lr": 1e-3, "focal_gamma": 2.0, "weight_decay": 1e-4, "device": None, "threads": None}
-    assert ImageModel.defaults.items() >= {**common, "epochs": 10, "hidden": 0, "dropout": 0.2}.items()
-    assert TextModel.defaults.items() >= {**common, "epochs": 5, "hidden": 256, "dropout": 0.1}.items()
+    assert ImageModel.DEFAULT_PARAMS.items() >= {**common, "epochs": 10, "hidden": 0, "dropout": 0.2}.items()
+    assert TextModel.DEFAULT_PARAMS.items() >= {**common, "epochs": 5, "hidden": 256, "dropout": 0.1}.items()
 
 
 def test_device_resolution():

@@ -76,6 +76,7 @@ def demo_task_definitions(size: int) -> bytes:
             graph.add(triple)
     min_support = URIRef(KGE + "minSupport")
     for task, _, value in list(graph.triples((None, min_support, None))):
+        assert isinstance(value, Literal), "kge:minSupport is a number"
         scaled = max(5, round(int(value) * min(1.0, size / FULL_MIN_SUPPORT_SIZE)))
         graph.set((task, min_support, Literal(scaled, datatype=XSD.integer)))
     return graph.serialize(format="nt", encoding="utf-8")
@@ -105,6 +106,7 @@ def run_demo(settings: Settings, size: int = 3000, seed: int = 0, progress: bool
     if size < 100:
         raise KgenrichError("--size must be at least 100 artifacts (the models need examples of every group)")
     started = time.perf_counter()
+    assert settings.store is not None, "an embedded store: load_settings sets one when no endpoint is given"
     store_dir = Path(settings.store)
     data_dir = store_dir.parent / "demo-data"
     models_dir = Path(settings.models_dir)

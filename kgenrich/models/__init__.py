@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 from ..threads import quiet_waiting
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # OpenMP threads that wait spin briefly, then sleep (threads.py): set before torch or LightGBM load,
 # for code that uses the models without the command line (which sets it, and the thread count, itself)
@@ -90,6 +95,20 @@ def get_model_class(name: str):
     return getattr(module, class_name)
 
 
+def names_of(contract: type) -> list[str]:
+    """The names whose model implements ``contract`` (``Stacker``, ``ModalityModel``): the choices of
+    ``[models] stacker`` / ``modalities``.  Imports every model's module: for messages, not for runs."""
+    found = []
+    for name in names():
+        try:
+            klass = get_model_class(name)
+        except ModelError:  # a broken plugin is no choice
+            continue
+        if isinstance(klass, type) and issubclass(klass, contract):
+            found.append(name)
+    return found
+
+
 def register(name: str, target) -> None:
     """Add a model at run time: ``register("clip", "mypkg.clip:ClipModel")`` or the class itself."""
     if isinstance(target, str) and ":" not in target:
@@ -101,11 +120,13 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def create(name: str, groups, params=None, settings=None):
+def create(name: str, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+           settings: Settings | None = None) -> Any:
     """A new, untrained model of the class registered under ``name``, which it keeps as its name."""
     model = get_model_class(name)(groups, params or {}, settings)
     model.name = name
     return model
 
 
-__all__ = ["ENTRY_POINT_GROUP", "create", "discovered", "get_model_class", "names", "register", "unregister"]
+__all__ = ["ENTRY_POINT_GROUP", "create", "discovered", "get_model_class", "names", "names_of", "register",
+           "unregister"]

@@ -27,24 +27,33 @@ Conventions shared by all models:
 from __future__ import annotations
 
 import abc
+import copy
 import inspect
 import json
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from ..errors import ModelError
 from ..records import ArtifactRecord
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 # Bump when the on-disk layout or the meaning of a saved file changes; a models
 # directory written with another version is refused with a clear message.
 FORMAT_VERSION = 1
 CARD_FILE = "model.json"
 
+# The [models] keys every model's table inherits unless it sets them itself (training.py hands them
+# down; a model declares in DEFAULT_PARAMS those it reads, with its own default)
+INHERITED_PARAMS = ("focal_gamma", "device", "threads", "seed", "n_jobs")
+
+M = TypeVar("M", bound="Model")
 Inputs = dict[str, dict[str, np.ndarray]]  # modality -> task -> (n, k) probabilities, NaN row = missing
 
 
@@ -76,8 +85,8 @@ def encode_targets(records: Sequence[ArtifactRecord], groups: dict[str, list[str
     out = {}
     for task, ids in groups.items():
         index = {g: i for i, g in enumerate(ids)}
-        out[task] = np.array([index.get(r.labels.get(task), -1) if r.labels.get(task) is not None else -1
-                              for r in records], dtype=np.int64)
+        labels = [r.labels.get(task) for r in records]
+        out[task] = np.array([-1 if label is None else index.get(label, -1) for label in labels], dtype=np.int64)
     return out
 
 
@@ -86,32 +95,36 @@ class Model(abc.ABC):
 
     name = "base"  # registry name; ``create`` sets the name a model was created under
     modality = "base"  # image | text | tabular | fusion ... (written to the card)
-    defaults: dict[str, Any] = {}
-    # parameters a model reads besides its defaults (set by code or optional)
-    extra_params: tuple[str, ...] = ()
-    # [models] keys handed down to every model's table (training.INHERITED)
-    inherited_params: tuple[str, ...] = ("focal_gamma", "device", "threads", "seed", "n_jobs")
+    # Every parameter the model reads, with its default: the one declaration of the model's
+    # parameters (as Annif's backends declare DEFAULT_PARAMETERS).  ``check_params`` takes it as
+    # the schema of the model's [models.NAME] table, and the model gets its params with every
+    # default filled (``self.params["x"]``).  A model that declares none (a minimal third-party
+    # class) takes any parameter.
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {}
 
     @classmethod
-    def check_params(cls, params: dict, where: str) -> None:
-        """Refuse a parameter this model does not know, naming the closest one it does.
-
-        A model that declares no defaults (a minimal third-party class) takes any parameter.
-        """
-        if not cls.defaults:
+    def check_params(cls, params: Mapping[str, Any], where: str) -> None:
+        """Refuse a parameter this model does not know, naming the closest one it does."""
+        if not cls.DEFAULT_PARAMS:
             return
         import difflib
 
-        known = set(cls.defaults) | set(cls.extra_params) | set(cls.inherited_params)
+        known = set(cls.DEFAULT_PARAMS) | set(INHERITED_PARAMS)
         for key in params:
             if key not in known:
                 match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
                 hint = f" (did you mean '{match[0]}'?)" if match else f" (known: {', '.join(sorted(known))})"
                 raise ModelError(f"{where}: unknown parameter '{key}' for the {cls.name} model{hint}")
 
-    def __init__(self, groups: dict[str, list[str]], params: dict | None = None, settings=None):
+    @classmethod
+    def with_defaults(cls, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``params`` over the model's declared defaults (copied: a default list is not shared)."""
+        return {**copy.deepcopy(cls.DEFAULT_PARAMS), **(params or {})}
+
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         self.groups = {t: list(g) for t, g in groups.items()}
-        self.params = {**self.defaults, **(params or {})}
+        self.params = self.with_defaults(params)
         self.settings = settings
         self.info: dict[str, Any] = {}  # facts about the trained model, saved in the card
         self.fitted = False
@@ -122,7 +135,10 @@ class Model(abc.ABC):
 
     @property
     def seed(self) -> int:
-        return int(self.params.get("seed", getattr(self.settings, "seed", 0) or 0))
+        """The model's seed: its own or [models] seed (training hands both down), else the run's."""
+        if "seed" in self.params:
+            return int(self.params["seed"])
+        return self.settings.seed if self.settings is not None else 0
 
     def describe(self) -> str:
         return f"{self.name} model"
@@ -172,7 +188,7 @@ class Model(abc.ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: Path, settings=None) -> Model:
+    def load(cls: type[M], directory: Path, settings: Settings | None = None) -> M:
         """The model saved in ``directory``.
 
         Called on a contract (``ModalityModel.load``, ``Stacker.load``) the class

@@ -28,8 +28,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -160,11 +158,3 @@ def shard_bounds(n: int) -> tuple[int, int]:
     d = info()
     per = (n + d.world - 1) // d.world
     return min(n, d.rank * per), min(n, (d.rank + 1) * per)
-
-
-def gather_rows(local: list[np.ndarray]) -> list[np.ndarray]:
-    """Per-output arrays of this rank's contiguous shard -> the arrays of all rows, on every rank."""
-    if not sharding_active():
-        return local
-    parts = all_gather(local)
-    return [np.concatenate([p[i] for p in parts]) for i in range(len(local))]

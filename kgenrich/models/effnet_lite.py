@@ -11,6 +11,7 @@ makes it cheap on CPU (~0.4 GFLOPs at 224px) -- the reason the demo uses it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 # (expand ratio, kernel, stride, output channels, repeats) -- EfficientNet-B0 stages.
 STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
-BN = dict(eps=1e-3, momentum=0.01)
+BN: dict[str, Any] = {"eps": 1e-3, "momentum": 0.01}
 # Input normalisation: checked on matplotlib's grace_hopper.jpg, ImageNet statistics
 # give the expected top-2 (military uniform, bow tie) with higher confidence than
 # TensorFlow's [-1, 1] scaling, so the port was trained/validated with them.

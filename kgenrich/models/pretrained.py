@@ -120,10 +120,6 @@ def hub_checkpoint(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
-def torchvision_cached(backbone: str, name: str) -> bool:
-    return hub_checkpoint(torchvision_weights(backbone, name)).is_file()
-
-
 def torchvision_state_dict(backbone: str, name: str, progress: bool = False) -> tuple[dict, str]:
     """(state dict, where it came from) for named torchvision weights: the torch hub cache, else a
     download into it (unless offline); a clear ModelError naming the file to fill otherwise."""

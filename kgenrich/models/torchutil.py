@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ class LoaderBatches:
     def loader(self, order: list[np.ndarray], seed: int):
         from torch.utils.data import DataLoader
 
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if self.workers:
             kwargs = {"prefetch_factor": self.prefetch, "worker_init_fn": _worker_init}
         return DataLoader(self.dataset, batch_sampler=[idx.tolist() for idx in order], num_workers=self.workers,
@@ -147,7 +148,9 @@ def batch_order(rows: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, 
     d = distributed.info() if distributed.sharding_active() else distributed.DistInfo()
     per_rank = max(1, -(-batch_size // d.world))
     if shuffle:
-        sampler = DistributedSampler(range(len(rows)), num_replicas=d.world, rank=d.rank, shuffle=True, seed=seed)
+        # the sampler only takes len() of its dataset: the row positions will do
+        sampler: DistributedSampler = DistributedSampler(range(len(rows)),  # type: ignore[arg-type]
+                                                         num_replicas=d.world, rank=d.rank, shuffle=True, seed=seed)
         sampler.set_epoch(epoch)
         mine = rows[np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))] if len(rows) else rows
     else:
@@ -401,8 +404,8 @@ def _train_epoch(model, forward, source, rows, Yt, weights, opt, sched, opts: Fi
         count += len(idx)
         if stop["set"]:
             raise TrainingInterrupted()
-    total, count = distributed.all_sum([total, count])
-    return total / max(count, 1)
+    loss_sum, rows_sum = distributed.all_sum([total, count])
+    return loss_sum / max(rows_sum, 1)
 
 
 @torch.no_grad()
@@ -420,8 +423,8 @@ def evaluate_loss(net: nn.Module, source, rows: np.ndarray, Yt, weights, opts: F
         loss = multitask_focal_loss(logits, Yt[idx].to(opts.device), opts.gamma, weights)
         total += float(loss) * len(idx)
         count += len(idx)
-    total, count = distributed.all_sum([total, count])
-    return total / max(count, 1)
+    loss_sum, rows_sum = distributed.all_sum([total, count])
+    return loss_sum / max(rows_sum, 1)
 
 
 @torch.no_grad()

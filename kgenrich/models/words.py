@@ -29,12 +29,17 @@ NumPy arrays (no pickles).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..records import ArtifactRecord
 from .base import ModalityModel, literal_number
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 WHOLE = "text"  # the field of texts that come without one
 FEATURES = "__features__"  # the field of the feature inputs as words
@@ -64,7 +69,7 @@ class WordsModel(ModalityModel):
     name = "words"
     modality = "words"
     reads_labels = False
-    defaults = {
+    DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {
         "max_features": 50_000,  # per field
         "min_df": 2,
         "ngram_max": 2,
@@ -76,7 +81,8 @@ class WordsModel(ModalityModel):
         "n_jobs": 1,
     }
 
-    def __init__(self, groups, params=None, settings=None):
+    def __init__(self, groups: dict[str, list[str]], params: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None):
         super().__init__(groups, params, settings)
         self.vectorizers: dict = {}  # field -> fitted TfidfVectorizer
         self.coef: dict[str, np.ndarray] = {}
@@ -85,7 +91,7 @@ class WordsModel(ModalityModel):
         self.numbers: dict[str, list[float]] = {}  # numeric feature -> its decile edges (training artifacts)
 
     def available(self, records):
-        with_features = bool(self.params.get("features"))
+        with_features = bool(self.params["features"])
         return np.array([bool(record_fields(r)) or (with_features and any(r.literals.values())) for r in records],
                         dtype=bool)
 
@@ -148,9 +154,9 @@ class WordsModel(ModalityModel):
 
         has_text = self.available(records)
         fields = sorted({f for r, ok in zip(records, has_text) if ok for f in record_fields(r)})
-        if self.params.get("char_ngrams"):
+        if self.params["char_ngrams"]:
             fields.append("__chars__")
-        if self.params.get("features"):
+        if self.params["features"]:
             self._fit_numbers(records)
             fields.append(FEATURES)
         self.vectorizers = {}
@@ -213,7 +219,7 @@ class WordsModel(ModalityModel):
 
     # -------------------------------------------------------------- saving
     def _save(self, directory: Path):
-        fields = {}
+        fields: dict[str, dict[str, Any]] = {}
         for field, v in self.vectorizers.items():
             fields[field] = {"vocabulary": {w: int(i) for w, i in v.vocabulary_.items()}}
             np.save(directory / f"idf_{len(fields) - 1}.npy", v.idf_.astype(np.float64), allow_pickle=False)

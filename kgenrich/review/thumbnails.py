@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..models.images import ImageSource
+from ..models.image_source import ImageSource
 
 SIZE = 320
 LARGE = 1024  # the enlarged view

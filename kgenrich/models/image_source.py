@@ -18,18 +18,22 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from PIL import Image, UnidentifiedImageError
 
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_WORKERS = 8
+if TYPE_CHECKING:
+    from ..config import Settings
+
+DEFAULT_FETCH_TIMEOUT = 5.0  # seconds per image download (fetch_images)
+DEFAULT_FETCH_WORKERS = 8  # parallel downloads
 
 
 class ImageSource:
     def __init__(self, images_root: str | None = None, fetch: bool = False, cache_dir: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS):
+                 timeout: float = DEFAULT_FETCH_TIMEOUT, workers: int = DEFAULT_FETCH_WORKERS):
         self.root = Path(images_root).expanduser() if images_root else None
         self.fetch = bool(fetch)
         self.cache_dir = Path(cache_dir or os.path.join(".kgenrich", "image-cache")).expanduser()
@@ -39,15 +43,16 @@ class ImageSource:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, params: dict | None = None) -> ImageSource:
-        params = params or {}
-        cache_dir = params.get("cache_dir")
-        if not cache_dir and getattr(settings, "models_dir", None):
-            cache_dir = Path(settings.models_dir).parent / "image-cache"  # .kgenrich/image-cache by default
-        return cls(images_root=getattr(settings, "images_root", None) if settings else None,
-                   fetch=bool(getattr(settings, "fetch_images", False)) if settings else False,
-                   cache_dir=cache_dir, timeout=params.get("fetch_timeout", DEFAULT_TIMEOUT),
-                   workers=params.get("fetch_workers", DEFAULT_WORKERS))
+    def from_settings(cls, settings: Settings | None, cache_dir: str | None = None,
+                      timeout: float = DEFAULT_FETCH_TIMEOUT, workers: int = DEFAULT_FETCH_WORKERS) -> ImageSource:
+        """The images as the settings find them (``images_root``, ``fetch_images``); the download cache in
+        ``cache_dir``, else image-cache/ beside the models directory."""
+        if settings is None:
+            return cls(cache_dir=cache_dir, timeout=timeout, workers=workers)
+        if not cache_dir:
+            cache_dir = str(Path(settings.models_dir).parent / "image-cache")  # .kgenrich/image-cache by default
+        return cls(images_root=settings.images_root, fetch=settings.fetch_images, cache_dir=cache_dir,
+                   timeout=timeout, workers=workers)
 
     # -- locations -----------------------------------------------------------
     def _cache_path(self, url: str) -> Path:
