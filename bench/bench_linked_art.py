@@ -84,8 +84,8 @@ def hide(store_dir: Path, holdout: float, seed: int) -> dict[str, tuple[str, str
     type's IRI, or the century's group id (century_19)."""
     import pyoxigraph as ox
 
-    from kgenrich.dataset import literal_year
     from kgenrich.labels import date_group
+    from kgenrich.record_values import literal_year
     from kgenrich.store.terms import to_rdflib
 
     store = ox.Store(str(store_dir))

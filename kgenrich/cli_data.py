@@ -160,7 +160,7 @@ def labels(app, as_json, task_names):
 @click.pass_obj
 def dataset(app, out, as_json, page_size):
     """Extract one record per artifact (texts, images, groups of every task)."""
-    from .dataset import summary, write_records
+    from .dataset_export import summary, write_records
     from .pipeline import load_inputs
 
     if page_size:

@@ -8,24 +8,23 @@ paths are bound into one of the ``queries/input_*.rq`` templates.  Memory stays
 bounded by the page size on the store side, and a remote endpoint that cuts a
 page short is detected (queries/artifacts_after.rq) and reported as an error
 rather than silently losing artifacts.
+
+How a term becomes a record's value is record_values.py; writing records out is
+dataset_export.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
-from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import XSD
+from rdflib import Literal, URIRef
 from tqdm import tqdm
 
 from . import sparql
 from .errors import EmptyGraphError, KgenrichError, TruncatedResult
 from .profiles import Input, Profile
 from .propertypath import PropertyPath
+from .record_values import feature_value, span_value, text_language
 from .records import ArtifactRecord, Task, TaskLabels
 from .store import Store
 
@@ -33,11 +32,6 @@ DEFAULT_PAGE_SIZE = 1000
 # Queries of one page read side by side (stores with concurrent_reads): as many as the threads
 # policy gives the process (threads.py; one on a busy machine), at most four.
 _READ_THREADS = 4
-_NUMBER_TYPES = {str(XSD.integer), str(XSD.decimal), str(XSD.double), str(XSD.float), str(XSD.int), str(XSD.long),
-                 str(XSD.short), str(XSD.nonNegativeInteger), str(XSD.positiveInteger)}
-_DATE_TYPES = {str(XSD.date), str(XSD.dateTime), str(XSD.gYear), str(XSD.gYearMonth),
-               "http://www.w3.org/2001/XMLSchema#dateTimeStamp"}
-_YEAR = re.compile(r"^\s*(-?\d{1,6})(?:-|$|T|Z|[+]|\s)")
 
 
 def _museum_name(graph: str) -> str:
@@ -141,60 +135,6 @@ def _task_bindings(task: Task) -> dict:
     return bindings
 
 
-def literal_year(term) -> int | None:
-    """The year of a date literal (xsd:date, xsd:dateTime, xsd:gYear ... read from its lexical form, so a
-    year outside Python's datetime range works too), or None."""
-    if not isinstance(term, Literal):
-        return None
-    match = _YEAR.match(str(term))
-    if not match or (term.datatype is not None and str(term.datatype) not in _DATE_TYPES
-                     and str(term.datatype) != str(XSD.string)):
-        return None
-    return int(match.group(1))
-
-
-def span_value(span, begin, end) -> str | None:
-    """The value of a date-grouped task for one span: "BEGIN/END" (years; "?" for a bound that is
-    missing or not a date), or the span's IRI when it has no bounds at all (a group's time-span
-    that a curator accepted), or None for a blank span without bounds."""
-    b, e = literal_year(begin), literal_year(end)
-    if b is None and e is None:
-        return str(span) if isinstance(span, URIRef) else ("?/?" if span is not None else None)
-    return f"{'?' if b is None else b}/{'?' if e is None else e}"
-
-
-def feature_value(term) -> str | None:
-    """A feature's value as the tabular model reads it: an IRI, a number, a date's year, or the text."""
-    if isinstance(term, URIRef):
-        return str(term)
-    if isinstance(term, BNode) or term is None:
-        return None
-    if isinstance(term, Literal):
-        datatype = str(term.datatype) if term.datatype is not None else ""
-        if datatype in _DATE_TYPES:
-            year = literal_year(term)
-            return None if year is None else str(year)
-        if datatype in _NUMBER_TYPES:
-            try:
-                return repr(float(str(term))) if datatype in (str(XSD.double), str(XSD.float), str(XSD.decimal)) \
-                    else str(int(str(term)))
-            except ValueError:
-                return None
-        text = " ".join(str(term).split())
-        return text or None
-    return None
-
-
-def _language(literal, language) -> str:
-    if isinstance(literal, Literal) and literal.language:
-        return literal.language.lower()
-    if isinstance(language, Literal):
-        return str(language).strip().lower()
-    if isinstance(language, URIRef):
-        return str(language).rstrip("/#").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-    return ""
-
-
 # (node types?, how the value is read) -> query file, for inputs through an intermediate node
 _INPUT_QUERIES = {
     (False, "value"): "input_node_values",
@@ -260,7 +200,7 @@ def _input_jobs(graph: URIRef, objects: list[URIRef], records: dict[str, Artifac
                 if not isinstance(text, Literal) or not str(text).strip():
                     continue
                 record = records[str(row["obj"])]
-                pair = (str(text), _language(text, row.get("language")))
+                pair = (str(text), text_language(text, row.get("language")))
                 if pair not in record.texts:
                     record.texts.append(pair)
                 record.text_fields.setdefault(inp.name, []).append(str(text))
@@ -460,74 +400,3 @@ def assign_labels(records: list[ArtifactRecord], labels: dict[str, TaskLabels],
             candidates = {gid for v in record.values.get(task_name, []) for gid in mapping.get(v, [])}
             best = sorted((gid for gid in candidates if gid in kept), key=lambda gid: (-kept[gid], gid))
             record.labels[task_name] = best[0] if best else None
-
-
-def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -> str:
-    """Write records as JSONL or Parquet (by suffix); returns the format written."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        with tmp.open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        fmt = "jsonl"
-    elif suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        columns = {
-            "iri": [r.iri for r in records],
-            "graph": [r.graph for r in records],
-            "museum": [r.museum for r in records],
-            "texts": [[{"text": t, "lang": lang} for t, lang in r.texts] for r in records],
-            "text_fields": [[{"field": k, "text": t} for k, ts in sorted(r.text_fields.items()) for t in ts]
-                            for r in records],
-            "images": [r.images for r in records],
-            "image_nodes": [r.image_nodes for r in records],
-            "literals": [[{"property": k, "value": v} for k, vs in sorted(r.literals.items()) for v in vs]
-                         for r in records],
-        }
-        for task in tasks:
-            columns[f"{task.name}"] = [r.labels.get(task.name) for r in records]
-            columns[f"{task.name}_values"] = [r.values.get(task.name, []) for r in records]
-            columns[f"{task.name}_subject"] = [r.subjects.get(task.name) for r in records]
-        schema_fields = [
-            ("iri", pa.string()), ("graph", pa.string()), ("museum", pa.string()),
-            ("texts", pa.list_(pa.struct([("text", pa.string()), ("lang", pa.string())]))),
-            ("text_fields", pa.list_(pa.struct([("field", pa.string()), ("text", pa.string())]))),
-            ("images", pa.list_(pa.string())), ("image_nodes", pa.list_(pa.string())),
-            ("literals", pa.list_(pa.struct([("property", pa.string()), ("value", pa.string())]))),
-        ]
-        for task in tasks:
-            schema_fields += [(task.name, pa.string()), (f"{task.name}_values", pa.list_(pa.string())),
-                              (f"{task.name}_subject", pa.string())]
-        table = pa.table(columns, schema=pa.schema(schema_fields))
-        pq.write_table(table, tmp)
-        fmt = "parquet"
-    else:
-        raise KgenrichError(f"{out}: unknown dataset format '{suffix}' (use .jsonl or .parquet)")
-    # Written to a temporary name first, so an interrupted run never leaves half a file under the real name.
-    tmp.replace(out)
-    return fmt
-
-
-def summary(records: list[ArtifactRecord], tasks: list[Task]) -> dict:
-    """Counts for `kgenrich dataset`: artifacts, texts by language, images, labelled/gaps per task."""
-    languages = Counter(lang or "none" for r in records for _, lang in r.texts)
-    return {
-        "artifacts": len(records),
-        "graphs": dict(Counter(r.graph for r in records)),
-        "with_text": sum(1 for r in records if r.texts),
-        "with_image": sum(1 for r in records if r.images),
-        "text_languages": dict(sorted(languages.items())),
-        "tasks": {
-            t.name: {
-                "labelled": sum(1 for r in records if r.labels.get(t.name)),
-                "asserted": sum(1 for r in records if not r.is_gap(t.name)),
-                "gaps": sum(1 for r in records if r.is_gap(t.name)),
-            }
-            for t in tasks
-        },
-    }

@@ -16,11 +16,11 @@ from rdflib.namespace import RDF
 
 from kgenrich import profiles, sparql
 from kgenrich.config import load_settings
-from kgenrich.dataset import span_value
 from kgenrich.errors import KgenrichError
 from kgenrich.labels import date_group, date_group_info
 from kgenrich.pipeline import load_inputs
 from kgenrich.propertypath import PathError, PropertyPath, parse_path
+from kgenrich.record_values import span_value
 from kgenrich.resources import ONTOLOGY_DIR
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.tasks import load_definitions

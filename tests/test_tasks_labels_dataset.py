@@ -8,7 +8,8 @@ import pytest
 from conftest import VOCABULARIES
 from helpers import DATA, MINI, SILKNOW_PROFILE, mini_settings
 
-from kgenrich.dataset import iter_records, write_records
+from kgenrich.dataset import iter_records
+from kgenrich.dataset_export import write_records
 from kgenrich.errors import EmptyGraphError, TaskDefinitionError, TruncatedResult
 from kgenrich.labels import labels_json
 from kgenrich.pipeline import load_inputs

@@ -241,15 +241,195 @@ def _draw_truth(rng: np.random.Generator, museum: Museum) -> dict:
     return out
 
 
-def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = True) -> DemoCollection:
-    """Write a demo collection of ``size`` artifacts into ``out_dir``; see the module doc."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Artifact:
+    """One artifact's hidden world (drawn from stream 0 of its generator) and what was made of it."""
+
+    index: int
+    uid: str
+    museum: Museum
+    truth: dict  # _draw_truth
+    known: dict[str, bool]  # which task values the graph asserts
+    concept: dict[str, str]  # material, technique, depiction: the fine concepts' IRIs
+    country_iri: str
+    place: str
+    century_iri: str
+    period: str | None
+    rng: np.random.Generator  # stream 0, still drawn from for second values
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (text, language)
+    mentioned: set[str] = field(default_factory=set)
+    title: str = ""
+    images: list[tuple[str, str]] = field(default_factory=list)  # (image node, file URI)
+    ok_images: int = 0
+    broken_images: int = 0
+
+    @property
+    def time_value(self) -> str:
+        return self.period or self.century_iri
+
+
+def _prepare_images_dir(out_dir: Path) -> Path:
     images_dir = out_dir / "images"
     if (images_dir / _MARKER).exists():
         shutil.rmtree(images_dir)  # our own previous output: stale pictures must not linger
     images_dir.mkdir(exist_ok=True)
     (images_dir / _MARKER).write_text("written by kgenrich.demo.generator; removed on regeneration\n")
+    for m in MUSEUMS:
+        (images_dir / m.name).mkdir(exist_ok=True)
+    return images_dir
+
+
+def _draw_artifact(seed: int, i: int, vocab: Vocabulary, museum_p: np.ndarray) -> _Artifact:
+    """The world of artifact ``i``: its museum, hidden values, which are known, its place and time."""
+    # Separate streams for the world, the texts and the pictures, so that
+    # changing how one is drawn does not reshuffle the others.
+    rng = np.random.default_rng([seed, i, 0])
+    museum = MUSEUMS[int(rng.choice(len(MUSEUMS), p=museum_p))]
+    t = _draw_truth(rng, museum)
+    known = {task: bool(rng.random() >= museum.missing[task]) for task in TASKS}
+    concept = {task: VOC + t[task][1] for task in ("material", "technique", "depiction")}
+    country_iri = vocab.country_iri[t["country"]]
+    if rng.random() < P_CITY:
+        cities = vocab.cities[t["country"]]
+        place = cities[int(rng.integers(0, len(cities)))]
+    else:
+        place = country_iri
+    period = PERIOD + PERIODS[t["century"]] if rng.random() < P_PERIOD else None
+    if t["century"] >= 4 and rng.random() < P_ART_NOUVEAU:
+        period = PERIOD + "art_nouveau"
+    return _Artifact(i, _uid(seed, i), museum, t, known, concept, country_iri, place, CENTURIES[t["century"]],
+                     period, rng)
+
+
+def _describe(seed: int, a: _Artifact, vocab: Vocabulary) -> None:
+    """The artifact's descriptions (stream 1), in its museum's language(s), and its title."""
+    trng = np.random.default_rng([seed, a.index, 1])
+    obj_type_idx = int(trng.integers(0, 7))  # same kind of object in every language
+    museum, t, concept = a.museum, a.truth, a.concept
+    if trng.random() >= museum.p_no_text:
+        langs = [museum.lang]
+        if museum.second_lang and trng.random() < museum.second_lang[1]:
+            langs.append(museum.second_lang[0])
+        facts = texts.TextFacts(
+            material=concept["material"], material_broader=vocab.broader.get(concept["material"]),
+            technique=concept["technique"], technique_broader=vocab.broader.get(concept["technique"]),
+            depiction=concept["depiction"], depiction_broader=vocab.broader.get(concept["depiction"]),
+            place=a.place, country=t["country"], country_iri=a.country_iri,
+            century=t["century"], century_iri=a.century_iri,
+            period=a.period if a.period and vocab.period_century.get(a.period) else None,
+        )
+        for lang in langs:
+            text, said = texts.describe(trng, vocab, facts, lang, texts.FRAMES[lang]["objects"][obj_type_idx])
+            a.texts.append((text, lang))
+            a.mentioned |= said
+    a.title = f"{texts.FRAMES[museum.lang]['objects'][obj_type_idx]}, {museum.inv}-{a.index:05d}"
+
+
+def _photograph(seed: int, a: _Artifact, images_dir: Path) -> None:
+    """The artifact's photographs (stream 2) and its broken image references."""
+    t, i = a.truth, a.index
+    irng = np.random.default_rng([seed, i, 2])
+    n_img = int(irng.choice(len(N_IMAGES_P), p=N_IMAGES_P))
+    spec = imaging.ImageSpec(
+        technique=t["technique"][1], technique_group=t["technique"][0] or "other_technique",
+        material=t["material"][1], material_group=t["material"][0] or "vegetal_fibre",
+        depiction=t["depiction"][1], century=t["century"], country=t["country"],
+    )
+    # Artifacts 1 and 2 always get one extra, broken reference (a missing
+    # file, a non-image), so that even a tiny demo exercises the agent's
+    # skip-and-count path.
+    n_refs = n_img + (1 if i in (1, 2) else 0)
+    for k in range(n_refs):
+        rel = Path(a.museum.name) / f"{a.uid}_{k}.jpg"
+        roll = irng.random() if k < n_img else (0.0 if i == 1 else P_MISSING_FILE)
+        if roll < P_MISSING_FILE:
+            a.broken_images += 1  # referenced, never written
+        elif roll < P_MISSING_FILE + P_NOT_IMAGE:
+            a.broken_images += 1  # a web page saved under an image's name
+            (images_dir / rel).write_text("<html><body><h1>404 Not Found</h1></body></html>\n")
+        else:
+            arr = imaging.render(spec, irng)
+            # JPEG, as museums publish them: a quarter of a PNG's size for these noisy pictures.
+            Image.fromarray(arr).save(images_dir / rel, format="JPEG", quality=90)
+            a.ok_images += 1
+        a.images.append((f"dimg:{a.uid}_{k}", (images_dir / rel).as_uri()))
+
+
+def _with_second(a: _Artifact, group: str | None, first: str) -> list[str]:
+    """A value, and now and then a second concept of the same group (e.g. silk and wool)."""
+    values = [first]
+    if group is not None and a.rng.random() < P_SECOND_VALUE:
+        other = [f for f in FINE[group] if VOC + f != first]
+        values.append(VOC + other[int(a.rng.integers(0, len(other)))])
+    return values
+
+
+def _assert_graph(doc: TrigDocument, a: _Artifact) -> dict[str, list[str]]:
+    """The artifact's triples in its museum's graph: only the known values are asserted.  Returns them."""
+    t, known, concept, museum = a.truth, a.known, a.concept, a.museum
+    graph = MUSEUM_GRAPH.format(museum.name)
+    obj, prod, ts = f"dobj:{a.uid}", f"dprod:{a.uid}", f"dts:{a.uid}"
+    po: list[tuple[str, str | list[str]]] = [
+        ("a", "ecrm:E22_Man-Made_Object"),
+        ("rdfs:label", literal(a.title, museum.lang)),
+        (museum.note, [literal(text, lang) for text, lang in a.texts]),
+        ("ecrm:P138i_has_representation", [img for img, _ in a.images]),
+    ]
+    asserted: dict[str, list[str]] = {}
+    if known["depiction"]:
+        asserted["depiction"] = _with_second(a, t["depiction"][0], concept["depiction"])
+        po.append(("ecrm:P65_shows_visual_item", [iri(c) for c in asserted["depiction"]]))
+    doc.add(graph, obj, po)
+    for img, url in a.images:
+        doc.add(graph, img, [("a", "ecrm:E38_Image"), ("schema:contentUrl", literal(url))])
+
+    ppo: list[tuple[str, str | list[str]]] = [("a", "ecrm:E12_Production"), ("ecrm:P108_has_produced", obj)]
+    if known["material"]:
+        asserted["material"] = _with_second(a, t["material"][0], concept["material"])
+        ppo.append(("ecrm:P126_employed", [iri(c) for c in asserted["material"]]))
+    if known["technique"]:
+        asserted["technique"] = [concept["technique"]]
+        ppo.append(("ecrm:P32_used_general_technique", iri(concept["technique"])))
+    if known["place"]:
+        asserted["place"] = [a.place]
+        ppo.append(("ecrm:P8_took_place_on_or_within", iri(a.place)))
+    if known["time"]:
+        asserted["time"] = [a.time_value]
+        ppo.append(("ecrm:P4_has_time-span", ts))
+    doc.add(graph, prod, ppo)
+    if known["time"]:
+        doc.add(graph, ts, [("a", "ecrm:E52_Time-Span"), ("ecrm:P86_falls_within", iri(a.time_value))])
+    return asserted
+
+
+def _truth_of(a: _Artifact, asserted: dict[str, list[str]]) -> dict:
+    """The hidden truth of one artifact as DemoCollection.truth keeps it."""
+    t = a.truth
+    return {
+        "index": a.index,
+        "museum": a.museum.name,
+        "groups": {
+            "material": t["material"][0],
+            "technique": t["technique"][0],
+            "depiction": t["depiction"][0],
+            "place": t["country"],
+            "time": "aat:" + a.century_iri.rsplit("/", 1)[1],
+        },
+        "concepts": {**a.concept, "place": a.place, "time": a.time_value},
+        "known": a.known,
+        "asserted": asserted,
+        "mentioned": sorted(a.mentioned),
+        "languages": [lang for _, lang in a.texts],
+        "images": a.ok_images,
+        "broken_images": a.broken_images,
+    }
+
+
+def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = True) -> DemoCollection:
+    """Write a demo collection of ``size`` artifacts into ``out_dir``; see the module doc."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images_dir = _prepare_images_dir(out_dir)
 
     vocab = load_vocabulary()
     _check_world(vocab)
@@ -261,145 +441,14 @@ def generate(out_dir: Path, size: int = 3000, seed: int = 0, progress: bool = Tr
     museum_p = museum_p / museum_p.sum()
     truth: dict[str, dict] = {}
     counts = {"images": 0, "broken": 0}
-    for m in MUSEUMS:
-        (images_dir / m.name).mkdir(exist_ok=True)
-
     for i in tqdm(range(size), desc="demo collection", unit="artifact", file=sys.stderr, disable=not progress):
-        # Separate streams for the world, the texts and the pictures, so that
-        # changing how one is drawn does not reshuffle the others.
-        rng = np.random.default_rng([seed, i, 0])
-        museum = MUSEUMS[int(rng.choice(len(MUSEUMS), p=museum_p))]
-        t = _draw_truth(rng, museum)
-        known = {task: bool(rng.random() >= museum.missing[task]) for task in TASKS}
-        uid = _uid(seed, i)
-        graph = MUSEUM_GRAPH.format(museum.name)
-        obj, prod, ts = f"dobj:{uid}", f"dprod:{uid}", f"dts:{uid}"
-
-        concept = {task: VOC + t[task][1] for task in ("material", "technique", "depiction")}
-        country_iri = vocab.country_iri[t["country"]]
-        if rng.random() < P_CITY:
-            cities = vocab.cities[t["country"]]
-            place = cities[int(rng.integers(0, len(cities)))]
-        else:
-            place = country_iri
-        century_iri = CENTURIES[t["century"]]
-        period = PERIOD + PERIODS[t["century"]] if rng.random() < P_PERIOD else None
-        if t["century"] >= 4 and rng.random() < P_ART_NOUVEAU:
-            period = PERIOD + "art_nouveau"
-        time_value = period or century_iri
-
-        # --- descriptions
-        trng = np.random.default_rng([seed, i, 1])
-        obj_type_idx = int(trng.integers(0, 7))  # same kind of object in every language
-        texts_out: list[tuple[str, str]] = []
-        mentioned: set[str] = set()
-        if trng.random() >= museum.p_no_text:
-            langs = [museum.lang]
-            if museum.second_lang and trng.random() < museum.second_lang[1]:
-                langs.append(museum.second_lang[0])
-            facts = texts.TextFacts(
-                material=concept["material"], material_broader=vocab.broader.get(concept["material"]),
-                technique=concept["technique"], technique_broader=vocab.broader.get(concept["technique"]),
-                depiction=concept["depiction"], depiction_broader=vocab.broader.get(concept["depiction"]),
-                place=place, country=t["country"], country_iri=country_iri,
-                century=t["century"], century_iri=century_iri,
-                period=period if period and vocab.period_century.get(period) else None,
-            )
-            for lang in langs:
-                text, said = texts.describe(trng, vocab, facts, lang, texts.FRAMES[lang]["objects"][obj_type_idx])
-                texts_out.append((text, lang))
-                mentioned |= said
-        title = f"{texts.FRAMES[museum.lang]['objects'][obj_type_idx]}, {museum.inv}-{i:05d}"
-
-        # --- photographs
-        irng = np.random.default_rng([seed, i, 2])
-        n_img = int(irng.choice(len(N_IMAGES_P), p=N_IMAGES_P))
-        spec = imaging.ImageSpec(
-            technique=t["technique"][1], technique_group=t["technique"][0] or "other_technique",
-            material=t["material"][1], material_group=t["material"][0] or "vegetal_fibre",
-            depiction=t["depiction"][1], century=t["century"], country=t["country"],
-        )
-        image_blocks = []
-        ok_images = broken = 0
-        # Artifacts 1 and 2 always get one extra, broken reference (a missing
-        # file, a non-image), so that even a tiny demo exercises the agent's
-        # skip-and-count path.
-        n_refs = n_img + (1 if i in (1, 2) else 0)
-        for k in range(n_refs):
-            rel = Path(museum.name) / f"{uid}_{k}.jpg"
-            roll = irng.random() if k < n_img else (0.0 if i == 1 else P_MISSING_FILE)
-            if roll < P_MISSING_FILE:
-                broken += 1  # referenced, never written
-            elif roll < P_MISSING_FILE + P_NOT_IMAGE:
-                broken += 1  # a web page saved under an image's name
-                (images_dir / rel).write_text("<html><body><h1>404 Not Found</h1></body></html>\n")
-            else:
-                arr = imaging.render(spec, irng)
-                # JPEG, as museums publish them: a quarter of a PNG's size for these noisy pictures.
-                Image.fromarray(arr).save(images_dir / rel, format="JPEG", quality=90)
-                ok_images += 1
-            image_blocks.append((f"dimg:{uid}_{k}", (images_dir / rel).as_uri()))
-        counts["images"] += ok_images
-        counts["broken"] += broken
-
-        # --- the graph: only the known values are asserted
-        po: list[tuple[str, str | list[str]]] = [
-            ("a", "ecrm:E22_Man-Made_Object"),
-            ("rdfs:label", literal(title, museum.lang)),
-            (museum.note, [literal(text, lang) for text, lang in texts_out]),
-            ("ecrm:P138i_has_representation", [img for img, _ in image_blocks]),
-        ]
-        asserted: dict[str, list[str]] = {}
-
-        def with_second(group: str | None, first: str, rng=rng) -> list[str]:
-            values = [first]
-            if group is not None and rng.random() < P_SECOND_VALUE:
-                other = [f for f in FINE[group] if VOC + f != first]
-                values.append(VOC + other[int(rng.integers(0, len(other)))])
-            return values
-
-        if known["depiction"]:
-            asserted["depiction"] = with_second(t["depiction"][0], concept["depiction"])
-            po.append(("ecrm:P65_shows_visual_item", [iri(c) for c in asserted["depiction"]]))
-        doc.add(graph, obj, po)
-        for img, url in image_blocks:
-            doc.add(graph, img, [("a", "ecrm:E38_Image"), ("schema:contentUrl", literal(url))])
-
-        ppo: list[tuple[str, str | list[str]]] = [("a", "ecrm:E12_Production"), ("ecrm:P108_has_produced", obj)]
-        if known["material"]:
-            asserted["material"] = with_second(t["material"][0], concept["material"])
-            ppo.append(("ecrm:P126_employed", [iri(c) for c in asserted["material"]]))
-        if known["technique"]:
-            asserted["technique"] = [concept["technique"]]
-            ppo.append(("ecrm:P32_used_general_technique", iri(concept["technique"])))
-        if known["place"]:
-            asserted["place"] = [place]
-            ppo.append(("ecrm:P8_took_place_on_or_within", iri(place)))
-        if known["time"]:
-            asserted["time"] = [time_value]
-            ppo.append(("ecrm:P4_has_time-span", ts))
-        doc.add(graph, prod, ppo)
-        if known["time"]:
-            doc.add(graph, ts, [("a", "ecrm:E52_Time-Span"), ("ecrm:P86_falls_within", iri(time_value))])
-
-        truth[DEMO_NS + "object/" + uid] = {
-            "index": i,
-            "museum": museum.name,
-            "groups": {
-                "material": t["material"][0],
-                "technique": t["technique"][0],
-                "depiction": t["depiction"][0],
-                "place": t["country"],
-                "time": "aat:" + century_iri.rsplit("/", 1)[1],
-            },
-            "concepts": {**concept, "place": place, "time": time_value},
-            "known": known,
-            "asserted": asserted,
-            "mentioned": sorted(mentioned),
-            "languages": [lang for _, lang in texts_out],
-            "images": ok_images,
-            "broken_images": broken,
-        }
+        artifact = _draw_artifact(seed, i, vocab, museum_p)
+        _describe(seed, artifact, vocab)
+        _photograph(seed, artifact, images_dir)
+        counts["images"] += artifact.ok_images
+        counts["broken"] += artifact.broken_images
+        asserted = _assert_graph(doc, artifact)
+        truth[DEMO_NS + "object/" + artifact.uid] = _truth_of(artifact, asserted)
 
     rdf_files = [vocab_file]
     for m in MUSEUMS:  # one file per museum graph, easy to inspect or load alone

@@ -157,44 +157,71 @@ def _motif(depiction: str, cu: np.ndarray, cv: np.ndarray, pu: np.ndarray, pv: n
     raise ValueError(f"no motif drawing for {depiction!r}")
 
 
-def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
-    """Draw one photograph of the artifact; returns an (size, size, 3) uint8 array."""
-    X, Y = _grid(size)
-    show_motif = rng.random() < P_MOTIF
-    show_texture = rng.random() < P_TEXTURE
-    show_palette = rng.random() < P_PALETTE
-    show_material = rng.random() < P_MATERIAL
+@dataclass(frozen=True)
+class _Cues:
+    """Which cues one photograph shows (drawn first, in this order)."""
 
-    # --- the camera: rotation, zoom and crop of the fabric
+    motif: bool
+    texture: bool
+    palette: bool
+    material: bool
+
+
+@dataclass
+class _Weave:
+    """The colours and fine structures of ground and motif, after the technique has shaped them."""
+
+    ground: np.ndarray
+    motif: np.ndarray
+    mask: np.ndarray
+    tex_ground: np.ndarray
+    tex_motif: np.ndarray
+    brocade_colour: np.ndarray
+
+
+def _camera(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, size: int):
+    """The camera: rotation, zoom and crop of the fabric.  Returns the fabric coordinates (u, v) and
+    the pixel-scale ones (tu, tv) the weave structure is drawn on."""
     ang = rng.uniform(-0.3, 0.3)
     ca, sa = np.float32(np.cos(ang)), np.float32(np.sin(ang))
     zoom = rng.uniform(0.8, 1.3)
     xc, yc = X / size - 0.5, Y / size - 0.5
     u = (ca * xc - sa * yc) * zoom + rng.uniform(0, 4)
     v = (sa * xc + ca * yc) * zoom + rng.uniform(0, 4)
-    tu, tv = ca * X - sa * Y, sa * X + ca * Y  # pixel-scale coordinates for weave structure
+    tu, tv = ca * X - sa * Y, sa * X + ca * Y
+    return u, v, tu, tv
 
-    # --- the motif, repeated with a half-drop like a loom pattern
+
+def _pattern(spec: ImageSpec, rng: np.random.Generator, cues: _Cues, u: np.ndarray, v: np.ndarray):
+    """The motif, repeated with a half-drop like a loom pattern: its mask and the cell coordinates."""
     lo, hi = REPEATS.get(spec.country, (2.0, 3.0))
-    reps = rng.uniform(lo, hi) if show_motif else rng.uniform(0.45, 0.7)  # lost: a close crop
+    reps = rng.uniform(lo, hi) if cues.motif else rng.uniform(0.45, 0.7)  # lost: a close crop
     pu, pv = u * reps, v * reps
     row = np.floor(pv)
     pu = pu + 0.5 * (row % 2)
     cu, cv = pu - np.floor(pu) - 0.5, pv - row - 0.5
     mask = _motif(spec.depiction, cu, cv, pu, pv)
-    if not show_motif and rng.random() < 0.5:
+    if not cues.motif and rng.random() < 0.5:
         mask[:] = 0.0  # a detail of the plain ground only
+    return mask, cv
 
-    # --- colours of the century (or another's: faded, restored, a colour cast)
-    century = spec.century if show_palette else int(rng.integers(0, len(PALETTES)))
+
+def _colours(spec: ImageSpec, rng: np.random.Generator, cues: _Cues) -> tuple[np.ndarray, np.ndarray]:
+    """Ground and motif colours of the century (or another's: faded, restored, a colour cast)."""
+    century = spec.century if cues.palette else int(rng.integers(0, len(PALETTES)))
     pair = PALETTES[century][int(rng.integers(0, len(PALETTES[century])))]
     ground = np.clip(np.array(pair[0], np.float32) + rng.normal(0, 0.05, 3).astype(np.float32), 0, 1)
     motif = np.clip(np.array(pair[1], np.float32) + rng.normal(0, 0.05, 3).astype(np.float32), 0, 1)
+    return ground, motif
 
+
+def _weave(spec: ImageSpec, ground: np.ndarray, motif: np.ndarray, mask: np.ndarray,
+           tu: np.ndarray, tv: np.ndarray) -> _Weave:
+    """What the technique does to the colours, the motif's edge and the weave structure."""
     tech, tgroup = spec.technique, spec.technique_group
     brocade_colour = motif
-    tex_ground = np.zeros_like(X)
-    tex_motif = np.zeros_like(X)
+    tex_ground = np.zeros_like(tu)
+    tex_motif = np.zeros_like(tu)
     if tgroup == "damask":
         # One colour: the motif is the ground's hue, lighter; satin lines turn 90 degrees.
         motif = np.clip(ground * 1.4 + 0.08, 0, 1)
@@ -218,22 +245,24 @@ def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.nd
             pass  # flat printed colour, no weave structure to speak of
         else:  # tabby, passementerie
             tex_ground = tex_motif = 0.06 * np.cos(np.pi * tu) * np.cos(np.pi * tv)
+    return _Weave(ground, motif, mask, tex_ground, tex_motif, brocade_colour)
 
-    # --- material
-    mgroup = spec.material_group
-    metal = mgroup == "metal_thread" and show_material
+
+def _cloth(spec: ImageSpec, rng: np.random.Generator, weave: _Weave, cv: np.ndarray, metal: bool,
+           size: int) -> np.ndarray:
+    """Ground and motif composed, with the technique's own marks (brocade, stitch shadows, pile, misprint)."""
+    tech, tgroup, mask = spec.technique, spec.technique_group, weave.mask
+    motif = weave.motif
     if metal:
         shine = _SILVER if "silver" in spec.material and "gilt" not in spec.material else _GOLD
         motif = 0.35 * motif + 0.65 * shine
-
     m3 = mask[..., None]
-    img = (1 - m3) * ground + m3 * motif
-    img = img + ((1 - mask) * tex_ground + mask * tex_motif)[..., None]
-
+    img = (1 - m3) * weave.ground + m3 * motif
+    img = img + ((1 - mask) * weave.tex_ground + mask * weave.tex_motif)[..., None]
     if tech == "brocaded_damask":
         # A second colour brocaded into part of the motif.
         brocade = (mask * (cv > 0.1))[..., None]
-        img = img * (1 - brocade) + brocade * brocade_colour
+        img = img * (1 - brocade) + brocade * weave.brocade_colour
     if tgroup == "embroidery":
         # Raised stitches cast a shadow on the cloth beside them.
         shadow = np.roll(np.roll(mask, 1, axis=0), 1, axis=1) * (1 - mask)
@@ -243,29 +272,34 @@ def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.nd
     if tech == "printing":
         # Misregistered printing blocks: one channel's motif shifted by a pixel.
         img[..., 2] = np.roll(img[..., 2], 1, axis=1)
+    return img
 
-    if show_material:
-        if mgroup == "animal_fibre" and spec.material != "wool":
-            b = rng.uniform(0, np.pi)
-            c = rng.uniform(0.2, 0.8)
-            band = np.exp(-(((X / size) * np.cos(b) + (Y / size) * np.sin(b) - c) / 0.16) ** 2)
-            img = img + 0.22 * band[..., None]  # silk sheen
-        elif mgroup == "animal_fibre":
-            img = img * (1 + 0.12 * _low_freq_noise(rng, size, 16))[..., None]  # wool fuzz
-            img = 0.8 * img + 0.2 * img.mean()
-        elif mgroup == "vegetal_fibre" or spec.material == "paper":
-            rows = 1 + 0.09 * rng.standard_normal(size).astype(np.float32)  # slubby yarn
-            img = img * rows[:, None, None]
-            grey = img.mean(axis=2, keepdims=True)
-            img = 0.6 * img + 0.4 * grey  # matte, dull
-        elif metal:
-            sparkle = (rng.random(mask.shape) < 0.07) * mask
-            img = img + 0.45 * sparkle[..., None]
 
-    if not show_texture:
-        img = _box_blur(img, 2)  # out of focus: the weave is lost
+def _material_finish(spec: ImageSpec, rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, metal: bool,
+                     X: np.ndarray, Y: np.ndarray, size: int) -> np.ndarray:
+    """How the fibre catches the light: silk sheen, wool fuzz, matte plant fibres, sparkling metal."""
+    mgroup = spec.material_group
+    if mgroup == "animal_fibre" and spec.material != "wool":
+        b = rng.uniform(0, np.pi)
+        c = rng.uniform(0.2, 0.8)
+        band = np.exp(-(((X / size) * np.cos(b) + (Y / size) * np.sin(b) - c) / 0.16) ** 2)
+        img = img + 0.22 * band[..., None]  # silk sheen
+    elif mgroup == "animal_fibre":
+        img = img * (1 + 0.12 * _low_freq_noise(rng, size, 16))[..., None]  # wool fuzz
+        img = 0.8 * img + 0.2 * img.mean()
+    elif mgroup == "vegetal_fibre" or spec.material == "paper":
+        rows = 1 + 0.09 * rng.standard_normal(size).astype(np.float32)  # slubby yarn
+        img = img * rows[:, None, None]
+        grey = img.mean(axis=2, keepdims=True)
+        img = 0.6 * img + 0.4 * grey  # matte, dull
+    elif metal:
+        sparkle = (rng.random(mask.shape) < 0.07) * mask
+        img = img + 0.45 * sparkle[..., None]
+    return img
 
-    # --- lighting and sensor noise
+
+def _lighting(rng: np.random.Generator, img: np.ndarray, X: np.ndarray, Y: np.ndarray, size: int) -> np.ndarray:
+    """Lighting gradient, colour cast and sensor noise; the photograph as uint8."""
     d = rng.uniform(0, 2 * np.pi)
     grad = (X / size - 0.5) * np.cos(d) + (Y / size - 0.5) * np.sin(d)
     light = rng.uniform(0.75, 1.15) * (1 + rng.uniform(0, 0.35) * grad)
@@ -273,3 +307,24 @@ def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.nd
     img = img * light[..., None] * cast
     img = img + rng.normal(0, rng.uniform(0.01, 0.035), img.shape).astype(np.float32)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def render(spec: ImageSpec, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
+    """Draw one photograph of the artifact; returns an (size, size, 3) uint8 array.
+
+    The steps draw from ``rng`` in a fixed order (cues, camera, pattern, colours, cloth, fibre,
+    lighting): a seed gives the same picture every time."""
+    X, Y = _grid(size)
+    cues = _Cues(motif=rng.random() < P_MOTIF, texture=rng.random() < P_TEXTURE,
+                 palette=rng.random() < P_PALETTE, material=rng.random() < P_MATERIAL)
+    u, v, tu, tv = _camera(rng, X, Y, size)
+    mask, cv = _pattern(spec, rng, cues, u, v)
+    ground, motif = _colours(spec, rng, cues)
+    weave = _weave(spec, ground, motif, mask, tu, tv)
+    metal = spec.material_group == "metal_thread" and cues.material
+    img = _cloth(spec, rng, weave, cv, metal, size)
+    if cues.material:
+        img = _material_finish(spec, rng, img, weave.mask, metal, X, Y, size)
+    if not cues.texture:
+        img = _box_blur(img, 2)  # out of focus: the weave is lost
+    return _lighting(rng, img, X, Y, size)
