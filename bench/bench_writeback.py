@@ -34,10 +34,11 @@ from kgenrich import validation
 from kgenrich.config import Settings
 from kgenrich.graphs import OwnGraphs
 from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions
-from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
+from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import Spool, WritePlan, write_graphs
+from kgenrich.task_types import Group, Task, TaskLabels
 
 # the Oxigraph server launcher of the tests (tests/servers.py), for the remote-store runs
 TESTS = Path(__file__).resolve().parent.parent / "tests"

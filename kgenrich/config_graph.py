@@ -39,9 +39,9 @@ from .errors import EmptyGraphError, KgenrichError, LoadError, TaskDefinitionErr
 from .graphs import OwnGraphs
 from .namespaces import CONFIG_GRAPH, ECRM, GN, KGE, KGS, PROV, SKOS, TASK, TIME
 from .pipeline import load_inputs
-from .records import Task, TaskLabels
 from .store import Store, scratch_store
 from .store.base import QUAD_FORMATS, Triple, guess_format, read_rdf_bytes
+from .task_types import Task, TaskLabels
 from .tasks import Definitions, configuration_triples, read_definitions
 
 AGENT_VARIABLE = "KGENRICH_AGENT"

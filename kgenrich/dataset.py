@@ -25,8 +25,9 @@ from .errors import EmptyGraphError, KgenrichError, TruncatedResult
 from .profiles import Input, Profile
 from .propertypath import PropertyPath
 from .record_values import feature_value, span_value, text_language
-from .records import ArtifactRecord, Task, TaskLabels
+from .records import ArtifactRecord
 from .store import Store
+from .task_types import Task, TaskLabels
 
 DEFAULT_PAGE_SIZE = 1000
 # Queries of one page read side by side (stores with concurrent_reads): as many as the threads

@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from .errors import KgenrichError
-from .records import ArtifactRecord, Task
+from .records import ArtifactRecord
+from .task_types import Task
 
 
 def write_records(records: list[ArtifactRecord], out: Path, tasks: list[Task]) -> str:

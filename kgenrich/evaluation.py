@@ -31,7 +31,8 @@ import numpy as np
 
 from .errors import ModelError
 from .metrics import calibration_scores, reliability, scores
-from .records import ArtifactRecord, TaskLabels
+from .records import ArtifactRecord
+from .task_types import TaskLabels
 
 if TYPE_CHECKING:
     from .config import Settings

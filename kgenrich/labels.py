@@ -22,8 +22,9 @@ from rdflib import Literal, URIRef
 
 from . import sparql
 from .namespaces import TIMESPAN_NS
-from .records import ArtifactRecord, Group, Task, TaskLabels
+from .records import ArtifactRecord
 from .store import Store
+from .task_types import Group, Task, TaskLabels
 
 # Values are bound into mapping queries in chunks, to keep query texts small.
 _VALUE_CHUNK = 500

@@ -27,8 +27,9 @@ from .errors import ConfigError, KgenrichError
 from .graphs import OwnGraphs
 from .labels import assign_ancestors, compute_label_groups, value_ancestors
 from .profiles import Profile
-from .records import ArtifactRecord, Task, TaskLabels
+from .records import ArtifactRecord
 from .store import Store
+from .task_types import Task, TaskLabels
 from .tasks import load_definitions
 
 # Records waiting for their curated values are merged a page at a time; records that follow a

@@ -38,8 +38,9 @@ from .config import SyncSettings
 from .errors import KgenrichError
 from .labels import date_group_info
 from .namespaces import ECRM, KGS, PROV, SILK, STATEMENT_NS
-from .records import ArtifactRecord, Task, TaskLabels
+from .records import ArtifactRecord
 from .sparql import iri_is_valid
+from .task_types import Task, TaskLabels
 
 _SILKNOW_BASE = STATEMENT_NS[: -len("statement/")]
 

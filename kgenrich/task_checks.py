@@ -18,10 +18,10 @@ from rdflib.term import Node
 from . import sparql, vocabulary
 from .errors import KgenrichError, TaskDefinitionError
 from .namespaces import KGE, KGE_IRI
-from .records import Task
 from .store import Store
 from .store.embedded import EmbeddedStore
 from .task_definitions import Source, TaskDefinition, show, subject_name
+from .task_types import Task
 
 
 def check_terms(described: Mapping[tuple[str, Node], list[tuple[Node, Node]]], sources: Mapping[str, Source]) -> None:

@@ -18,7 +18,7 @@ from . import vocabulary
 from .errors import KgenrichError
 from .namespaces import ECRM, GN, KGE, KGE_IRI, SKOS, TASK, TIME
 from .profiles import Profile
-from .records import Task
+from .task_types import Task
 
 PROFILE, FILES, CONFIGURATION = 0, 1, 2  # precedence levels: each overrides the ones before, property by property
 CONFIGURATION_SOURCE = "configuration graph"

@@ -50,7 +50,6 @@ from .errors import TaskDefinitionError
 from .namespaces import CONFIG_GRAPH, KGE, KGE_IRI
 from .profiles import Profile
 from .propertypath import PathError, PropertyPath, parse_path
-from .records import Task
 from .resources import ONTOLOGY_DIR
 from .store import Store, scratch_store
 from .store.base import Triple, guess_format, read_rdf_bytes
@@ -68,6 +67,7 @@ from .task_definitions import (
     show,
     subject_name,
 )
+from .task_types import Task
 
 GROUPINGS = {
     KGE_IRI + "CollectionGrouping": "collection",

@@ -67,7 +67,8 @@ from .models.base import (
     encode_targets,
     library_versions,
 )
-from .records import ArtifactRecord, TaskLabels
+from .records import ArtifactRecord
+from .task_types import TaskLabels
 
 if TYPE_CHECKING:
     from .config import Settings

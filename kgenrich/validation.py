@@ -32,9 +32,9 @@ from rdflib.namespace import RDF, RDFS, SH
 from . import namespaces, sparql
 from .errors import KgenrichError, ValidationFailed
 from .predictions import ECRM, KGS, SILKNOW_VOCABULARY, WriteVocabulary
-from .records import Task, TaskLabels
 from .resources import QUERIES_DIR, SHAPES_DIR
 from .store.base import Store, Triple
+from .task_types import Task, TaskLabels
 
 KGSH = str(namespaces.KGSH)  # rule IRIs are built as strings: KGSH + rule name
 ENGINES = ("auto", "shacl", "sparql")

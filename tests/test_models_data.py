@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
+from kgenrich.records import ArtifactRecord
+from kgenrich.task_types import Group, Task, TaskLabels
 
 TASKS = {"material": ["animal", "metal", "vegetal"], "place": ["ES", "FR", "IT"], "time": ["c17", "c18"]}
 COLOURS = {"animal": (200, 40, 40), "metal": (230, 200, 40), "vegetal": (40, 160, 60)}

@@ -7,7 +7,7 @@ from test_models_data import make_labels, make_records
 
 from kgenrich.config import Settings
 from kgenrich.errors import ModelError
-from kgenrich.records import Group, Task, TaskLabels
+from kgenrich.task_types import Group, Task, TaskLabels
 from kgenrich.training import Ensemble, demo_model_settings, model_config, model_params, train_ensemble
 
 torch.set_num_threads(1)

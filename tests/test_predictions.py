@@ -23,7 +23,8 @@ from kgenrich.predictions import (
     select_predictions,
     statement_iri,
 )
-from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
+from kgenrich.records import ArtifactRecord
+from kgenrich.task_types import Group, Task, TaskLabels
 
 E = "http://erlangen-crm.org/current/"
 MATERIAL = Task("material", "https://w3id.org/kgenrich/task/material", "material", E + "E22_Man-Made_Object",

@@ -361,7 +361,7 @@ def _records(values: dict[str, list[str]], task: str) -> list:
 
 
 def _broader_task(**extra):
-    from kgenrich.records import Task
+    from kgenrich.task_types import Task
 
     path = PropertyPath("alt", parts=(PropertyPath.step("http://www.w3.org/2004/02/skos/core#broader"),
                                       PropertyPath.step(CRM + "P127_has_broader_term")))
@@ -390,7 +390,7 @@ def test_broader_grouping_rolls_values_up_to_top_concepts_or_a_depth():
 
 def test_value_grouping_labels_and_ids_that_never_collide():
     from kgenrich.labels import task_label_groups
-    from kgenrich.records import Task
+    from kgenrich.task_types import Task
 
     store = EmbeddedStore(None)
     store.load_bytes(SKOS_TREE.encode(), "turtle", graph=URIRef("http://example.org/thesaurus"))

@@ -18,13 +18,14 @@ from kgenrich.errors import StoreError
 from kgenrich.namespaces import KGR, PROV
 from kgenrich.pipeline import load_inputs
 from kgenrich.predictions import Agent, SelectionOptions, select_predictions
-from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
+from kgenrich.records import ArtifactRecord
 from kgenrich.review import decisions as D
 from kgenrich.review.feedback import fold_rejections
 from kgenrich.review.reading import Reader
 from kgenrich.review.users import UsersFile, check_password, hash_password
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync
+from kgenrich.task_types import Group, Task, TaskLabels
 
 PRED = "http://data.silknow.org/predictions"
 REVIEWS = URIRef(PRED + "/reviews")

@@ -9,8 +9,8 @@ from rdflib import URIRef
 
 from .. import sparql
 from ..graphs import OwnGraphs
-from ..records import Task
 from ..store import Store
+from ..task_types import Task
 from .checking import GroupInfo, validate
 from .decision_triples import batch_description, prepare
 from .decision_types import (

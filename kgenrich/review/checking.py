@@ -15,9 +15,10 @@ from ..errors import KgenrichError
 from ..graphs import OwnGraphs
 from ..labels import task_label_groups
 from ..namespaces import KGS
-from ..records import ArtifactRecord, Task, TaskLabels
+from ..records import ArtifactRecord
 from ..resources import SHAPES_DIR
 from ..store import Store, Triple
+from ..task_types import Task, TaskLabels
 from .decision_triples import Prepared
 from .decision_types import (
     CORRECTED,

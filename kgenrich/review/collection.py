@@ -23,8 +23,9 @@ from ..graphs import OwnGraphs
 from ..pipeline import Inputs, load_inputs
 from ..predictions import SILKNOW_VOCABULARY, WriteVocabulary, subject_for
 from ..profiles import Profile
-from ..records import ArtifactRecord, Group, Task, TaskLabels
+from ..records import ArtifactRecord
 from ..store import Store
+from ..task_types import Group, Task, TaskLabels
 from .checking import GroupInfo
 from .decision_types import Recorded, current_of
 

@@ -15,7 +15,7 @@ from rdflib.namespace import XSD
 from .. import sparql
 from ..errors import KgenrichError
 from ..namespaces import CURATED_NS, KGR, REVIEW_NS, REVIEWER_NS
-from ..records import Task
+from ..task_types import Task
 from .words import decision_words
 
 ACCEPTED, REJECTED, CORRECTED, UNDONE = "accepted", "rejected", "corrected", "undone"

@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from rdflib import URIRef
 
 from ..graphs import OwnGraphs
-from ..records import Task
 from ..store import Store
+from ..task_types import Task
 from .checking import GroupInfo, decision_context, decisions_on, read_proposal, shacl_violations, validate
 from .decision_triples import prepare
 from .decision_types import (

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from .. import sparql
 from ..graphs import OwnGraphs
-from ..records import Task
 from ..store import Store
+from ..task_types import Task
 
 Rejections = dict[tuple[str, str], set[str]]  # (artifact, task name) -> rejected value IRIs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rdflib import URIRef
 
 from .. import sparql
-from ..records import Task
+from ..task_types import Task
 from .checking import value_groups
 from .collection import Collection, CollectionReader, fold
 

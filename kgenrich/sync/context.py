@@ -16,8 +16,8 @@ from ..config import Settings, SyncSettings
 from ..graphs import OwnGraphs
 from ..predictions import SelectionOptions, WriteVocabulary, now_literal
 from ..profiles import Profile
-from ..records import Task
 from ..store.base import Store
+from ..task_types import Task
 from .models import Trainer
 from .report import Stages, SyncError, SyncReport
 

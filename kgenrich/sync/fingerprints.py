@@ -21,7 +21,8 @@ from ..config import Settings
 from ..graphs import OwnGraphs
 from ..predictions import SelectionOptions
 from ..profiles import Profile
-from ..records import ArtifactRecord, Task, TaskLabels
+from ..records import ArtifactRecord
+from ..task_types import Task, TaskLabels
 
 
 def stable_hash(data: Any) -> str:

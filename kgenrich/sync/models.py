@@ -22,9 +22,10 @@ from ..config_graph import configuration_changes, trained_configuration
 from ..graphs import OwnGraphs
 from ..predictions import Agent, SelectionOptions, WriteVocabulary, agent_iri
 from ..profiles import Profile
-from ..records import ArtifactRecord, Task, TaskLabels
+from ..records import ArtifactRecord
+from ..task_types import Task, TaskLabels
 from .fingerprints import changed_share, model_fingerprint, run_fingerprint, training_fingerprints
-from .report import SyncReport, inactive_tasks
+from .report import SyncError, SyncReport, inactive_tasks
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,10 @@ class EnsembleTrainer:
               models_dir: Path, progress: bool, profile: dict | None = None) -> TrainedEnsemble:
         from ..training import train_ensemble
 
-        return train_ensemble(records, dict(labels), settings, Path(models_dir), progress=progress, profile=profile)
+        ensemble = train_ensemble(records, dict(labels), settings, Path(models_dir), progress=progress, profile=profile)
+        if ensemble is None:  # only a torchrun follower gets none back, and followers never sync
+            raise SyncError("training gave no models back: this process is not the leader of its torchrun group")
+        return ensemble
 
     def load(self, models_dir: Path, settings: Settings) -> TrainedEnsemble:
         from ..training import Ensemble

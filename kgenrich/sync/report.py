@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import KgenrichError
 from ..labels import inactive_reason
-from ..records import Task, TaskLabels
+from ..task_types import Task, TaskLabels
 
 
 class SyncError(KgenrichError):
