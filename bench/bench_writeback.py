@@ -33,7 +33,8 @@ from rdflib.namespace import RDF
 from kgenrich import validation
 from kgenrich.config import Settings
 from kgenrich.graphs import OwnGraphs
-from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions
+from kgenrich.prediction_triples import agent_lines, prediction_lines
+from kgenrich.predictions import Agent, agent_iri, now_literal, select_predictions
 from kgenrich.records import ArtifactRecord, Group, Task, TaskLabels
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore

@@ -31,7 +31,8 @@ from rdflib.namespace import RDF, RDFS, SH
 
 from . import namespaces, sparql
 from .errors import KgenrichError, ValidationFailed
-from .predictions import ECRM, KGS, SILKNOW_VOCABULARY, WriteVocabulary
+from .namespaces import ECRM, KGS
+from .predictions import SILKNOW_VOCABULARY, WriteVocabulary
 from .records import Task, TaskLabels
 from .resources import QUERIES_DIR, SHAPES_DIR
 from .store.base import Store, Triple
