@@ -5,7 +5,7 @@
 
 Synthetic artifacts (4 production tasks, 5 groups each, two images per artifact) go
 through the code of ``kgenrich sync``, chunk by chunk: select_predictions ->
-predictions.prediction_lines (N-Triples) -> the spool, with validation.ChunkValidator
+prediction_triples.prediction_lines (N-Triples) -> the spool, with validation.ChunkValidator
 (the SPARQL rules per chunk, with the subject classes read from the store) one chunk
 behind in a thread, as sync runs it -> sync.write_graphs.
 Writes: a first write into an empty graph on the embedded store (on disk) and on an
@@ -33,15 +33,13 @@ from rdflib.namespace import RDF
 from kgenrich import validation
 from kgenrich.config import Settings
 from kgenrich.graphs import OwnGraphs
-from kgenrich.predictions import Agent, agent_iri, agent_lines, now_literal, prediction_lines, select_predictions
+from kgenrich.prediction_triples import agent_lines, prediction_lines
+from kgenrich.predictions import Agent, agent_iri, now_literal, select_predictions
 from kgenrich.records import ArtifactRecord
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.store.remote import RemoteStore
 from kgenrich.sync import Spool, WritePlan, write_graphs
 from kgenrich.task_types import Group, Task, TaskLabels
-
-# the Oxigraph server launcher of the tests (tests/servers.py), for the remote-store runs
-TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 E = "http://erlangen-crm.org/current/"
 TASKS = [Task(name, f"https://w3id.org/kgenrich/task/{name}", name, E + "E22_Man-Made_Object", E + prop, "collection",
@@ -154,8 +152,7 @@ def main():
             store.close()
             print(f"run {run + 1}: embedded done", file=sys.stderr, flush=True)
         if not args.no_server:
-            sys.path.insert(0, str(TESTS))
-            from servers import OxigraphServer
+            from kgenrich.store.local_server import OxigraphServer
 
             for run in range(args.runs):
                 kinds = [("Graph Store Protocol", True)] + ([("SPARQL Update only", False)] if args.sparql_only else [])

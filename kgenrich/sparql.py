@@ -37,7 +37,7 @@ class TripleBlock(list[tuple[Node, Node, Node]]):
 
 
 class RawTriples(str):
-    """N-Triples text that kgenrich's own writers serialised (``ntriples``, ``predictions.prediction_lines``),
+    """N-Triples text that kgenrich's own writers serialised (``ntriples``, ``prediction_triples.prediction_lines``),
     bound into a data block as it is.  Never make one from text read from outside."""
 
 

@@ -31,7 +31,8 @@ from rdflib.namespace import RDF, RDFS, SH
 
 from . import namespaces, sparql
 from .errors import KgenrichError, ValidationFailed
-from .predictions import ECRM, KGS, SILKNOW_VOCABULARY, WriteVocabulary
+from .namespaces import ECRM, KGS
+from .predictions import SILKNOW_VOCABULARY, WriteVocabulary
 from .resources import QUERIES_DIR, SHAPES_DIR
 from .store.base import Store, Triple
 from .task_types import Task, TaskLabels
@@ -294,7 +295,7 @@ def require(report: ValidationReport) -> None:
 
 # ------------------------------------------------------------------ chunk by chunk
 def _structural_line_violations(lines: Sequence[str]) -> list[Violation]:
-    # Lines come from predictions.prediction_lines, which refuses relative IRIs; blank nodes
+    # Lines come from prediction_triples.prediction_lines, which refuses relative IRIs; blank nodes
     # are the one structural defect N-Triples can still carry, so look for them.
     out = []
     for line in lines:

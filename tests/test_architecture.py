@@ -29,7 +29,7 @@ FLOORS = {
     "kgenrich.metrics": 4, "kgenrich.models": 4, "kgenrich.training": 4, "kgenrich.evaluation": 4,
     "kgenrich.calibration": 4,
     "kgenrich.models.pretrained": 4, "kgenrich.models.image_data": 4, "kgenrich.models.distributed": 4,
-    "kgenrich.predictions": 5, "kgenrich.validation": 5,
+    "kgenrich.predictions": 5, "kgenrich.prediction_triples": 5, "kgenrich.validation": 5,
     "kgenrich.sync": 6, "kgenrich.review": 6, "kgenrich.demo": 6,
     "kgenrich.cli_util": 7,
     "kgenrich.cli": 8, "kgenrich.__main__": 9, "kgenrich": 0,

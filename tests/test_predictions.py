@@ -9,15 +9,13 @@ from rdflib.namespace import RDF, XSD
 
 from kgenrich.config import SyncSettings, load_settings
 from kgenrich.errors import ConfigError
+from kgenrich.namespaces import ECRM, PROV, SILK
+from kgenrich.prediction_triples import build_triples
 from kgenrich.predictions import (
-    ECRM,
-    PROV,
-    SILK,
     Agent,
     PredictionError,
     SelectionOptions,
     agent_iri,
-    build_triples,
     dedupe,
     minted_production_iri,
     select_predictions,

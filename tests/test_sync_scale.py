@@ -15,15 +15,9 @@ from test_sync import PRED, PROV_G, _material_prediction, graph_fingerprints
 
 from kgenrich import sparql, validation
 from kgenrich.errors import StoreError
-from kgenrich.predictions import (
-    PROV,
-    SILK,
-    SelectionOptions,
-    agent_lines,
-    build_triples,
-    prediction_lines,
-    select_predictions,
-)
+from kgenrich.namespaces import PROV, SILK
+from kgenrich.prediction_triples import agent_lines, build_triples, prediction_lines
+from kgenrich.predictions import SelectionOptions, select_predictions
 from kgenrich.store.embedded import EmbeddedStore
 from kgenrich.sync import run_sync, swap_shards
 

@@ -9,7 +9,9 @@ from rdflib.namespace import RDF, RDFS, XSD
 from test_predictions import GROUPS, LABELS, PROBS, TASKS, records
 
 from kgenrich import validation
-from kgenrich.predictions import ECRM, PROV, SILK, Agent, agent_iri, build_triples, select_predictions
+from kgenrich.namespaces import ECRM, PROV, SILK
+from kgenrich.prediction_triples import build_triples
+from kgenrich.predictions import Agent, agent_iri, select_predictions
 from kgenrich.store.embedded import EmbeddedStore
 
 AGENTS = {t.name: Agent(str(agent_iri(t.name, "fp")), t.name, f"model for {t.name}") for t in TASKS}

@@ -13,17 +13,8 @@ from rdflib import Literal
 from .. import validation
 from ..errors import ValidationFailed
 from ..pipeline import reread
-from ..predictions import (
-    Agent,
-    ChunkTriples,
-    Prediction,
-    WriteVocabulary,
-    agent_lines,
-    dedupe,
-    now_literal,
-    prediction_lines,
-    select_predictions,
-)
+from ..prediction_triples import ChunkTriples, agent_lines, prediction_lines
+from ..predictions import Agent, Prediction, WriteVocabulary, dedupe, now_literal, select_predictions
 from ..records import ArtifactRecord
 from .context import SyncRun
 from .diff import Diff
@@ -35,7 +26,7 @@ from .spool import Spool, spool_root
 
 def build_chunk(predictions: Sequence[Prediction], agents: Iterable[Agent], at_time: Literal,
                 vocabulary: WriteVocabulary = WriteVocabulary()) -> ChunkTriples:
-    """The N-Triples of one chunk of predictions (predictions.prediction_lines; a seam for tests)."""
+    """The N-Triples of one chunk of predictions (prediction_triples.prediction_lines; a seam for tests)."""
     return prediction_lines(predictions, agents, at_time, vocabulary)
 
 
