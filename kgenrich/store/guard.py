@@ -77,29 +77,34 @@ def service_endpoints(text: str) -> list[str] | None:
         prologue = algebra.translatePrologue(prologue_node, None)
         return algebra.traverse(body, functools.partial(algebra.translatePName, prologue=prologue))
 
+    # What rdflib's parser raises for a text it cannot read: pyparsing's ParseException for the grammar,
+    # ValueError for an escape that names no code point, RecursionError for nesting deeper than the stack.
+    unreadable = (ParseException, ValueError, RecursionError)
     try:
         query = parseQuery(text)
-        walk(resolved(query[0], query[1]))
-        return found
     except ParseException:
-        pass
-    except Exception:  # a prefix that is not declared, a BASE the resolver refuses: not readable here
+        query = None  # not a query: perhaps an update
+    except unreadable:
         return None
-    try:
-        update = parseUpdate(text)
-    except ParseException:
-        return None
-    except Exception:
-        return None
-    requests = list(update["request"]) if "request" in update else []
-    prologues = list(update["prologue"]) if "prologue" in update else []
-    for i, request in enumerate(requests):
-        # an update is PROLOGUE request ; PROLOGUE request ...: each request with the prologue before it
-        prologue = prologues[i] if i < len(prologues) else (prologues[-1] if prologues else [])
+    if query is None:
         try:
-            walk(resolved(prologue, request))
-        except Exception:
+            update = parseUpdate(text)
+        except unreadable:
             return None
+    try:
+        if query is not None:
+            walk(resolved(query[0], query[1]))
+            return found
+        requests = list(update["request"]) if "request" in update else []
+        prologues = list(update["prologue"]) if "prologue" in update else []
+        for i, request in enumerate(requests):
+            # an update is PROLOGUE request ; PROLOGUE request ...: each request with the prologue before it
+            prologue = prologues[i] if i < len(prologues) else (prologues[-1] if prologues else [])
+            walk(resolved(prologue, request))
+    except Exception:  # must be broad: rdflib's prefix resolution raises a bare Exception
+        # for a prefix that is not declared (rdflib.plugins.sparql.sparql.Prologue.resolvePName), and its
+        # algebra others for a BASE it refuses; a text that cannot be read here is refused by the caller.
+        return None
     return found
 
 

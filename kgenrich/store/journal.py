@@ -61,6 +61,7 @@ from .loading import (
     now_iso,
 )
 from .rdfio import one_line
+from .streams import Source
 
 JOURNAL_DIR = "kgenrich-load"
 JOURNAL_FILE = "journal.json"
@@ -256,7 +257,6 @@ def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, g
     """Check every file, then write them all (one transaction, or journaled bulk batches); see the module
     docstring.  ``graph``: NamedNode for triples without a graph, or None (the default graph)."""
     sources, skipped = checked_sources(paths, fmt, graph)
-    errors: list[str] = []  # the files that fail to parse
     prefix = new_prefix()
     reader = Reader(prefix, graph, options)
     directory = journal_dir(store_path) if store_path is not None else None
@@ -265,13 +265,38 @@ def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, g
     progress = Progress(options.progress)
     run = LoadRun(skipped=skipped)
     reader.prepare(sources)
-
-    # Pass 1: check every file; keep a small run's quads; note which graphs are new.
-    status: dict = {}  # graph term -> True when it held triples before the run
-    spool = _Spool(directory)
     # A run that fits in one batch (and in TRANSACTION_QUADS) is written in one transaction.
     small = min(TRANSACTION_QUADS, options.batch_quads)
-    kept: list | None = []  # (file number, parsed quads) while the run is small
+    status, kept, spool_name = _check_all(store, reader, sources, directory, small, progress, run)
+    before = len(store)
+    if kept is not None:
+        _write_in_one_transaction(store, reader, kept, on_commit)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+    else:
+        # Every graph new: a rollback removes them whole, so the parser may name blank nodes itself (faster).
+        reader.parser_renames = not any(status.values())
+        journal = _begin_journal(store, directory, prefix, status, run, spool_name)
+        _bulk_load(store, store_path, reader, sources, journal, options.batch_quads, progress, run.statements)
+        if on_commit is not None:
+            on_commit()
+        store.flush()
+        if store_path is not None:
+            _remove_journal(store_path)
+    run.added = len(store) - before
+    run.notes = reader.notes()
+    return run
+
+
+def _check_all(store: ox.Store, reader: Reader, sources: list[Source], directory: Path | None, small: int,
+               progress: Progress, run: LoadRun) -> tuple[dict, list | None, str | None]:
+    """Pass 1: check every file (each read goes into ``run.files``), or LoadErrors naming every file that
+    does not parse.  Returns which graphs held triples before the run (graph term -> bool), the parsed
+    quads of a small run (None once it is not small), and the spool of ground quads added to old graphs."""
+    errors: list[str] = []  # the files that fail to parse
+    status: dict = {}  # graph term -> True when it held triples before the run
+    spool = _Spool(directory)
+    kept: list | None = []  # (file number, source, parsed quads) while the run is small
     progress.start("checking", sum(s.size for s in sources), "B")
     try:
         for number, source in enumerate(sources):
@@ -299,24 +324,23 @@ def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, g
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
         raise LoadErrors(errors)
+    return status, kept, spool_name
 
-    before = len(store)
-    if kept is not None:
-        # Small: one transaction, all or nothing by itself.
-        if on_commit is not None:
-            on_commit()
-        try:
-            store.extend(q for number, source, quads in kept for q in reader.rename(number, source, quads))
-        except OSError as exc:
-            raise StoreError(f"loading into the store failed: {one_line(exc)}") from None
-        run.added = len(store) - before
-        run.notes = reader.notes()
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
-        return run
 
-    # Every graph new: a rollback removes them whole, so the parser may name blank nodes itself (faster).
-    reader.parser_renames = not any(status.values())
+def _write_in_one_transaction(store: ox.Store, reader: Reader, kept: list,
+                              on_commit: Callable[[], None] | None) -> None:
+    """A small run: one transaction, all or nothing by itself."""
+    if on_commit is not None:
+        on_commit()
+    try:
+        store.extend(q for number, source, quads in kept for q in reader.rename(number, source, quads))
+    except OSError as exc:
+        raise StoreError(f"loading into the store failed: {one_line(exc)}") from None
+
+
+def _begin_journal(store: ox.Store, directory: Path | None, prefix: str, status: dict, run: LoadRun,
+                   spool_name: str | None) -> dict:
+    """The journal of a bulk run: what a rollback must remove; made durable before the first write."""
     journal = {
         "version": JOURNAL_VERSION, "prefix": prefix, "started": now_iso(), "pid": os.getpid(),
         "host": socket.gethostname(), "files": [path for path, _, _ in run.files],
@@ -329,28 +353,25 @@ def load_run(store: ox.Store, store_path: Path | None, paths, fmt: str | None, g
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         _write_durably(directory / JOURNAL_FILE, json.dumps(journal, indent=1))
+    return journal
 
-    # Pass 2: parse again and bulk-load in batches of bounded size.
-    progress.start("loading", run.statements, "quad")
+
+def _bulk_load(store: ox.Store, store_path: Path | None, reader: Reader, sources: list[Source], journal: dict,
+               batch_quads: int, progress: Progress, statements: int) -> None:
+    """Pass 2: parse again and bulk-load in batches of bounded size; any failure (Ctrl-C included) rolls the
+    run back at once."""
+    progress.start("loading", statements, "quad")
     try:
         # One stream over all the files: batches span files (a directory of small documents is a few
         # bulk writes, not one per document).
         stream = itertools.chain.from_iterable(reader.quads(number, source) for number, source in enumerate(sources))
-        for batch in batches(counted(stream, progress.update), options.batch_quads):
+        for batch in batches(counted(stream, progress.update), batch_quads):
             store.bulk_extend(batch)
     except BaseException as exc:
         progress.close()
         _roll_back_now(store, store_path, journal, exc)
         raise _as_load_error(exc) from None
     progress.close()
-    if on_commit is not None:
-        on_commit()
-    store.flush()
-    if store_path is not None:
-        _remove_journal(store_path)
-    run.added = len(store) - before
-    run.notes = reader.notes()
-    return run
 
 
 def _check_file(store: ox.Store, reader: Reader, number: int, source, status: dict, spool: _Spool,

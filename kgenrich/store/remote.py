@@ -30,31 +30,29 @@ staged graph counted, and moved to their targets by ONE update request
 (queries/load_move.rq).  On a server that applies an update request atomically
 (Oxigraph) the run becomes visible whole or not at all; on any failure before
 that request the staging graphs are dropped.  ``load_bytes`` (documents
-already in memory) stages the same way in one piece.
+already in memory) stages the same way in one piece; staging graphs and the move
+request are :mod:`kgenrich.store.remote_staging`.
 
 Reading.  :meth:`RemoteStore.select_iter` parses the JSON results as they
 arrive (pyoxigraph's streaming parser on the open HTTP answer), so a result of
-a million rows is never held in memory.
+a million rows is never held in memory; answers are read in
+:mod:`kgenrich.store.remote_results`.
 """
 
 from __future__ import annotations
 
-import calendar
-import json
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Self, cast
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.term import Node
+from rdflib import BNode, Literal, URIRef
 
 from .. import sparql
-from ..errors import ConfigError, LoadError, StoreError, TruncatedResult
+from ..errors import ConfigError, LoadError, StoreError
 from ..redact import redact  # re-exported: messages that may name an endpoint go through it
 from .base import (
     DEFAULT_BATCH_BYTES,
@@ -69,8 +67,8 @@ from .base import (
 )
 from .http import Answer, HttpClient, parse_endpoint
 from .rdfio import one_line, parse_quads
-from .remote_load import NOT_UNION
-from .terms import solution_row, to_rdflib
+from .remote_results import JSON_RESULTS, count_of, json_boolean, json_rows, ntriples, streamed_solutions
+from .remote_staging import DEFAULT_LOAD_STAGING, NOT_UNION, load_staged, triples_by_graph
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -80,38 +78,7 @@ log = logging.getLogger(__name__)
 # Oxigraph's request parameter for "the default graph is the union of all graphs" (its own included)
 UNION_PARAMETER = ("union-default-graph", "")
 
-# Where a load stages its graphs when the caller names no place of its own (the CLI
-# names one below the prediction graph, which kgenrich never reads as data).
-DEFAULT_LOAD_STAGING = "urn:kgenrich:load:"
-STAGING_STAMP = "%Y%m%dT%H%M%S"
-# A staging graph this old belongs to a load that was killed: the next load drops it.
-STALE_STAGING_SECONDS = 6 * 3600
 _FORM = "application/x-www-form-urlencoded"
-_JSON_RESULTS = "application/sparql-results+json"
-
-
-def _term_from_json(binding: dict) -> Node:
-    kind = binding["type"]
-    value = binding["value"]
-    if kind == "uri":
-        return URIRef(value)
-    if kind == "bnode":
-        return BNode(value)
-    if kind in ("literal", "typed-literal"):
-        lang = binding.get("xml:lang")
-        if lang:
-            return Literal(value, lang=lang)
-        dt = binding.get("datatype")
-        if dt and dt != "http://www.w3.org/2001/XMLSchema#string":
-            return Literal(value, datatype=URIRef(dt), normalize=False)
-        return Literal(value)
-    raise StoreError(f"unknown term type in SPARQL results: {kind}")
-
-
-def _count(rows: list[Row]) -> int:
-    """The number ``?n`` of a COUNT query's one row (0 when there is no row)."""
-    value = rows[0].get("n") if rows else None
-    return int(value) if isinstance(value, Literal) else 0
 
 
 def _has_blank(triples: Iterable[Triple]) -> bool:
@@ -229,7 +196,7 @@ class RemoteStore(Store):
         """Count, once, the triples of the server's own default graph that a named dataset leaves out,
         and say so in one warning when there are any."""
         rows = self._select(sparql.prepare("store_count_default_graph"), dataset=False)
-        self.unread_default_triples = _count(rows)
+        self.unread_default_triples = count_of(rows)
         if self.unread_default_triples:
             log.warning("%s: the %d triple(s) of the server's own default graph are not read: the server shows "
                         "only that graph to a query without a dataset, and SPARQL names no default graph beside "
@@ -253,77 +220,17 @@ class RemoteStore(Store):
                                   body=urlencode(fields).encode("utf-8"),
                                   headers={"Accept": accept, "Content-Type": _FORM}, stream=stream)
 
-    @staticmethod
-    def _json(answer: Answer, what: str) -> dict:
-        try:
-            data = json.loads(answer.data)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise StoreError(f"{what}: the endpoint did not answer with SPARQL JSON results")
-        return data
-
     # --- reading -----------------------------------------------------------------
     def select(self, query: str) -> list[Row]:
         return self._select(query, dataset=True)
 
     def _select(self, query: str, dataset: bool) -> list[Row]:
-        answer = self._post_query(query, _JSON_RESULTS, dataset)
-        data = self._json(answer, "query")
-        bindings = data.get("results", {}).get("bindings", [])
-        # Virtuoso announces a cut result with this header instead of failing.
-        if answer.headers.get("X-SPARQL-MaxRows"):
-            raise TruncatedResult(
-                f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
-                "lower page_size or raise the server's ResultSetMaxRows")
-        if self.result_limit and len(bindings) >= self.result_limit:
-            raise TruncatedResult(f"a result reached the endpoint's row limit ({self.result_limit}); lower page_size")
-        return [{name: _term_from_json(value) for name, value in row.items()} for row in bindings]
+        return json_rows(self._post_query(query, JSON_RESULTS, dataset), self.result_limit)
 
     def select_iter(self, query: str) -> Solutions:
         """The rows as the endpoint sends them: parsed from the open HTTP answer, never held whole."""
-        answer = self._post_query(query, _JSON_RESULTS, True, stream=True)
-        response = answer.stream
-        assert response is not None  # asked for with stream=True
-
-        def done(read_all: bool) -> None:
-            # A connection with part of an answer still unread must not serve another request.
-            if not read_all:
-                response.close()
-            response.release_conn()
-
-        if answer.headers.get("X-SPARQL-MaxRows"):
-            done(False)
-            raise TruncatedResult(f"the endpoint cut a result at {answer.headers['X-SPARQL-MaxRows']} rows; "
-                                  "use LIMIT/OFFSET or raise the server's ResultSetMaxRows")
-        try:
-            # urllib3's response is a binary file (read/readinto), which is all the parser uses
-            result = ox.parse_query_results(cast("IO[bytes]", response), ox.QueryResultsFormat.JSON)
-        except Exception as exc:  # pyoxigraph's SyntaxError, or a read error raised through it
-            done(False)
-            raise self._unreadable(exc, 0) from None
-        if not isinstance(result, ox.QuerySolutions):
-            done(False)
-            raise StoreError("query: expected SELECT results, the endpoint answered a boolean")
-        names = [v.value for v in result.variables]
-        limit = self.result_limit
-
-        def rows() -> Iterator[Row]:
-            count, complete = 0, False
-            try:
-                for solution in result:
-                    row = solution_row(solution, names)
-                    count += 1
-                    yield row
-                complete = True
-            except Exception as exc:  # the answer broke off or is not JSON results: one message, whatever raised
-                raise self._unreadable(exc, count) from None
-            finally:
-                done(complete)
-            if limit and count >= limit:
-                raise TruncatedResult(f"a result reached the endpoint's row limit ({limit}): rows may be missing")
-
-        return Solutions(names, rows())
+        answer = self._post_query(query, JSON_RESULTS, True, stream=True)
+        return streamed_solutions(answer, self.result_limit, self._unreadable)
 
     def _unreadable(self, exc: BaseException, rows: int) -> StoreError:
         if isinstance(exc, SyntaxError):
@@ -335,27 +242,10 @@ class RemoteStore(Store):
         return self._ask(query, dataset=True)
 
     def _ask(self, query: str, dataset: bool | list[tuple[str, str]]) -> bool:
-        data = self._json(self._post_query(query, _JSON_RESULTS, dataset), "ask")
-        try:
-            if "boolean" in data:
-                return bool(data["boolean"])
-            # Virtuoso 7 answers an ASK as a one-row SELECT of ?__ASK_RETVAL (1 or 0).
-            rows = data["results"]["bindings"]
-            return bool(rows) and rows[0]["__ASK_RETVAL"]["value"] not in ("0", "false")
-        except (KeyError, IndexError, TypeError):
-            raise StoreError("ask: the endpoint did not answer with a boolean") from None
+        return json_boolean(self._post_query(query, JSON_RESULTS, dataset))
 
     def construct(self, query: str) -> list[Triple]:
-        return self._parse_ntriples(self._post_query(query, "application/n-triples", True), "construct")
-
-    @staticmethod
-    def _parse_ntriples(answer: Answer, what: str) -> list[Triple]:
-        graph = Graph()
-        try:
-            graph.parse(data=answer.data, format="nt")
-        except Exception as exc:  # rdflib raises several parser-specific types
-            raise StoreError(f"{what}: unreadable N-Triples from the endpoint ({exc})") from None
-        return list(graph)
+        return ntriples(self._post_query(query, "application/n-triples", True), "construct")
 
     def graph_names(self) -> list[URIRef]:
         # GRAPH ?g reads the named graphs whatever the default graph is: no dataset needed.
@@ -371,7 +261,7 @@ class RemoteStore(Store):
                                         ok=(404,))
             if answer.status == 404:
                 return iter(())
-            return iter(self._parse_ntriples(answer, "graph store GET"))
+            return iter(ntriples(answer, "graph store GET"))
         return self._paged_triples(graph)
 
     def _paged_triples(self, graph: URIRef) -> Iterator[Triple]:
@@ -420,13 +310,7 @@ class RemoteStore(Store):
         self._check_writable("a load")
         # Parsed here first, by the embedded store's parser: a syntax error sends nothing and names the line.
         quads = parse_quads(data, fmt, graph=ox.NamedNode(str(graph)) if graph is not None else None, base=base)
-        by_graph: dict[URIRef | None, dict[Triple, None]] = {}
-        for q in quads:
-            if isinstance(q.graph_name, ox.BlankNode):
-                raise LoadError("a graph named by a blank node cannot be written to a SPARQL endpoint")
-            target = None if isinstance(q.graph_name, ox.DefaultGraph) else URIRef(q.graph_name.value)
-            triple = (to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object))
-            by_graph.setdefault(target, {})[triple] = None  # distinct, in file order
+        by_graph = triples_by_graph(quads)
         if not by_graph:
             return 0
         if None in by_graph and not self._default_graph_is_union_for_load():
@@ -443,8 +327,8 @@ class RemoteStore(Store):
                 self._http.request("POST", self.gsp_endpoint, what="graph store POST", idempotent=False,
                                    params=params, body=body, headers={"Content-Type": FORMATS["ntriples"]})
                 return total
-            self._load_staged({target: list(triples) for target, triples in by_graph.items()},
-                              staging or DEFAULT_LOAD_STAGING)
+            load_staged(self, {target: list(triples) for target, triples in by_graph.items()},
+                        staging or DEFAULT_LOAD_STAGING)
             return total
         finally:
             self._written()
@@ -457,60 +341,6 @@ class RemoteStore(Store):
 
         self._check_writable("a load")
         return load_run(self, paths, fmt, graph, staging or DEFAULT_LOAD_STAGING, options or LoadOptions(), on_commit)
-
-    def _load_staged(self, by_graph: dict[URIRef | None, list[Triple]], prefix: str) -> None:
-        """Stage each graph's triples, check them complete, then add them all in ONE update request.
-
-        Before that request nothing of the file is visible where it belongs; on any
-        failure the staging graphs are dropped, so a failed load leaves nothing
-        behind but what the final request may have added (on an atomic store: the
-        whole file or nothing of it).
-        """
-        self._drop_stale_staging(prefix)
-        run = time.strftime(STAGING_STAMP, time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-        staged = {target: URIRef(f"{prefix}{run}/{i}") for i, target in enumerate(by_graph)}
-        try:
-            for target, triples in by_graph.items():
-                self.stage_graph(staged[target], triples)
-                rows = self._select(sparql.prepare("sync_count_triples", graph=staged[target]), dataset=False)
-                got = _count(rows)
-                if got != len(triples):
-                    raise StoreError(f"staging graph {staged[target]} holds {got} triples, {len(triples)} were "
-                                     "sent; nothing of the file was loaded")
-            move = " ;\n".join(
-                (sparql.prepare("load_move", staged=scratch, target=target) if target is not None
-                 else sparql.prepare("load_move_default", staged=scratch)).strip()
-                for target, scratch in staged.items())
-            try:
-                self.update(move, idempotent=True)
-            except StoreError as exc:
-                if None in staged and "default graph" in str(exc).lower():
-                    # Virtuoso has no default graph of its own to write into.
-                    raise LoadError("the endpoint has no default graph to load triples into; give --graph IRI") \
-                        from None
-                raise StoreError(f"{exc}; the file was loaded whole or not at all (on a store that applies an "
-                                 "update request atomically): load it again to be sure") from None
-        except BaseException:
-            for scratch in staged.values():
-                try:
-                    self.update(sparql.prepare("drop_graph", graph=scratch), idempotent=True)
-                except StoreError:
-                    pass  # the original error says more; a leftover is dropped by a later load
-            raise
-
-    def _drop_stale_staging(self, prefix: str) -> None:
-        """Drop staging graphs of loads that were killed (older than STALE_STAGING_SECONDS)."""
-        now = time.time()
-        for name in self.graph_names():
-            text = str(name)
-            if not text.startswith(prefix):
-                continue
-            try:
-                started = calendar.timegm(time.strptime(text[len(prefix):].split("-", 1)[0], STAGING_STAMP))
-            except ValueError:
-                continue  # not one of ours
-            if now - started > STALE_STAGING_SECONDS:
-                self.update(sparql.prepare("drop_graph", graph=name), idempotent=True)
 
     def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int:
         self._check_writable("staging a graph")

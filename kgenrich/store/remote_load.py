@@ -33,8 +33,7 @@ dropped by the next remote load once older than six hours.
 
 from __future__ import annotations
 
-import time
-import uuid
+from typing import TYPE_CHECKING
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -43,24 +42,42 @@ from .. import sparql
 from ..errors import LoadError, StoreError
 from .loading import LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key, new_prefix
 from .rdfio import serialized
+from .remote_results import count_of
+from .remote_staging import NOT_UNION, drop_staging, drop_stale_staging, move_staged, staging_run
+from .streams import Source
 
-STAGING_STAMP = "%Y%m%dT%H%M%S"
-NOT_UNION = ("this endpoint does not read its named graphs as its default graph, so triples loaded into "
-             "its default graph would be invisible to kgenrich's queries; give --graph IRI")
+if TYPE_CHECKING:
+    from .remote import RemoteStore
+
+__all__ = ["NOT_UNION", "load_run"]
 
 
-def load_run(store, paths, fmt: str | None, graph: URIRef | None, staging_prefix: str,
+def load_run(store: RemoteStore, paths, fmt: str | None, graph: URIRef | None, staging_prefix: str,
              options: LoadOptions, on_commit=None) -> LoadRun:
-    """Check, stage and move the files of one run into ``store`` (a RemoteStore); see the module docstring."""
+    """Check, stage and move the files of one run into ``store``; see the module docstring."""
     sources, skipped = checked_sources(paths, fmt, graph)
-    errors: list[str] = []  # the files that fail to parse
     reader = Reader(new_prefix(), ox.NamedNode(str(graph)) if graph is not None else None, options)
     reader.prepare(sources)
     run = LoadRun(skipped=skipped)
     progress = Progress(options.progress)
+    targets, unsafe = _check(reader, sources, run, progress)
+    if targets:
+        if "" in targets and not store._default_graph_is_union_for_load():
+            raise LoadError(NOT_UNION)
+        run.added = _stage_and_move(store, reader, sources, list(targets), unsafe, staging_prefix, progress,
+                                    run.statements, on_commit)
+    run.notes = reader.notes()
+    return run
 
-    # Pass 1: check; note each graph written, and each blank node's first and last statement.
-    # Labels differ between two parses (the parsers name anonymous blank nodes at random); positions do not.
+
+def _check(reader: Reader, sources: list[Source], run: LoadRun,
+           progress: Progress) -> tuple[dict[str, None], list[tuple[int, int]]]:
+    """Pass 1: parse every file, noting each graph written and the stretches of statements blank nodes span.
+
+    Each file read goes into ``run.files``; a file that does not parse is a LoadErrors naming every such file.
+    Labels differ between two parses (the parsers name anonymous blank nodes at random); positions do not.
+    """
+    errors: list[str] = []  # the files that fail to parse
     blank = ox.BlankNode
     spans: dict[str, list] = {}  # label -> [first, last], in order of first appearance
     targets: dict[str, None] = {}
@@ -95,59 +112,69 @@ def load_run(store, paths, fmt: str | None, graph: URIRef | None, staging_prefix
     spans.clear()
     if errors:
         raise LoadErrors(errors)
-    if not targets:
-        run.notes = reader.notes()
-        return run
-    if "" in targets and not store._default_graph_is_union_for_load():
-        raise LoadError(NOT_UNION)
+    return targets, unsafe
 
-    store._drop_stale_staging(staging_prefix)
-    stamp = time.strftime(STAGING_STAMP, time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+def _stage_and_move(store: RemoteStore, reader: Reader, sources: list[Source], targets: list[str],
+                    unsafe: list[tuple[int, int]], staging_prefix: str, progress: Progress, statements: int,
+                    on_commit) -> int:
+    """Passes 2 and 3: stage the statements, count each staging graph, move them all in one request.
+
+    The number of quads added; on any failure (Ctrl-C included) the staging graphs are dropped.
+    """
+    drop_stale_staging(store, staging_prefix)
+    stamp = staging_run()
     staged = {key: URIRef(f"{staging_prefix}{stamp}/{i}") for i, key in enumerate(targets)}
-    limit = max(1, store.batch_triples)
-    progress.start("loading", run.statements, "quad")
+    progress.start("loading", statements, "quad")
     try:
-        # Pass 2: batches in file order, cut only between statements that no blank node spans.
-        batch: list = []
-        spans_left = iter(unsafe)
-        stretch = next(spans_left, None)
-        index = 0
-        for number, source in enumerate(sources):
-            for q in counted(reader.quads(number, source), progress.update):
-                batch.append(q)
-                while stretch is not None and stretch[1] <= index:
-                    stretch = next(spans_left, None)
-                if len(batch) >= limit and (stretch is None or index < stretch[0]):
-                    _send(store, staged, batch)
-                    batch = []
-                index += 1
-        if batch:
-            _send(store, staged, batch)
-        added = 0
-        for scratch in staged.values():
-            rows = store._select(sparql.prepare("sync_count_triples", graph=scratch), dataset=False)
-            got = int(rows[0]["n"]) if rows and "n" in rows[0] else 0
-            if got == 0:
-                raise StoreError(f"staging graph {scratch} is empty after the load sent triples to it; nothing of "
-                                 "the run was loaded")
-            added += got
+        _stage(store, reader, sources, staged, unsafe, progress)
+        added = _count_staged(store, staged)
         progress.close()
         if on_commit is not None:
             on_commit()
-        _move(store, staged)
-        run.added = added
+        move_staged(store, {URIRef(key) if key else None: scratch for key, scratch in staged.items()},
+                    "the run was loaded whole or not at all on a store that applies an update request "
+                    "atomically (Oxigraph)")
+        return added
     except BaseException:
         progress.close()
-        for scratch in staged.values():
-            try:
-                store.update(sparql.prepare("drop_graph", graph=scratch), idempotent=True)
-            except (StoreError, KeyboardInterrupt):
-                pass  # the original error says more; a leftover is dropped by a later load
+        drop_staging(store, staged.values(), (StoreError, KeyboardInterrupt))
         raise
     finally:
         store._written()
-    run.notes = reader.notes()
-    return run
+
+
+def _stage(store: RemoteStore, reader: Reader, sources: list[Source], staged: dict[str, URIRef],
+           unsafe: list[tuple[int, int]], progress: Progress) -> None:
+    """Pass 2: batches in file order, cut only between statements that no blank node spans."""
+    limit = max(1, store.batch_triples)
+    batch: list = []
+    spans_left = iter(unsafe)
+    stretch = next(spans_left, None)
+    index = 0
+    for number, source in enumerate(sources):
+        for q in counted(reader.quads(number, source), progress.update):
+            batch.append(q)
+            while stretch is not None and stretch[1] <= index:
+                stretch = next(spans_left, None)
+            if len(batch) >= limit and (stretch is None or index < stretch[0]):
+                _send(store, staged, batch)
+                batch = []
+            index += 1
+    if batch:
+        _send(store, staged, batch)
+
+
+def _count_staged(store: RemoteStore, staged: dict[str, URIRef]) -> int:
+    """The triples in the staging graphs; every one was sent triples, so an empty one means they were lost."""
+    added = 0
+    for scratch in staged.values():
+        got = count_of(store._select(sparql.prepare("sync_count_triples", graph=scratch), dataset=False))
+        if got == 0:
+            raise StoreError(f"staging graph {scratch} is empty after the load sent triples to it; nothing of "
+                             "the run was loaded")
+        added += got
+    return added
 
 
 def _merged(spans) -> list[tuple[int, int]]:
@@ -163,7 +190,7 @@ def _merged(spans) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _send(store, staged: dict[str, URIRef], quads: list) -> None:
+def _send(store: RemoteStore, staged: dict[str, URIRef], quads: list) -> None:
     """Add a batch to the staging graphs: one request per graph, or one for all of them when a blank node is
     named in two graphs (its label is scoped to one request).  A request is repeated after a lost answer
     only when it holds no blank node (a second copy would add the blank nodes again)."""
@@ -197,18 +224,3 @@ def _send(store, staged: dict[str, URIRef], quads: list) -> None:
             # Virtuoso refuses blank nodes in INSERT DATA: those go as an insert template.
             store.update(sparql.prepare("insert_ntriples" if ground else "insert_blank", graph=staged[key],
                                         triples=sparql.RawTriples(body.decode("utf-8"))), idempotent=ground)
-
-
-def _move(store, staged: dict[str, URIRef]) -> None:
-    move = " ;\n".join(
-        (sparql.prepare("load_move", staged=scratch, target=URIRef(key)) if key
-         else sparql.prepare("load_move_default", staged=scratch)).strip()
-        for key, scratch in staged.items())
-    try:
-        store.update(move, idempotent=True)
-    except StoreError as exc:
-        if "" in staged and "default graph" in str(exc).lower():
-            # Virtuoso has no default graph of its own to write into.
-            raise LoadError("the endpoint has no default graph to load triples into; give --graph IRI") from None
-        raise StoreError(f"{exc}; the run was loaded whole or not at all on a store that applies an update "
-                         "request atomically (Oxigraph): load it again to be sure") from None
