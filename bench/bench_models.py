@@ -181,7 +181,8 @@ def bench_text(threads: int, workdir: Path, data: dict | None, size: int) -> dic
     configs = {
         "e5 (frozen, heads)": {"model": "e5", "epochs": 40, "batch_size": 64, "lr": 2e-3, "hidden": 256},
         "use (frozen, heads)": {"model": "use", "epochs": 40, "batch_size": 64, "lr": 2e-3, "hidden": 256},
-        "xlmr small from config": {"model": "xlmr", "epochs": 8, "batch_size": 32, "lr": 1e-3, "max_length": 128,
+        # model_id None: built from the keys below (TextModel's default is the real-collection checkpoint)
+        "xlmr small from config": {"model": "xlmr", "model_id": None, "epochs": 8, "batch_size": 32, "lr": 1e-3, "max_length": 128,
                                    "xlmr_layers": 2, "xlmr_hidden": 128, "xlmr_heads": 4, "vocab_size": 4000},
     }
     results, rows = {}, []

@@ -17,7 +17,7 @@ warm-up and a cosine decay, and what long runs on a GPU need:
 On the CPU a fit is single-process and seeded: a seed gives the same model.
 Batches come from a :class:`TensorBatches` (tensors in memory, built in this
 process) or a :class:`LoaderBatches` (a ``DataLoader`` whose worker processes
-decode and augment images).
+decode and augment images), both in batch_sources.py.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
+from .batch_sources import LoaderBatches, TensorBatches, as_source, batch_order
 from .losses import inverse_frequency_weights, multitask_focal_loss
 
 CHECKPOINT_VERSION = 1
@@ -84,78 +84,6 @@ class MultiHead(nn.Module):
 
 def class_weights(Y: np.ndarray, sizes: Sequence[int], device: str) -> list[torch.Tensor]:
     return [inverse_frequency_weights(Y[:, t], k).to(device) for t, k in enumerate(sizes)]
-
-
-# ------------------------------------------------------------------ batch sources
-class TensorBatches:
-    """Batches built in this process: ``get_batch(idx) -> tuple of model inputs``."""
-
-    def __init__(self, get_batch: Callable[[np.ndarray], tuple]):
-        self.get_batch = get_batch
-
-    def batches(self, order: list[np.ndarray], seed: int) -> Iterator[tuple[tuple, np.ndarray]]:
-        for idx in order:
-            yield tuple(self.get_batch(idx)), idx
-
-
-def _worker_init(_: int) -> None:
-    # Ctrl-C reaches the whole process group; the main process decides when to stop and
-    # shuts the workers down, a worker dying of it mid-batch would only garble that.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class LoaderBatches:
-    """Batches from a ``DataLoader`` over ``dataset`` (item ``i`` -> ``(tensor, readable)``): worker
-    processes decode, resize and augment; pinned memory and prefetch feed a GPU.  ``readable``
-    records, per row, whether its item could be read (unreadable items are zeros)."""
-
-    def __init__(self, dataset, workers: int = 0, pin_memory: bool = False, prefetch: int = 4):
-        self.dataset = dataset
-        self.workers = max(0, int(workers))
-        self.pin_memory = bool(pin_memory)
-        self.prefetch = max(1, int(prefetch))
-        self.readable = np.zeros(len(dataset), dtype=bool)
-
-    def loader(self, order: list[np.ndarray], seed: int):
-        from torch.utils.data import DataLoader
-
-        kwargs: dict[str, Any] = {}
-        if self.workers:
-            kwargs = {"prefetch_factor": self.prefetch, "worker_init_fn": _worker_init}
-        return DataLoader(self.dataset, batch_sampler=[idx.tolist() for idx in order], num_workers=self.workers,
-                          pin_memory=self.pin_memory, generator=torch.Generator().manual_seed(seed), **kwargs)
-
-    def batches(self, order: list[np.ndarray], seed: int) -> Iterator[tuple[tuple, np.ndarray]]:
-        for (x, ok), idx in zip(self.loader(order, seed), order):
-            self.readable[idx] = ok.numpy()
-            yield (x,), idx
-
-
-def as_source(batches) -> TensorBatches | LoaderBatches:
-    return batches if hasattr(batches, "batches") else TensorBatches(batches)
-
-
-def batch_order(rows: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, epoch: int) -> list[np.ndarray]:
-    """This process's batches of ``rows`` for one epoch.
-
-    Shuffled with a ``DistributedSampler`` seeded by (seed, epoch), so an epoch's
-    order is the same whether a run is resumed or not; under DDP every rank takes
-    its share (padded to the same number of batches) of a global batch of
-    ``batch_size`` rows.
-    """
-    from torch.utils.data import DistributedSampler
-
-    d = distributed.info() if distributed.sharding_active() else distributed.DistInfo()
-    per_rank = max(1, -(-batch_size // d.world))
-    if shuffle:
-        # the sampler only takes len() of its dataset: the row positions will do
-        sampler: DistributedSampler = DistributedSampler(range(len(rows)),  # type: ignore[arg-type]
-                                                         num_replicas=d.world, rank=d.rank, shuffle=True, seed=seed)
-        sampler.set_epoch(epoch)
-        mine = rows[np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))] if len(rows) else rows
-    else:
-        mine = rows
-    return [mine[i:i + per_rank] for i in range(0, len(mine), per_rank)]
 
 
 # ------------------------------------------------------------------ options, phases, state
@@ -294,77 +222,140 @@ def fit_multitask(net: nn.Module, batches, Y: np.ndarray, sizes: Sequence[int], 
     """
     source = as_source(batches)
     val_source = as_source(val_batches) if val_batches is not None else source
-    device = opts.device
-    net.to(device)
+    net.to(opts.device)
     if opts.channels_last:
         net.to(memory_format=torch.channels_last)
-    weights = class_weights(Y, sizes, device)
+    weights = class_weights(Y, sizes, opts.device)
     Yt = torch.as_tensor(Y, dtype=torch.long)
     train_rows, val_rows = inner_split(len(Y), opts.val_share, opts.seed, split_groups)
-    state, best_state = FitState(), None
     ckpt = _load_checkpoint(opts.checkpoint)
-    if ckpt is not None:
-        _unwrap(net).load_state_dict(ckpt["net"])
-        state = FitState(**ckpt["state"])
-        best_state = ckpt["best_state"]
-        torch.set_rng_state(ckpt["rng"])
-        if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-    last_save = time.monotonic()
+    state, best_state = _restore(net, ckpt)
     all_params = list(net.parameters())
     with stop_at_next_batch() as stop:
+        fit = _Fit(net, source, val_source, train_rows, val_rows, Yt, weights, opts, ckpt, state, best_state, stop)
         for p_index, phase in enumerate(phases):
             if p_index < state.phase or phase.epochs <= 0 or state.stopped_early:
                 continue
-            trainable = {id(p) for g in phase.param_groups for p in g["params"]}
-            for p in all_params:
-                p.requires_grad_(id(p) in trainable)
-            opt = torch.optim.AdamW(phase.param_groups, lr=opts.lr, weight_decay=opts.weight_decay)
-            per_epoch = len(batch_order(train_rows, opts.batch_size, shuffle=True, seed=opts.seed, epoch=0))
-            steps = max(1, phase.epochs * math.ceil(per_epoch / max(1, opts.accumulate)))
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps))
-            if ckpt is not None and p_index == state.phase and state.epoch > 0:
-                opt.load_state_dict(ckpt["opt"])
-                sched.load_state_dict(ckpt["sched"])
-            model = net
-            if distributed.sharding_active():
-                from torch.nn.parallel import DistributedDataParallel
+            desc = f"{opts.desc} ({phase.name})" if len(phases) > 1 else opts.desc
+            _train_phase(fit, p_index, phase, all_params, p_index == len(phases) - 1, desc)
+    _finish(net, all_params, fit.best_state)
+    return state
 
-                model = DistributedDataParallel(net, device_ids=[torch.device(device).index]
-                                                if device.startswith("cuda") else None)
-            forward = torch.compile(model) if opts.compile else model
-            last_phase = p_index == len(phases) - 1
-            bar = tqdm(range(state.epoch, phase.epochs), desc=f"{opts.desc} ({phase.name})" if len(phases) > 1
-                       else opts.desc, disable=not opts.progress, leave=False, unit="epoch")
-            for epoch in bar:
-                global_epoch = len(state.history)
-                loss = _train_epoch(model, forward, source, train_rows, Yt, weights, opt, sched, opts,
-                                    global_epoch, stop)
-                state.history.append(loss)
-                state.epoch = epoch + 1
-                postfix = {"loss": f"{loss:.4f}"}
-                if len(val_rows) and last_phase:
-                    val = evaluate_loss(_unwrap(net), val_source, val_rows, Yt, weights, opts)
-                    state.val_history.append(val)
-                    postfix["val"] = f"{val:.4f}"
-                    if val < state.best - 1e-6:
-                        state.best, state.best_epoch, state.bad_epochs = val, len(state.history) - 1, 0
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(net).state_dict().items()}
-                    else:
-                        state.bad_epochs += 1
-                        if state.bad_epochs >= opts.patience:
-                            state.stopped_early = True
-                bar.set_postfix(postfix)
-                if opts.checkpoint is not None and (time.monotonic() - last_save >= opts.checkpoint_seconds
-                                                    or state.stopped_early or epoch + 1 == phase.epochs):
-                    if epoch + 1 == phase.epochs or state.stopped_early:
-                        state.phase, state.epoch = p_index + 1, 0
-                    _save_checkpoint(opts.checkpoint, net, opt, sched, state, best_state)
-                    last_save = time.monotonic()
-                if state.stopped_early:
-                    break
-            bar.close()
-            state.phase, state.epoch = p_index + 1, 0
+
+@dataclass
+class _Fit:
+    """One call of :func:`fit_multitask`: what its phases share, and what changes while they run."""
+
+    net: nn.Module
+    source: TensorBatches | LoaderBatches
+    val_source: TensorBatches | LoaderBatches
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    Yt: torch.Tensor  # the targets, one column per task (-1: no label)
+    weights: list[torch.Tensor]  # per task, the class weights of the loss
+    opts: FitOptions
+    ckpt: dict | None  # the checkpoint the fit resumed from
+    state: FitState
+    best_state: dict | None  # the weights of the best validation epoch (CPU copies)
+    stop: dict  # stop_at_next_batch's flag
+    last_save: float = field(default_factory=time.monotonic)
+
+
+def _restore(net: nn.Module, ckpt: dict | None) -> tuple[FitState, dict | None]:
+    """The state and best weights a fit resumes from (a fresh start without a checkpoint); loads
+    the checkpoint's weights into ``net`` and its random number generators' states."""
+    if ckpt is None:
+        return FitState(), None
+    _unwrap(net).load_state_dict(ckpt["net"])
+    state = FitState(**ckpt["state"])
+    torch.set_rng_state(ckpt["rng"])
+    if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    return state, ckpt["best_state"]
+
+
+def _train_phase(fit: _Fit, p_index: int, phase: Phase, all_params: list, last_phase: bool, desc: str) -> None:
+    """The epochs of one phase (from where a resumed fit stopped), only its parameters trainable;
+    validation and early stopping in the last phase only."""
+    state, opts = fit.state, fit.opts
+    trainable = {id(p) for g in phase.param_groups for p in g["params"]}
+    for p in all_params:
+        p.requires_grad_(id(p) in trainable)
+    opt, sched = _optimiser(fit, p_index, phase)
+    model = _data_parallel(fit.net, opts.device)
+    forward = torch.compile(model) if opts.compile else model
+    bar = tqdm(range(state.epoch, phase.epochs), desc=desc, disable=not opts.progress, leave=False, unit="epoch")
+    for epoch in bar:
+        global_epoch = len(state.history)
+        loss = _train_epoch(model, forward, fit.source, fit.train_rows, fit.Yt, fit.weights, opt, sched, opts,
+                            global_epoch, fit.stop)
+        state.history.append(loss)
+        state.epoch = epoch + 1
+        postfix = {"loss": f"{loss:.4f}"}
+        if len(fit.val_rows) and last_phase:
+            postfix["val"] = f"{_validate(fit):.4f}"
+        bar.set_postfix(postfix)
+        _checkpoint_if_due(fit, opt, sched, p_index, last_epoch=epoch + 1 == phase.epochs)
+        if state.stopped_early:
+            break
+    bar.close()
+    state.phase, state.epoch = p_index + 1, 0
+
+
+def _optimiser(fit: _Fit, p_index: int, phase: Phase) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the phase's parameter groups with its warm-up/cosine schedule (their states
+    from the checkpoint when a resumed fit stopped inside this phase)."""
+    opts, state = fit.opts, fit.state
+    opt = torch.optim.AdamW(phase.param_groups, lr=opts.lr, weight_decay=opts.weight_decay)
+    per_epoch = len(batch_order(fit.train_rows, opts.batch_size, shuffle=True, seed=opts.seed, epoch=0))
+    steps = max(1, phase.epochs * math.ceil(per_epoch / max(1, opts.accumulate)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps))
+    if fit.ckpt is not None and p_index == state.phase and state.epoch > 0:
+        opt.load_state_dict(fit.ckpt["opt"])
+        sched.load_state_dict(fit.ckpt["sched"])
+    return opt, sched
+
+
+def _data_parallel(net: nn.Module, device: str) -> nn.Module:
+    """``net`` itself, or under torchrun wrapped in DistributedDataParallel."""
+    if not distributed.sharding_active():
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(net, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
+
+
+def _validate(fit: _Fit) -> float:
+    """The validation loss after an epoch; keeps the best epoch's weights, stops early after
+    ``patience`` epochs without improvement."""
+    state, net = fit.state, _unwrap(fit.net)
+    val = evaluate_loss(net, fit.val_source, fit.val_rows, fit.Yt, fit.weights, fit.opts)
+    state.val_history.append(val)
+    if val < state.best - 1e-6:
+        state.best, state.best_epoch, state.bad_epochs = val, len(state.history) - 1, 0
+        fit.best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+        if state.bad_epochs >= fit.opts.patience:
+            state.stopped_early = True
+    return val
+
+
+def _checkpoint_if_due(fit: _Fit, opt, sched, p_index: int, last_epoch: bool) -> None:
+    """A checkpoint at most every ``checkpoint_seconds``, and at the end of a phase or an early stop."""
+    state, opts = fit.state, fit.opts
+    if opts.checkpoint is None or not (time.monotonic() - fit.last_save >= opts.checkpoint_seconds
+                                       or state.stopped_early or last_epoch):
+        return
+    if last_epoch or state.stopped_early:
+        state.phase, state.epoch = p_index + 1, 0
+    _save_checkpoint(opts.checkpoint, fit.net, opt, sched, state, fit.best_state)
+    fit.last_save = time.monotonic()
+
+
+def _finish(net: nn.Module, all_params: list, best_state: dict | None) -> None:
+    """Every parameter trainable again, the best validation epoch's weights restored and, under
+    torchrun, rank 0's buffers everywhere."""
     for p in all_params:
         p.requires_grad_(True)
     if best_state is not None:
@@ -376,7 +367,6 @@ def fit_multitask(net: nn.Module, batches, Y: np.ndarray, sizes: Sequence[int], 
 
         for buffer in _unwrap(net).buffers():
             dist.broadcast(buffer.data, src=0)
-    return state
 
 
 def _train_epoch(model, forward, source, rows, Yt, weights, opt, sched, opts: FitOptions, epoch: int, stop) -> float:
