@@ -33,8 +33,6 @@ dropped by the next remote load once older than six hours.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyoxigraph as ox
 from rdflib import URIRef
 
@@ -43,11 +41,8 @@ from ..errors import LoadError, StoreError
 from .loading import LoadErrors, LoadOptions, LoadRun, Progress, Reader, checked_sources, counted, graph_key, new_prefix
 from .rdfio import serialized
 from .remote_results import count_of
-from .remote_staging import NOT_UNION, drop_staging, drop_stale_staging, move_staged, staging_run
+from .remote_staging import NOT_UNION, RemoteStore, drop_staging, drop_stale_staging, move_staged, staging_run
 from .streams import Source
-
-if TYPE_CHECKING:
-    from .remote import RemoteStore
 
 __all__ = ["NOT_UNION", "load_run"]
 

@@ -14,19 +14,33 @@ import calendar
 import time
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyoxigraph as ox
 from rdflib import URIRef
 
 from .. import sparql
 from ..errors import LoadError, StoreError
-from .base import Triple
+from .base import Row, Triple
+from .http import HttpClient
 from .remote_results import count_of
 from .terms import to_rdflib
 
-if TYPE_CHECKING:
-    from .remote import RemoteStore
+
+class RemoteStore(Protocol):
+    """What staging and loading use of :class:`kgenrich.store.remote.RemoteStore` (declared here, so that
+    remote.py can import these functions without the two modules importing each other)."""
+
+    gsp_endpoint: str | None
+    batch_triples: int
+    _http: HttpClient
+
+    def update(self, text: str, *, idempotent: bool = False) -> None: ...
+    def _select(self, query: str, dataset: bool) -> list[Row]: ...
+    def graph_names(self) -> list[URIRef]: ...
+    def stage_graph(self, graph: URIRef, triples: Iterable[Triple]) -> int: ...
+    def _written(self) -> None: ...
+    def _default_graph_is_union_for_load(self) -> bool: ...
 
 # Where a load stages its graphs when the caller names no place of its own (the CLI
 # names one below the prediction graph, which kgenrich never reads as data).
