@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kgenrich"
 
 # module (or package prefix) -> floor; the first matching prefix wins, longest first
 FLOORS = {
-    "kgenrich.errors": 0, "kgenrich.records": 0, "kgenrich.task_types": 0, "kgenrich.namespaces": 0, "kgenrich.redact": 0,
+    "kgenrich.errors": 0, "kgenrich.plugins": 0, "kgenrich.records": 0, "kgenrich.task_types": 0, "kgenrich.namespaces": 0, "kgenrich.redact": 0,
     "kgenrich.resources": 0,
     "kgenrich.sparql": 1, "kgenrich.config": 1, "kgenrich.store": 1, "kgenrich.graphs": 1,
     "kgenrich.vocabulary": 1, "kgenrich.propertypath": 1,

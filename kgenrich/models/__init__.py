@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
+from ..plugins import entry_point_origin, entry_points_of, import_target
 from ..threads import quiet_waiting
 
 if TYPE_CHECKING:
@@ -56,10 +57,7 @@ def discovered(refresh: bool = False) -> dict[str, importlib.metadata.EntryPoint
     """The entry points of group ``kgenrich.models`` of the installed distributions, by name."""
     global _entry_points
     if _entry_points is None or refresh:
-        found: dict[str, importlib.metadata.EntryPoint] = {}
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            found.setdefault(ep.name, ep)  # the first on sys.path wins, as for imports
-        _entry_points = found
+        _entry_points = entry_points_of(ENTRY_POINT_GROUP)
     return _entry_points
 
 
@@ -71,15 +69,13 @@ def _load_entry_point(name: str):
     ep = discovered().get(name)
     if ep is None:
         raise ModelError(f"unknown model '{name}' (known: {', '.join(names())})")
-    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+    where = entry_point_origin(ep)
     try:
         target = ep.load()
     except Exception as exc:  # anything a third-party module raises on import
-        raise ModelError(f"model '{name}': entry point '{ep.name} = {ep.value}' of the distribution '{dist}' "
-                         f"cannot be loaded ({type(exc).__name__}: {exc})") from None
+        raise ModelError(f"model '{name}': {where} cannot be loaded ({type(exc).__name__}: {exc})") from None
     if not isinstance(target, type):
-        raise ModelError(f"model '{name}': entry point '{ep.name} = {ep.value}' of the distribution '{dist}' "
-                         "is not a class")
+        raise ModelError(f"model '{name}': {where} is not a class")
     return target
 
 
@@ -89,10 +85,7 @@ def get_model_class(name: str):
         return _load_entry_point(name)
     if not isinstance(target, str):  # a class registered directly
         return target
-    module_name, class_name = target.split(":")
-    # a bare name is a module of this package; a dotted one is imported as given (plugins)
-    module = importlib.import_module(module_name if "." in module_name else f"{__name__}.{module_name}")
-    return getattr(module, class_name)
+    return import_target(__name__, target)
 
 
 def names_of(contract: type) -> list[str]:

@@ -89,9 +89,8 @@ async def api_export(review: ReviewApp, request: Request) -> Response:
     if fmt not in export.FORMATS:
         raise BadFilter(f"unknown export format {fmt!r} (one of: {', '.join(export.FORMATS)})")
     text = await run_in_threadpool(export_history, review, fmt)
-    suffix = {"csv": "csv", "jsonld": "jsonld"}[fmt]
     return Response(text, media_type=export.MEDIA_TYPES[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="kgenrich-reviews.{suffix}"'})
+                    headers={"Content-Disposition": f'attachment; filename="kgenrich-reviews.{fmt}"'})
 
 
 def api_routes(review: ReviewApp) -> list[Route]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings, closest
 from ..errors import ConfigError
+from ..plugins import entry_point_origin, entry_points_of, import_target
 from .base import FORMATS, LoadReport, Row, Solutions, Store, Triple, guess_format
 
 if TYPE_CHECKING:
@@ -49,10 +50,7 @@ def discovered(refresh: bool = False) -> dict[str, importlib.metadata.EntryPoint
     """The entry points of group ``kgenrich.stores`` of the installed distributions, by name."""
     global _entry_points
     if _entry_points is None or refresh:
-        found: dict[str, importlib.metadata.EntryPoint] = {}
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            found.setdefault(ep.name, ep)  # the first on sys.path wins, as for imports
-        _entry_points = found
+        _entry_points = entry_points_of(ENTRY_POINT_GROUP)
     return _entry_points
 
 
@@ -72,8 +70,7 @@ def _load_entry_point(name: str) -> type[Store]:
     if ep is None:
         raise ConfigError(f"store_kind '{name}': no such store (known: {', '.join([AUTO, *names()])})"
                           f"{closest(name, [AUTO, *names()])}")
-    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-    where = f"entry point '{ep.name} = {ep.value}' of the distribution '{dist}'"
+    where = entry_point_origin(ep)
     try:
         target = ep.load()
     except Exception as exc:  # anything a third-party module raises on import
@@ -88,9 +85,7 @@ def get_store_class(name: str) -> type[Store]:
         return _load_entry_point(name)
     if not isinstance(target, str):  # a class registered directly
         return target
-    module_name, class_name = target.split(":")
-    module = importlib.import_module(module_name if "." in module_name else f"{__name__}.{module_name}")
-    return _checked_class(name, getattr(module, class_name), f"'{target}'")
+    return _checked_class(name, import_target(__name__, target), f"'{target}'")
 
 
 def register(name: str, target: str | type[Store]) -> None:
